@@ -1,0 +1,621 @@
+//! Descriptor chains: validation, element walks, and reader/writer helpers
+//! that copy across descriptor boundaries.
+//!
+//! A chain is walked from the ring every time it is used, and every walk
+//! re-applies every check. The walk done when the chain is popped proves the
+//! chain well-formed at that moment; if the driver rewrites descriptors
+//! afterwards, later walks fail with a [`ChainError`] instead of trusting
+//! stale conclusions. Nothing a driver writes can make a walk read outside
+//! the memory it was given, loop, or run longer than the queue size.
+
+use crate::memory::{GuestMemory, MemoryError};
+use crate::spec::desc::{INDIRECT, NEXT, WRITE};
+
+/// Size of a descriptor, split or packed (virtio v1.2 §2.7.5, §2.8.13).
+pub(crate) const DESC_SIZE: u64 = 16;
+
+/// Why a descriptor chain is malformed. One variant per shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainError {
+    /// A `next` field points past the descriptor table (split ring, virtio
+    /// v1.2 §2.7.5) or past the indirect table it lives in (§2.7.5.3).
+    NextOutOfRange {
+        /// The offending `next` value.
+        next: u16,
+    },
+    /// The chain visits more descriptors than the queue size (direct) or
+    /// than the indirect table holds: a loop or an over-long chain
+    /// (§2.7.5.3.1, §2.8.17).
+    TooLong,
+    /// `VIRTQ_DESC_F_INDIRECT` without `VIRTIO_F_INDIRECT_DESC` negotiated
+    /// (§2.7.5.3.1, §2.8.19).
+    IndirectNotNegotiated,
+    /// `VIRTQ_DESC_F_INDIRECT` and `VIRTQ_DESC_F_NEXT` on one descriptor
+    /// (§2.7.5.3.1).
+    IndirectWithNext,
+    /// An indirect table refers to another indirect table (§2.7.5.3.1).
+    NestedIndirect,
+    /// Packed ring: an indirect descriptor inside a `NEXT`-linked list
+    /// (§2.8.19).
+    IndirectInList,
+    /// The indirect table is empty or its length is not a multiple of 16
+    /// bytes (§2.7.5.3, §2.8.7).
+    IndirectTableSize {
+        /// The table's byte length.
+        len: u32,
+    },
+    /// The indirect table holds more descriptors than the queue size; a
+    /// chain may not be longer than the queue (§2.7.5.3.1).
+    IndirectTableTooLarge {
+        /// Number of descriptors in the table.
+        entries: u32,
+    },
+    /// A device-readable descriptor follows a device-writable one
+    /// (§2.7.4.2, §2.8.17).
+    ReadableAfterWritable,
+    /// The buffer lengths add up to 2^32 bytes or more (§2.7.5.2).
+    TotalLengthOverflow,
+    /// A buffer or an indirect table is not inside driver memory the
+    /// device may access.
+    Memory(MemoryError),
+    /// The walk disagrees with the chain as validated when it was popped:
+    /// the driver changed descriptors it had handed to the device.
+    Changed,
+    /// The chain has fewer readable (or writable) bytes than the access
+    /// needs. Not a malformation: the buffers are just too small.
+    Short {
+        /// Bytes the access needed.
+        needed: usize,
+        /// Bytes the chain had left.
+        available: usize,
+    },
+}
+
+impl From<MemoryError> for ChainError {
+    fn from(e: MemoryError) -> Self {
+        ChainError::Memory(e)
+    }
+}
+
+/// One buffer element of a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Element {
+    /// Driver address of the buffer.
+    pub addr: u64,
+    /// Length in bytes.
+    pub len: u32,
+    /// Whether the device may write the buffer (otherwise it may only read).
+    pub writable: bool,
+}
+
+/// A descriptor as found in memory (split and packed share the size; the
+/// last 4 bytes are `flags, next` for split and `id, flags` for packed).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawDesc {
+    pub addr: u64,
+    pub len: u32,
+    pub flags: u16,
+    /// Split: `next`. Packed: buffer id.
+    pub next_or_id: u16,
+}
+
+impl RawDesc {
+    #[inline(always)]
+    pub fn read<M: GuestMemory>(mem: &M, at: u64, packed: bool) -> Result<Self, MemoryError> {
+        let mut b = [0u8; 16];
+        mem.read(at, &mut b)?;
+        let addr = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let len = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        let w0 = u16::from_le_bytes([b[12], b[13]]);
+        let w1 = u16::from_le_bytes([b[14], b[15]]);
+        Ok(if packed {
+            RawDesc {
+                addr,
+                len,
+                flags: w1,
+                next_or_id: w0,
+            }
+        } else {
+            RawDesc {
+                addr,
+                len,
+                flags: w0,
+                next_or_id: w1,
+            }
+        })
+    }
+}
+
+/// Where a chain's descriptors are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Split ring: a descriptor table and the chain's head index.
+    Split { table: u64, size: u16, head: u16 },
+    /// Packed ring: the ring, the slot of the first descriptor, its wrap
+    /// counter, and how many ring slots the list occupies.
+    Packed {
+        ring: u64,
+        size: u16,
+        first: u16,
+        slots: u16,
+    },
+}
+
+/// A chain of descriptors the driver made available, popped from a
+/// [`Queue`](crate::Queue).
+///
+/// Return it with [`Queue::add_used`](crate::Queue::add_used); the call
+/// consumes it, so a chain cannot be completed twice.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DescriptorChain {
+    pub(crate) origin: Origin,
+    pub(crate) indirect_ok: bool,
+    pub(crate) id: u16,
+    pub(crate) readable: u32,
+    pub(crate) writable: u32,
+    pub(crate) epoch: u32,
+}
+
+impl DescriptorChain {
+    /// The id the driver knows this buffer by: the head index (split ring)
+    /// or the buffer id (packed ring).
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// Total bytes in device-readable buffers.
+    pub fn readable_len(&self) -> u32 {
+        self.readable
+    }
+
+    /// Total bytes in device-writable buffers.
+    pub fn writable_len(&self) -> u32 {
+        self.writable
+    }
+
+    /// Walks the chain's elements in order.
+    pub fn elements<'m, M: GuestMemory>(&self, mem: &'m M) -> Elements<'m, M> {
+        Elements::new(mem, self.origin, self.indirect_ok)
+    }
+
+    /// A reader over the device-readable bytes.
+    pub fn reader<'m, M: GuestMemory>(&self, mem: &'m M) -> Reader<'m, M> {
+        Reader {
+            elements: self.elements(mem),
+            cur: None,
+            left: self.readable,
+            done: false,
+        }
+    }
+
+    /// A writer over the device-writable bytes.
+    pub fn writer<'m, M: GuestMemory>(&self, mem: &'m M) -> Writer<'m, M> {
+        Writer {
+            elements: self.elements(mem),
+            cur: None,
+            left: self.writable,
+            written: 0,
+            done: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pos {
+    /// Next descriptor in the ring or table named by the origin.
+    Direct {
+        at: u16,
+    },
+    /// Next entry of an indirect table.
+    Indirect {
+        table: u64,
+        entries: u32,
+        at: u32,
+    },
+    Done,
+}
+
+/// Iterator over the elements of a chain; every step is checked.
+///
+/// After the first error the iterator is finished.
+#[derive(Debug)]
+pub struct Elements<'m, M> {
+    mem: &'m M,
+    origin: Origin,
+    indirect_ok: bool,
+    pos: Pos,
+    /// Descriptors visited so far at the current level.
+    visited: u32,
+    seen_writable: bool,
+    total: u64,
+}
+
+impl<'m, M: GuestMemory> Elements<'m, M> {
+    pub(crate) fn new(mem: &'m M, origin: Origin, indirect_ok: bool) -> Self {
+        let at = match origin {
+            Origin::Split { head, .. } => head,
+            Origin::Packed { first, .. } => first,
+        };
+        Elements {
+            mem,
+            origin,
+            indirect_ok,
+            pos: Pos::Direct { at },
+            visited: 0,
+            seen_writable: false,
+            total: 0,
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Element>, ChainError> {
+        loop {
+            let (desc, in_indirect) = match self.pos {
+                Pos::Done => return Ok(None),
+                Pos::Direct { at, .. } => {
+                    let (base, packed) = match self.origin {
+                        Origin::Split { table, .. } => (table, false),
+                        Origin::Packed { ring, .. } => (ring, true),
+                    };
+                    (
+                        RawDesc::read(self.mem, base + u64::from(at) * DESC_SIZE, packed)?,
+                        false,
+                    )
+                }
+                Pos::Indirect { table, at, .. } => {
+                    let packed = matches!(self.origin, Origin::Packed { .. });
+                    (
+                        RawDesc::read(self.mem, table + u64::from(at) * DESC_SIZE, packed)?,
+                        true,
+                    )
+                }
+            };
+            self.visited += 1;
+            let packed = matches!(self.origin, Origin::Packed { .. });
+
+            if desc.flags & INDIRECT != 0 && !(in_indirect && packed) {
+                if in_indirect {
+                    // §2.7.5.3.1: one table per descriptor.
+                    return Err(ChainError::NestedIndirect);
+                }
+                if !self.indirect_ok {
+                    return Err(ChainError::IndirectNotNegotiated);
+                }
+                if desc.flags & NEXT != 0 {
+                    return Err(ChainError::IndirectWithNext);
+                }
+                if packed && self.visited > 1 {
+                    return Err(ChainError::IndirectInList);
+                }
+                if desc.len == 0 || u64::from(desc.len) % DESC_SIZE != 0 {
+                    return Err(ChainError::IndirectTableSize { len: desc.len });
+                }
+                let entries = desc.len / DESC_SIZE as u32;
+                if entries > u32::from(self.queue_size()) {
+                    return Err(ChainError::IndirectTableTooLarge { entries });
+                }
+                self.mem.check_range(desc.addr, u64::from(desc.len), 1)?;
+                self.pos = Pos::Indirect {
+                    table: desc.addr,
+                    entries,
+                    at: 0,
+                };
+                self.visited = 0;
+                continue;
+            }
+
+            // §2.8.7: in a packed indirect table WRITE is the only valid
+            // flag; NEXT is ignored and entries are used in order.
+            let writable = desc.flags & WRITE != 0;
+            if !writable && self.seen_writable {
+                return Err(ChainError::ReadableAfterWritable);
+            }
+            self.seen_writable |= writable;
+            self.total += u64::from(desc.len);
+            if self.total > u64::from(u32::MAX) {
+                return Err(ChainError::TotalLengthOverflow);
+            }
+            if desc.len > 0 {
+                self.mem.check_range(desc.addr, u64::from(desc.len), 1)?;
+            }
+            self.advance(&desc)?;
+            return Ok(Some(Element {
+                addr: desc.addr,
+                len: desc.len,
+                writable,
+            }));
+        }
+    }
+
+    fn queue_size(&self) -> u16 {
+        match self.origin {
+            Origin::Split { size, .. } | Origin::Packed { size, .. } => size,
+        }
+    }
+
+    /// Moves to the descriptor after `desc`, checking the link.
+    fn advance(&mut self, desc: &RawDesc) -> Result<(), ChainError> {
+        self.pos = match (self.pos, self.origin) {
+            (Pos::Direct { .. }, Origin::Split { size, .. }) => {
+                if desc.flags & NEXT == 0 {
+                    Pos::Done
+                } else if desc.next_or_id >= size {
+                    return Err(ChainError::NextOutOfRange {
+                        next: desc.next_or_id,
+                    });
+                } else if self.visited >= u32::from(size) {
+                    return Err(ChainError::TooLong);
+                } else {
+                    Pos::Direct {
+                        at: desc.next_or_id,
+                    }
+                }
+            }
+            (Pos::Direct { at }, Origin::Packed { size, slots, .. }) => {
+                if desc.flags & NEXT == 0 {
+                    if self.visited != u32::from(slots) {
+                        return Err(ChainError::Changed);
+                    }
+                    Pos::Done
+                } else if self.visited >= u32::from(slots) {
+                    // The list was `slots` long when popped.
+                    return Err(ChainError::Changed);
+                } else {
+                    // Lists wrap from the last slot to the first.
+                    let next = at + 1;
+                    Pos::Direct {
+                        at: if next == size { 0 } else { next },
+                    }
+                }
+            }
+            (Pos::Indirect { table, entries, .. }, Origin::Split { .. }) => {
+                if desc.flags & NEXT == 0 {
+                    Pos::Done
+                } else if u32::from(desc.next_or_id) >= entries {
+                    return Err(ChainError::NextOutOfRange {
+                        next: desc.next_or_id,
+                    });
+                } else if self.visited >= entries {
+                    return Err(ChainError::TooLong);
+                } else {
+                    Pos::Indirect {
+                        table,
+                        entries,
+                        at: u32::from(desc.next_or_id),
+                    }
+                }
+            }
+            (Pos::Indirect { table, entries, at }, Origin::Packed { .. }) => {
+                if at + 1 >= entries {
+                    Pos::Done
+                } else {
+                    Pos::Indirect {
+                        table,
+                        entries,
+                        at: at + 1,
+                    }
+                }
+            }
+            (Pos::Done, _) => Pos::Done,
+        };
+        Ok(())
+    }
+}
+
+impl<M: GuestMemory> Iterator for Elements<'_, M> {
+    type Item = Result<Element, ChainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => {
+                self.pos = Pos::Done;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Byte totals of a validated chain.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Totals {
+    pub readable: u32,
+    pub writable: u32,
+}
+
+/// Walks a whole chain once, checking every descriptor.
+pub(crate) fn validate<M: GuestMemory>(
+    mem: &M,
+    origin: Origin,
+    indirect_ok: bool,
+) -> Result<Totals, ChainError> {
+    let mut t = Totals::default();
+    for e in Elements::new(mem, origin, indirect_ok) {
+        let e = e?;
+        // Cannot overflow: the walk caps the sum at u32::MAX.
+        if e.writable {
+            t.writable += e.len;
+        } else {
+            t.readable += e.len;
+        }
+    }
+    Ok(t)
+}
+
+/// Reads the device-readable part of a chain as one byte stream.
+#[derive(Debug)]
+pub struct Reader<'m, M> {
+    elements: Elements<'m, M>,
+    cur: Option<(u64, u32)>,
+    left: u32,
+    done: bool,
+}
+
+impl<M: GuestMemory> Reader<'_, M> {
+    /// Readable bytes not yet consumed.
+    pub fn remaining(&self) -> usize {
+        self.left as usize
+    }
+
+    fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
+        loop {
+            if let Some((addr, len)) = self.cur.filter(|c| c.1 > 0) {
+                return Ok(Some((addr, len)));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.elements.next() {
+                Some(Ok(e)) if !e.writable => self.cur = Some((e.addr, e.len)),
+                Some(Ok(_)) | None => {
+                    self.done = true;
+                    if self.left != 0 {
+                        return Err(ChainError::Changed);
+                    }
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes; returns how many were read (0 at the
+    /// end of the readable part).
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ChainError> {
+        let mut n = 0;
+        while n < buf.len() {
+            let Some((addr, len)) = self.segment()? else {
+                break;
+            };
+            // Never beyond what was validated at pop, even if the driver
+            // has since grown a buffer.
+            let take = (buf.len() - n).min(len as usize).min(self.left as usize);
+            if take == 0 {
+                break;
+            }
+            self.elements.mem.read(addr, &mut buf[n..n + take])?;
+            // `take <= len`, so these cannot wrap.
+            self.cur = Some((addr + take as u64, len - take as u32));
+            self.left -= take as u32;
+            n += take;
+        }
+        Ok(n)
+    }
+
+    /// Fills `buf` completely or fails with [`ChainError::Short`], having
+    /// consumed what was there.
+    pub fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ChainError> {
+        let available = self.remaining();
+        let n = self.read(buf)?;
+        if n < buf.len() {
+            return Err(ChainError::Short {
+                needed: buf.len(),
+                available,
+            });
+        }
+        Ok(())
+    }
+
+    /// Skips up to `count` bytes; returns how many were skipped.
+    pub fn skip(&mut self, count: usize) -> Result<usize, ChainError> {
+        let mut n = 0;
+        while n < count {
+            let Some((addr, len)) = self.segment()? else {
+                break;
+            };
+            let take = (count - n).min(len as usize).min(self.left as usize);
+            if take == 0 {
+                break;
+            }
+            self.cur = Some((addr + take as u64, len - take as u32));
+            self.left -= take as u32;
+            n += take;
+        }
+        Ok(n)
+    }
+}
+
+/// Writes the device-writable part of a chain as one byte stream.
+#[derive(Debug)]
+pub struct Writer<'m, M> {
+    elements: Elements<'m, M>,
+    cur: Option<(u64, u32)>,
+    left: u32,
+    written: u32,
+    done: bool,
+}
+
+impl<M: GuestMemory> Writer<'_, M> {
+    /// Writable bytes not yet written.
+    pub fn remaining(&self) -> usize {
+        self.left as usize
+    }
+
+    /// Bytes written so far: the used length to report.
+    pub fn written(&self) -> u32 {
+        self.written
+    }
+
+    fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
+        loop {
+            if let Some((addr, len)) = self.cur.filter(|c| c.1 > 0) {
+                return Ok(Some((addr, len)));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.elements.next() {
+                Some(Ok(e)) if e.writable => self.cur = Some((e.addr, e.len)),
+                Some(Ok(_)) => {}
+                None => {
+                    self.done = true;
+                    if self.left != 0 {
+                        return Err(ChainError::Changed);
+                    }
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Writes as much of `data` as fits; returns how many bytes were written.
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, ChainError> {
+        let mut n = 0;
+        while n < data.len() {
+            let Some((addr, len)) = self.segment()? else {
+                break;
+            };
+            let take = (data.len() - n).min(len as usize).min(self.left as usize);
+            if take == 0 {
+                break;
+            }
+            self.elements.mem.write(addr, &data[n..n + take])?;
+            self.cur = Some((addr + take as u64, len - take as u32));
+            self.left -= take as u32;
+            self.written += take as u32;
+            n += take;
+        }
+        Ok(n)
+    }
+
+    /// Writes all of `data` or fails with [`ChainError::Short`] before
+    /// writing anything.
+    pub fn write_all(&mut self, data: &[u8]) -> Result<(), ChainError> {
+        if data.len() > self.remaining() {
+            return Err(ChainError::Short {
+                needed: data.len(),
+                available: self.remaining(),
+            });
+        }
+        let n = self.write(data)?;
+        if n < data.len() {
+            return Err(ChainError::Changed);
+        }
+        Ok(())
+    }
+}

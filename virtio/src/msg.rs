@@ -1,0 +1,1028 @@
+//! virtio-msg, transport revision 1: the wire codec and the device-side
+//! handler that maps messages onto the [`DeviceCore`] state machine.
+//!
+//! Every message starts with an 8-byte little-endian header: `type`
+//! (bit 0 response, bit 1 bus message), `msg_id`, `dev_num`, `token`,
+//! `msg_size` (header included). Transport messages 0x02–0x0C are requests
+//! the device answers; ids with bit 6 set (0x40 EVENT_CONFIG, 0x41
+//! EVENT_AVAIL, 0x42 EVENT_USED) are events and get no answer. A message
+//! that is malformed, addressed to another device, or unknown is dropped:
+//! the handler returns no response.
+//!
+//! Layouts follow the virtio-msg transport draft as the Linux front-end of
+//! 2026 implements it (`include/linux/virtio_msg_protocol.h`).
+
+use crate::control::{ControlError, DeviceCore};
+use crate::device::{Interrupts, VirtioDevice};
+use crate::memory::GuestMemory;
+
+/// Header size in bytes.
+pub const HEADER_SIZE: usize = 8;
+/// The smallest frame a bus must carry (GET_DEVICE_INFO's response).
+pub const MIN_FRAME: usize = 52;
+
+/// `type` bit: this is a response.
+pub const TYPE_RESPONSE: u8 = 1 << 0;
+/// `type` bit: this is a bus message, not a transport message.
+pub const TYPE_BUS: u8 = 1 << 1;
+
+/// Transport message ids.
+pub mod id {
+    /// Device identity and geometry.
+    pub const GET_DEVICE_INFO: u8 = 0x02;
+    /// Read feature blocks.
+    pub const GET_DEVICE_FEATURES: u8 = 0x03;
+    /// Write accepted feature blocks.
+    pub const SET_DRIVER_FEATURES: u8 = 0x04;
+    /// Read configuration space.
+    pub const GET_CONFIG: u8 = 0x05;
+    /// Write configuration space.
+    pub const SET_CONFIG: u8 = 0x06;
+    /// Read the status byte.
+    pub const GET_DEVICE_STATUS: u8 = 0x07;
+    /// Write the status byte (0 resets).
+    pub const SET_DEVICE_STATUS: u8 = 0x08;
+    /// Read one queue's state.
+    pub const GET_VQUEUE: u8 = 0x09;
+    /// Configure and enable one queue.
+    pub const SET_VQUEUE: u8 = 0x0a;
+    /// Reset one queue.
+    pub const RESET_VQUEUE: u8 = 0x0b;
+    /// Read a shared memory region's location.
+    pub const GET_SHM: u8 = 0x0c;
+    /// Device to driver: configuration or status changed.
+    pub const EVENT_CONFIG: u8 = 0x40;
+    /// Driver to device: a queue has new buffers.
+    pub const EVENT_AVAIL: u8 = 0x41;
+    /// Device to driver: a queue has used buffers.
+    pub const EVENT_USED: u8 = 0x42;
+}
+
+/// Most feature blocks one GET_DEVICE_FEATURES may ask for.
+pub const MAX_FEATURE_BLOCKS: usize = 8;
+
+/// `SET_VQUEUE.flags` / `GET_VQUEUE.flags`: the queue is enabled.
+pub const VQUEUE_ENABLED: u32 = 1;
+
+/// The 8-byte message header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Type bits ([`TYPE_RESPONSE`], [`TYPE_BUS`]).
+    pub msg_type: u8,
+    /// Message id.
+    pub msg_id: u8,
+    /// Device number on the bus.
+    pub dev_num: u16,
+    /// Request token, echoed in the response.
+    pub token: u16,
+    /// Total size including the header.
+    pub msg_size: u16,
+}
+
+/// Why bytes could not be decoded as a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Fewer than 8 bytes, or `msg_size` says more bytes than arrived.
+    Truncated,
+    /// `msg_size` is smaller than the header.
+    BadSize,
+    /// The payload is too short for the message id.
+    ShortPayload,
+    /// The message id is not a transport message of this revision.
+    UnknownId(u8),
+    /// A bus message; the bus layer handles those.
+    BusMessage,
+    /// A response where a request was expected, or the other way round.
+    WrongDirection,
+    /// A length field disagrees with the payload.
+    BadLength,
+}
+
+/// Why a message could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The output buffer is too small.
+    BufferTooSmall,
+    /// The message does not fit the 16-bit `msg_size`.
+    TooLarge,
+}
+
+impl Header {
+    /// Splits `bytes` into a header and its payload (`msg_size` bounds the
+    /// payload; trailing bytes beyond it are ignored).
+    pub fn decode(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
+        let h = bytes.get(..HEADER_SIZE).ok_or(DecodeError::Truncated)?;
+        let header = Header {
+            msg_type: h[0],
+            msg_id: h[1],
+            dev_num: u16::from_le_bytes([h[2], h[3]]),
+            token: u16::from_le_bytes([h[4], h[5]]),
+            msg_size: u16::from_le_bytes([h[6], h[7]]),
+        };
+        let size = usize::from(header.msg_size);
+        if size < HEADER_SIZE {
+            return Err(DecodeError::BadSize);
+        }
+        let payload = bytes.get(HEADER_SIZE..size).ok_or(DecodeError::Truncated)?;
+        Ok((header, payload))
+    }
+
+    fn encode(&self, out: &mut [u8]) {
+        out[0] = self.msg_type;
+        out[1] = self.msg_id;
+        out[2..4].copy_from_slice(&self.dev_num.to_le_bytes());
+        out[4..6].copy_from_slice(&self.token.to_le_bytes());
+        out[6..8].copy_from_slice(&self.msg_size.to_le_bytes());
+    }
+}
+
+/// Little-endian field reader over a payload.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::ShortPayload);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let lo = u64::from(self.u32()?);
+        let hi = u64::from(self.u32()?);
+        Ok(lo | hi << 32)
+    }
+    fn rest(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// Little-endian field writer over an output buffer.
+struct Out<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Out<'_> {
+    fn bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
+        let end = self.at + b.len();
+        self.buf
+            .get_mut(self.at..end)
+            .ok_or(EncodeError::BufferTooSmall)?
+            .copy_from_slice(b);
+        self.at = end;
+        Ok(())
+    }
+    fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
+        self.bytes(&v.to_le_bytes())
+    }
+    fn u64(&mut self, v: u64) -> Result<(), EncodeError> {
+        self.bytes(&v.to_le_bytes())
+    }
+}
+
+/// Encodes a header for `msg_id` plus the payload written by `body`.
+fn encode_with(
+    out: &mut [u8],
+    msg_type: u8,
+    msg_id: u8,
+    dev_num: u16,
+    token: u16,
+    body: impl FnOnce(&mut Out<'_>) -> Result<(), EncodeError>,
+) -> Result<usize, EncodeError> {
+    if out.len() < HEADER_SIZE {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let mut o = Out {
+        buf: out,
+        at: HEADER_SIZE,
+    };
+    body(&mut o)?;
+    let size = o.at;
+    let msg_size = u16::try_from(size).map_err(|_| EncodeError::TooLarge)?;
+    Header {
+        msg_type,
+        msg_id,
+        dev_num,
+        token,
+        msg_size,
+    }
+    .encode(out);
+    Ok(size)
+}
+
+/// A list of 32-bit feature blocks as carried on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureBlocks<'a>(&'a [u8]);
+
+impl<'a> FeatureBlocks<'a> {
+    /// Wraps little-endian words; `bytes.len()` must be a multiple of 4.
+    pub fn from_le_bytes(bytes: &'a [u8]) -> Option<Self> {
+        bytes.len().is_multiple_of(4).then_some(Self(bytes))
+    }
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+    /// Whether there are no blocks.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Block `i`.
+    pub fn get(&self, i: usize) -> Option<u32> {
+        let b = self.0.get(i * 4..i * 4 + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// A transport message from the driver to the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// GET_DEVICE_INFO.
+    GetDeviceInfo,
+    /// GET_DEVICE_FEATURES.
+    GetDeviceFeatures {
+        /// First block.
+        block_index: u32,
+        /// Number of blocks.
+        num_blocks: u32,
+    },
+    /// SET_DRIVER_FEATURES.
+    SetDriverFeatures {
+        /// First block.
+        block_index: u32,
+        /// The blocks.
+        features: FeatureBlocks<'a>,
+    },
+    /// GET_CONFIG.
+    GetConfig {
+        /// Byte offset.
+        offset: u32,
+        /// Byte count.
+        length: u32,
+    },
+    /// SET_CONFIG.
+    SetConfig {
+        /// Generation the driver based the write on.
+        generation: u32,
+        /// Byte offset.
+        offset: u32,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// GET_DEVICE_STATUS.
+    GetDeviceStatus,
+    /// SET_DEVICE_STATUS.
+    SetDeviceStatus {
+        /// New status.
+        status: u32,
+    },
+    /// GET_VQUEUE.
+    GetVqueue {
+        /// Queue index.
+        index: u32,
+    },
+    /// SET_VQUEUE.
+    SetVqueue {
+        /// Queue index.
+        index: u32,
+        /// [`VQUEUE_ENABLED`] to enable.
+        flags: u32,
+        /// Queue size.
+        size: u32,
+        /// Descriptor area.
+        desc: u64,
+        /// Driver area.
+        driver: u64,
+        /// Device area.
+        device: u64,
+    },
+    /// RESET_VQUEUE.
+    ResetVqueue {
+        /// Queue index.
+        index: u32,
+    },
+    /// GET_SHM.
+    GetShm {
+        /// Shared memory region id.
+        shmid: u32,
+    },
+    /// EVENT_AVAIL (no response).
+    EventAvail {
+        /// Queue index.
+        vq_index: u32,
+        /// Next offset (and wrap in bit 31 for packed rings), if
+        /// `VIRTIO_F_NOTIFICATION_DATA`; else 0.
+        next_offset: u32,
+    },
+}
+
+impl<'a> Request<'a> {
+    /// Decodes a driver-to-device transport message.
+    pub fn decode(bytes: &'a [u8]) -> Result<(Header, Request<'a>), DecodeError> {
+        let (h, payload) = Header::decode(bytes)?;
+        if h.msg_type & TYPE_BUS != 0 {
+            return Err(DecodeError::BusMessage);
+        }
+        if h.msg_type & TYPE_RESPONSE != 0 {
+            return Err(DecodeError::WrongDirection);
+        }
+        let mut f = Fields(payload);
+        let r = match h.msg_id {
+            id::GET_DEVICE_INFO => Request::GetDeviceInfo,
+            id::GET_DEVICE_FEATURES => Request::GetDeviceFeatures {
+                block_index: f.u32()?,
+                num_blocks: f.u32()?,
+            },
+            id::SET_DRIVER_FEATURES => {
+                let block_index = f.u32()?;
+                let num_blocks = f.u32()?;
+                let n = usize::try_from(num_blocks).map_err(|_| DecodeError::BadLength)?;
+                let bytes = f.take(n.checked_mul(4).ok_or(DecodeError::BadLength)?)?;
+                Request::SetDriverFeatures {
+                    block_index,
+                    features: FeatureBlocks(bytes),
+                }
+            }
+            id::GET_CONFIG => Request::GetConfig {
+                offset: f.u32()?,
+                length: f.u32()?,
+            },
+            id::SET_CONFIG => {
+                let generation = f.u32()?;
+                let offset = f.u32()?;
+                let length = f.u32()?;
+                let n = usize::try_from(length).map_err(|_| DecodeError::BadLength)?;
+                Request::SetConfig {
+                    generation,
+                    offset,
+                    data: f.take(n)?,
+                }
+            }
+            id::GET_DEVICE_STATUS => Request::GetDeviceStatus,
+            id::SET_DEVICE_STATUS => Request::SetDeviceStatus { status: f.u32()? },
+            id::GET_VQUEUE => Request::GetVqueue { index: f.u32()? },
+            id::SET_VQUEUE => {
+                let index = f.u32()?;
+                let flags = f.u32()?;
+                let size = f.u32()?;
+                let _reserved = f.u32()?;
+                Request::SetVqueue {
+                    index,
+                    flags,
+                    size,
+                    desc: f.u64()?,
+                    driver: f.u64()?,
+                    device: f.u64()?,
+                }
+            }
+            id::RESET_VQUEUE => Request::ResetVqueue { index: f.u32()? },
+            id::GET_SHM => Request::GetShm { shmid: f.u32()? },
+            id::EVENT_AVAIL => Request::EventAvail {
+                vq_index: f.u32()?,
+                next_offset: f.u32()?,
+            },
+            other => return Err(DecodeError::UnknownId(other)),
+        };
+        Ok((h, r))
+    }
+
+    /// The message id.
+    pub fn msg_id(&self) -> u8 {
+        match self {
+            Request::GetDeviceInfo => id::GET_DEVICE_INFO,
+            Request::GetDeviceFeatures { .. } => id::GET_DEVICE_FEATURES,
+            Request::SetDriverFeatures { .. } => id::SET_DRIVER_FEATURES,
+            Request::GetConfig { .. } => id::GET_CONFIG,
+            Request::SetConfig { .. } => id::SET_CONFIG,
+            Request::GetDeviceStatus => id::GET_DEVICE_STATUS,
+            Request::SetDeviceStatus { .. } => id::SET_DEVICE_STATUS,
+            Request::GetVqueue { .. } => id::GET_VQUEUE,
+            Request::SetVqueue { .. } => id::SET_VQUEUE,
+            Request::ResetVqueue { .. } => id::RESET_VQUEUE,
+            Request::GetShm { .. } => id::GET_SHM,
+            Request::EventAvail { .. } => id::EVENT_AVAIL,
+        }
+    }
+
+    /// Encodes the message; returns its size.
+    pub fn encode(&self, dev_num: u16, token: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+        encode_with(out, 0, self.msg_id(), dev_num, token, |o| match *self {
+            Request::GetDeviceInfo | Request::GetDeviceStatus => Ok(()),
+            Request::GetDeviceFeatures {
+                block_index,
+                num_blocks,
+            } => {
+                o.u32(block_index)?;
+                o.u32(num_blocks)
+            }
+            Request::SetDriverFeatures {
+                block_index,
+                features,
+            } => {
+                o.u32(block_index)?;
+                o.u32(features.len() as u32)?;
+                o.bytes(features.as_bytes())
+            }
+            Request::GetConfig { offset, length } => {
+                o.u32(offset)?;
+                o.u32(length)
+            }
+            Request::SetConfig {
+                generation,
+                offset,
+                data,
+            } => {
+                o.u32(generation)?;
+                o.u32(offset)?;
+                o.u32(u32::try_from(data.len()).map_err(|_| EncodeError::TooLarge)?)?;
+                o.bytes(data)
+            }
+            Request::SetDeviceStatus { status } => o.u32(status),
+            Request::GetVqueue { index } | Request::ResetVqueue { index } => o.u32(index),
+            Request::SetVqueue {
+                index,
+                flags,
+                size,
+                desc,
+                driver,
+                device,
+            } => {
+                o.u32(index)?;
+                o.u32(flags)?;
+                o.u32(size)?;
+                o.u32(0)?;
+                o.u64(desc)?;
+                o.u64(driver)?;
+                o.u64(device)
+            }
+            Request::GetShm { shmid } => o.u32(shmid),
+            Request::EventAvail {
+                vq_index,
+                next_offset,
+            } => {
+                o.u32(vq_index)?;
+                o.u32(next_offset)
+            }
+        })
+    }
+}
+
+/// A transport message from the device to the driver: a response, or an
+/// event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response<'a> {
+    /// GET_DEVICE_INFO response.
+    DeviceInfo {
+        /// Device id.
+        device_id: u32,
+        /// Vendor id.
+        vendor_id: u32,
+        /// Device UUID.
+        device_uuid: [u8; 16],
+        /// Number of feature blocks.
+        num_feature_blocks: u32,
+        /// Config space size.
+        config_size: u32,
+        /// Number of virtqueues.
+        max_virtqueues: u32,
+        /// First admin queue.
+        admin_vq_start: u32,
+        /// Number of admin queues.
+        admin_vq_count: u32,
+    },
+    /// GET_DEVICE_FEATURES response.
+    DeviceFeatures {
+        /// First block.
+        block_index: u32,
+        /// The blocks.
+        features: FeatureBlocks<'a>,
+    },
+    /// GET_CONFIG response (`data` empty when the range was refused).
+    Config {
+        /// Generation the bytes belong to.
+        generation: u32,
+        /// Byte offset.
+        offset: u32,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// SET_CONFIG response (`length` 0 when the write was refused).
+    SetConfig {
+        /// Generation after the write.
+        generation: u32,
+        /// Byte offset.
+        offset: u32,
+        /// Bytes accepted.
+        length: u32,
+    },
+    /// GET_DEVICE_STATUS or SET_DEVICE_STATUS response.
+    DeviceStatus {
+        /// Which of the two requests this answers.
+        msg_id: u8,
+        /// Status after the request.
+        status: u32,
+    },
+    /// GET_VQUEUE response.
+    Vqueue {
+        /// Queue index.
+        index: u32,
+        /// Device maximum (0: no such queue).
+        max_size: u32,
+        /// Current size.
+        cur_size: u32,
+        /// [`VQUEUE_ENABLED`] when enabled.
+        flags: u32,
+        /// Descriptor area.
+        desc: u64,
+        /// Driver area.
+        driver: u64,
+        /// Device area.
+        device: u64,
+    },
+    /// GET_SHM response.
+    Shm {
+        /// Region id.
+        shmid: u32,
+        /// Length (0: no such region).
+        length: u64,
+        /// Address.
+        address: u64,
+    },
+    /// An empty response (SET_DRIVER_FEATURES, SET_VQUEUE, RESET_VQUEUE).
+    Empty {
+        /// Which request this answers.
+        msg_id: u8,
+    },
+    /// EVENT_USED.
+    EventUsed {
+        /// Queue index.
+        vq_index: u32,
+    },
+    /// EVENT_CONFIG.
+    EventConfig {
+        /// Device status.
+        device_status: u32,
+        /// Config generation.
+        generation: u32,
+    },
+}
+
+impl<'a> Response<'a> {
+    /// The message id.
+    pub fn msg_id(&self) -> u8 {
+        match self {
+            Response::DeviceInfo { .. } => id::GET_DEVICE_INFO,
+            Response::DeviceFeatures { .. } => id::GET_DEVICE_FEATURES,
+            Response::Config { .. } => id::GET_CONFIG,
+            Response::SetConfig { .. } => id::SET_CONFIG,
+            Response::DeviceStatus { msg_id, .. } | Response::Empty { msg_id } => *msg_id,
+            Response::Vqueue { .. } => id::GET_VQUEUE,
+            Response::Shm { .. } => id::GET_SHM,
+            Response::EventUsed { .. } => id::EVENT_USED,
+            Response::EventConfig { .. } => id::EVENT_CONFIG,
+        }
+    }
+
+    fn is_event(&self) -> bool {
+        matches!(
+            self,
+            Response::EventUsed { .. } | Response::EventConfig { .. }
+        )
+    }
+
+    /// Encodes the message; returns its size.
+    pub fn encode(&self, dev_num: u16, token: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let ty = if self.is_event() { 0 } else { TYPE_RESPONSE };
+        encode_with(out, ty, self.msg_id(), dev_num, token, |o| match *self {
+            Response::DeviceInfo {
+                device_id,
+                vendor_id,
+                device_uuid,
+                num_feature_blocks,
+                config_size,
+                max_virtqueues,
+                admin_vq_start,
+                admin_vq_count,
+            } => {
+                o.u32(device_id)?;
+                o.u32(vendor_id)?;
+                o.bytes(&device_uuid)?;
+                o.u32(num_feature_blocks)?;
+                o.u32(config_size)?;
+                o.u32(max_virtqueues)?;
+                o.u32(admin_vq_start)?;
+                o.u32(admin_vq_count)
+            }
+            Response::DeviceFeatures {
+                block_index,
+                features,
+            } => {
+                o.u32(block_index)?;
+                o.u32(features.len() as u32)?;
+                o.bytes(features.as_bytes())
+            }
+            Response::Config {
+                generation,
+                offset,
+                data,
+            } => {
+                o.u32(generation)?;
+                o.u32(offset)?;
+                o.u32(u32::try_from(data.len()).map_err(|_| EncodeError::TooLarge)?)?;
+                o.bytes(data)
+            }
+            Response::SetConfig {
+                generation,
+                offset,
+                length,
+            } => {
+                o.u32(generation)?;
+                o.u32(offset)?;
+                o.u32(length)
+            }
+            Response::DeviceStatus { status, .. } => o.u32(status),
+            Response::Vqueue {
+                index,
+                max_size,
+                cur_size,
+                flags,
+                desc,
+                driver,
+                device,
+            } => {
+                o.u32(index)?;
+                o.u32(max_size)?;
+                o.u32(cur_size)?;
+                o.u32(flags)?;
+                o.u64(desc)?;
+                o.u64(driver)?;
+                o.u64(device)
+            }
+            Response::Shm {
+                shmid,
+                length,
+                address,
+            } => {
+                o.u32(shmid)?;
+                o.u32(0)?;
+                o.u64(length)?;
+                o.u64(address)
+            }
+            Response::Empty { .. } => Ok(()),
+            Response::EventUsed { vq_index } => o.u32(vq_index),
+            Response::EventConfig {
+                device_status,
+                generation,
+            } => {
+                o.u32(device_status)?;
+                o.u32(generation)?;
+                o.u32(0)?;
+                o.u32(0)
+            }
+        })
+    }
+
+    /// Decodes a device-to-driver message (used by front-ends and tests).
+    pub fn decode(bytes: &'a [u8]) -> Result<(Header, Response<'a>), DecodeError> {
+        let (h, payload) = Header::decode(bytes)?;
+        if h.msg_type & TYPE_BUS != 0 {
+            return Err(DecodeError::BusMessage);
+        }
+        let event = h.msg_id & 0x40 != 0;
+        if event == (h.msg_type & TYPE_RESPONSE != 0) {
+            return Err(DecodeError::WrongDirection);
+        }
+        let mut f = Fields(payload);
+        let r = match h.msg_id {
+            id::GET_DEVICE_INFO => {
+                let device_id = f.u32()?;
+                let vendor_id = f.u32()?;
+                let mut device_uuid = [0u8; 16];
+                device_uuid.copy_from_slice(f.take(16)?);
+                Response::DeviceInfo {
+                    device_id,
+                    vendor_id,
+                    device_uuid,
+                    num_feature_blocks: f.u32()?,
+                    config_size: f.u32()?,
+                    max_virtqueues: f.u32()?,
+                    admin_vq_start: f.u32()?,
+                    admin_vq_count: f.u32()?,
+                }
+            }
+            id::GET_DEVICE_FEATURES => {
+                let block_index = f.u32()?;
+                let n = f.u32()? as usize;
+                let bytes = f.take(n.checked_mul(4).ok_or(DecodeError::BadLength)?)?;
+                Response::DeviceFeatures {
+                    block_index,
+                    features: FeatureBlocks(bytes),
+                }
+            }
+            id::GET_CONFIG => {
+                let generation = f.u32()?;
+                let offset = f.u32()?;
+                let n = f.u32()? as usize;
+                Response::Config {
+                    generation,
+                    offset,
+                    data: f.take(n)?,
+                }
+            }
+            id::SET_CONFIG => Response::SetConfig {
+                generation: f.u32()?,
+                offset: f.u32()?,
+                length: f.u32()?,
+            },
+            id::GET_DEVICE_STATUS | id::SET_DEVICE_STATUS => Response::DeviceStatus {
+                msg_id: h.msg_id,
+                status: f.u32()?,
+            },
+            id::GET_VQUEUE => Response::Vqueue {
+                index: f.u32()?,
+                max_size: f.u32()?,
+                cur_size: f.u32()?,
+                flags: f.u32()?,
+                desc: f.u64()?,
+                driver: f.u64()?,
+                device: f.u64()?,
+            },
+            id::GET_SHM => {
+                let shmid = f.u32()?;
+                let _reserved = f.u32()?;
+                Response::Shm {
+                    shmid,
+                    length: f.u64()?,
+                    address: f.u64()?,
+                }
+            }
+            id::SET_DRIVER_FEATURES | id::SET_VQUEUE | id::RESET_VQUEUE => {
+                Response::Empty { msg_id: h.msg_id }
+            }
+            id::EVENT_USED => Response::EventUsed { vq_index: f.u32()? },
+            id::EVENT_CONFIG => {
+                let device_status = f.u32()?;
+                let generation = f.u32()?;
+                let _offset = f.u32()?;
+                let length = f.u32()?;
+                if length as usize != f.rest().len() {
+                    return Err(DecodeError::BadLength);
+                }
+                Response::EventConfig {
+                    device_status,
+                    generation,
+                }
+            }
+            other => return Err(DecodeError::UnknownId(other)),
+        };
+        Ok((h, r))
+    }
+}
+
+/// What [`handle`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handled {
+    /// Bytes of response written to the response buffer, or `None` when the
+    /// message gets no response (events, dropped messages).
+    pub response_len: Option<usize>,
+    /// Why the message was dropped, if it was.
+    pub dropped: Option<DecodeError>,
+    /// What the control plane refused, if anything (the response, if any,
+    /// still reflects the resulting state).
+    pub refused: Option<ControlError>,
+    /// Notifications to send to the driver (as EVENT_USED / EVENT_CONFIG).
+    pub interrupts: Interrupts,
+}
+
+/// Handles one driver-to-device message for the device numbered `dev_num`.
+///
+/// Writes the response into `response` (whose length is the bus's frame
+/// size); GET_CONFIG replies are limited to what fits.
+pub fn handle<D: VirtioDevice, const NQ: usize, M: GuestMemory>(
+    core: &mut DeviceCore<D, NQ>,
+    mem: &M,
+    dev_num: u16,
+    request: &[u8],
+    response: &mut [u8],
+) -> Handled {
+    let mut out = Handled {
+        response_len: None,
+        dropped: None,
+        refused: None,
+        interrupts: Interrupts::default(),
+    };
+    let (h, req) = match Request::decode(request) {
+        Ok(x) => x,
+        Err(e) => {
+            out.dropped = Some(e);
+            return out;
+        }
+    };
+    if h.dev_num != dev_num {
+        out.dropped = Some(DecodeError::UnknownId(h.msg_id));
+        return out;
+    }
+    let mut feature_bytes = [0u8; 4 * MAX_FEATURE_BLOCKS];
+    let mut config = [0u8; 256];
+    let reply = match req {
+        Request::GetDeviceInfo => {
+            let i = core.info();
+            Response::DeviceInfo {
+                device_id: i.device_id,
+                vendor_id: i.vendor_id,
+                device_uuid: [0; 16],
+                num_feature_blocks: i.num_feature_blocks,
+                config_size: i.config_size,
+                max_virtqueues: i.max_virtqueues,
+                admin_vq_start: 0,
+                admin_vq_count: 0,
+            }
+        }
+        Request::GetDeviceFeatures {
+            block_index,
+            num_blocks,
+        } => {
+            // Blocks beyond the core's two read as zero; a request for
+            // more than fits a frame is malformed.
+            let n = num_blocks.min(MAX_FEATURE_BLOCKS as u32) as usize;
+            if num_blocks as usize != n {
+                out.dropped = Some(DecodeError::BadLength);
+                return out;
+            }
+            for i in 0..n {
+                let b = core.device_feature_block(block_index.saturating_add(i as u32));
+                feature_bytes[i * 4..i * 4 + 4].copy_from_slice(&b.to_le_bytes());
+            }
+            Response::DeviceFeatures {
+                block_index,
+                features: FeatureBlocks(&feature_bytes[..n * 4]),
+            }
+        }
+        Request::SetDriverFeatures {
+            block_index,
+            features,
+        } => {
+            for i in 0..features.len() {
+                let bits = features.get(i).unwrap_or(0);
+                let block = block_index.saturating_add(i as u32);
+                if let Err(e) = core.set_driver_feature_block(block, bits) {
+                    out.refused = Some(e);
+                    break;
+                }
+            }
+            Response::Empty { msg_id: h.msg_id }
+        }
+        Request::GetConfig { offset, length } => {
+            // Room for the reply: header + generation, offset, length.
+            let room = response
+                .len()
+                .saturating_sub(HEADER_SIZE + 12)
+                .min(config.len());
+            let n = length as usize;
+            let data: &[u8] = if n > room {
+                out.refused = Some(ControlError::ConfigRange);
+                &[]
+            } else {
+                match core.read_config(offset, &mut config[..n]) {
+                    Ok(_) => &config[..n],
+                    Err(e) => {
+                        out.refused = Some(e);
+                        &[]
+                    }
+                }
+            };
+            Response::Config {
+                generation: core.config_generation(),
+                offset,
+                data,
+            }
+        }
+        Request::SetConfig { offset, data, .. } => {
+            let length = match core.write_config(offset, data) {
+                Ok(_) => data.len() as u32,
+                Err(e) => {
+                    out.refused = Some(e);
+                    0
+                }
+            };
+            Response::SetConfig {
+                generation: core.config_generation(),
+                offset,
+                length,
+            }
+        }
+        Request::GetDeviceStatus => Response::DeviceStatus {
+            msg_id: h.msg_id,
+            status: u32::from(core.status()),
+        },
+        Request::SetDeviceStatus { status } => {
+            match u8::try_from(status) {
+                Ok(s) => {
+                    if let Err(e) = core.set_status(s) {
+                        out.refused = Some(e);
+                    }
+                }
+                Err(_) => out.refused = Some(ControlError::StatusOrder),
+            }
+            Response::DeviceStatus {
+                msg_id: h.msg_id,
+                status: u32::from(core.status()),
+            }
+        }
+        Request::GetVqueue { index } => {
+            let q = u16::try_from(index)
+                .map(|i| core.queue_info(i))
+                .unwrap_or_else(|_| core.queue_info(u16::MAX));
+            Response::Vqueue {
+                index,
+                max_size: u32::from(q.max_size),
+                cur_size: u32::from(q.size),
+                flags: if q.enabled { VQUEUE_ENABLED } else { 0 },
+                desc: q.desc,
+                driver: q.driver,
+                device: q.device,
+            }
+        }
+        Request::SetVqueue {
+            index,
+            flags,
+            size,
+            desc,
+            driver,
+            device,
+        } => {
+            let r = match (u16::try_from(index), u16::try_from(size)) {
+                _ if flags & VQUEUE_ENABLED == 0 => Err(ControlError::WrongState),
+                (Ok(i), Ok(s)) => core.set_vqueue(mem, i, s, desc, driver, device),
+                (Err(_), _) => Err(ControlError::NoSuchQueue),
+                (_, Err(_)) => Err(ControlError::Queue(crate::QueueConfigError::SizeTooLarge {
+                    size: u16::MAX,
+                    max: 0,
+                })),
+            };
+            out.refused = r.err();
+            Response::Empty { msg_id: h.msg_id }
+        }
+        Request::ResetVqueue { index } => {
+            let r = u16::try_from(index)
+                .map_err(|_| ControlError::NoSuchQueue)
+                .and_then(|i| core.reset_vqueue(i));
+            out.refused = r.err();
+            Response::Empty { msg_id: h.msg_id }
+        }
+        Request::GetShm { shmid } => Response::Shm {
+            shmid,
+            length: 0,
+            address: 0,
+        },
+        Request::EventAvail { vq_index, .. } => {
+            if let Ok(i) = u16::try_from(vq_index) {
+                out.interrupts = core.queue_notify(mem, i);
+            }
+            return out;
+        }
+    };
+    match reply.encode(dev_num, h.token, response) {
+        Ok(n) => out.response_len = Some(n),
+        Err(_) => out.dropped = Some(DecodeError::BadLength),
+    }
+    out
+}
+
+/// Encodes the EVENT_USED / EVENT_CONFIG messages for `interrupts`, one at
+/// a time: calls `send` with each encoded message.
+pub fn encode_events<D: VirtioDevice, const NQ: usize>(
+    core: &DeviceCore<D, NQ>,
+    dev_num: u16,
+    interrupts: Interrupts,
+    mut send: impl FnMut(&[u8]),
+) {
+    let mut buf = [0u8; 32];
+    if interrupts.config {
+        let ev = Response::EventConfig {
+            device_status: u32::from(core.status()),
+            generation: core.config_generation(),
+        };
+        if let Ok(n) = ev.encode(dev_num, 0, &mut buf) {
+            send(&buf[..n]);
+        }
+    }
+    for q in interrupts.queues() {
+        let ev = Response::EventUsed {
+            vq_index: u32::from(q),
+        };
+        if let Ok(n) = ev.encode(dev_num, 0, &mut buf) {
+            send(&buf[..n]);
+        }
+    }
+}
