@@ -1,18 +1,26 @@
 //! Descriptor chains: validation, element walks, and reader/writer helpers
 //! that copy across descriptor boundaries.
 //!
-//! A chain is walked from the ring every time it is used, and every walk
-//! re-applies every check. The walk done when the chain is popped proves the
-//! chain well-formed at that moment; if the driver rewrites descriptors
-//! afterwards, later walks fail with a [`ChainError`] instead of trusting
-//! stale conclusions. Nothing a driver writes can make a walk read outside
-//! the memory it was given, loop, or run longer than the queue size.
+//! The walk done when a chain is popped checks every descriptor and proves
+//! the chain well-formed at that moment. Chains of up to [`CAPTURED`]
+//! elements (every chain Linux's virtio-scmi, -blk or -net drivers build)
+//! are captured then: the readers and writers use the captured copy, so a
+//! driver rewriting descriptors after handing them over changes nothing the
+//! device sees. Longer chains are walked again from the ring on each use,
+//! every walk re-applying every check; if the driver rewrote them, the walk
+//! fails with a [`ChainError`] instead of trusting stale conclusions. Either
+//! way each buffer access is range-checked again by the
+//! [`GuestMemory`] seam, and nothing a driver writes can make a walk read
+//! outside the memory it was given, loop, or run longer than the queue size.
 
 use crate::memory::{GuestMemory, MemoryError};
 use crate::spec::desc::{INDIRECT, NEXT, WRITE};
 
 /// Size of a descriptor, split or packed (virtio v1.2 §2.7.5, §2.8.13).
 pub(crate) const DESC_SIZE: u64 = 16;
+
+/// Chains with at most this many elements are captured when popped.
+pub const CAPTURED: usize = 4;
 
 /// Why a descriptor chain is malformed. One variant per shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +162,35 @@ pub struct DescriptorChain {
     pub(crate) readable: u32,
     pub(crate) writable: u32,
     pub(crate) epoch: u32,
+    /// The validated elements, readable ones first, when the chain has at
+    /// most [`CAPTURED`] of them.
+    pub(crate) captured: Captured,
+}
+
+/// Elements captured at pop time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Captured {
+    pub elems: [Element; CAPTURED],
+    /// Number of readable elements (they come first, §2.7.4.2).
+    pub readable: u8,
+    /// Number of elements; `u8::MAX` when the chain was too long to capture.
+    pub count: u8,
+}
+
+impl Captured {
+    pub(crate) const NONE: Captured = Captured {
+        elems: [Element {
+            addr: 0,
+            len: 0,
+            writable: false,
+        }; CAPTURED],
+        readable: 0,
+        count: u8::MAX,
+    };
+
+    fn is_complete(&self) -> bool {
+        usize::from(self.count) <= CAPTURED
+    }
 }
 
 impl DescriptorChain {
@@ -178,24 +215,77 @@ impl DescriptorChain {
         Elements::new(mem, self.origin, self.indirect_ok)
     }
 
+    /// Whether the chain's elements were captured when it was popped (see
+    /// the module documentation).
+    pub fn is_captured(&self) -> bool {
+        self.captured.is_complete()
+    }
+
+    #[inline]
+    fn source<'a, M: GuestMemory>(&'a self, mem: &'a M, writable: bool) -> Source<'a, M> {
+        let c = &self.captured;
+        if c.is_complete() {
+            let range = if writable {
+                &c.elems[usize::from(c.readable)..usize::from(c.count)]
+            } else {
+                &c.elems[..usize::from(c.readable)]
+            };
+            Source::Captured(range.iter())
+        } else {
+            Source::Walk(self.elements(mem))
+        }
+    }
+
     /// A reader over the device-readable bytes.
-    pub fn reader<'m, M: GuestMemory>(&self, mem: &'m M) -> Reader<'m, M> {
+    pub fn reader<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Reader<'a, M> {
         Reader {
-            elements: self.elements(mem),
-            cur: None,
+            mem,
+            source: self.source(mem, false),
+            cur: (0, 0),
             left: self.readable,
             done: false,
         }
     }
 
     /// A writer over the device-writable bytes.
-    pub fn writer<'m, M: GuestMemory>(&self, mem: &'m M) -> Writer<'m, M> {
+    pub fn writer<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Writer<'a, M> {
         Writer {
-            elements: self.elements(mem),
-            cur: None,
+            mem,
+            source: self.source(mem, true),
+            cur: (0, 0),
             left: self.writable,
             written: 0,
             done: false,
+        }
+    }
+}
+
+/// Where a reader or writer gets its elements from.
+#[derive(Debug)]
+enum Source<'m, M> {
+    /// The captured elements still to be used.
+    Captured(core::slice::Iter<'m, Element>),
+    /// A fresh, fully checked walk of the ring.
+    Walk(Elements<'m, M>),
+}
+
+impl<M: GuestMemory> Source<'_, M> {
+    /// The next element with the wanted direction; `Ok(None)` at the end.
+    #[inline]
+    fn next_element(&mut self, writable: bool) -> Result<Option<Element>, ChainError> {
+        match self {
+            Source::Captured(elems) => Ok(elems.next().copied()),
+            Source::Walk(walk) => loop {
+                match walk.next() {
+                    Some(Ok(e)) if e.writable == writable => return Ok(Some(e)),
+                    // Readable elements precede writable ones (checked by
+                    // the walk), so a writer skips them and a reader stops
+                    // at the first writable one.
+                    Some(Ok(_)) if writable => {}
+                    Some(Ok(_)) | None => return Ok(None),
+                    Some(Err(e)) => return Err(e),
+                }
+            },
         }
     }
 }
@@ -416,37 +506,128 @@ impl<M: GuestMemory> Iterator for Elements<'_, M> {
     }
 }
 
-/// Byte totals of a validated chain.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Totals {
-    pub readable: u32,
-    pub writable: u32,
-}
-
-/// Walks a whole chain once, checking every descriptor.
+/// Walks a whole chain once, checking every descriptor; records its byte
+/// totals in `chain` and captures its elements if there are at most
+/// [`CAPTURED`]. `chain` arrives with zero totals and nothing captured.
+#[inline]
 pub(crate) fn validate<M: GuestMemory>(
     mem: &M,
-    origin: Origin,
-    indirect_ok: bool,
-) -> Result<Totals, ChainError> {
-    let mut t = Totals::default();
-    for e in Elements::new(mem, origin, indirect_ok) {
+    chain: &mut DescriptorChain,
+) -> Result<(), ChainError> {
+    if let Origin::Split { table, size, head } = chain.origin {
+        if validate_split_direct(mem, table, size, head, chain)? {
+            return Ok(());
+        }
+        // An indirect descriptor: start over with the general walk, which
+        // applies the same checks in the same order.
+        chain.readable = 0;
+        chain.writable = 0;
+    }
+    let mut count = 0usize;
+    let mut readable = 0u8;
+    for e in Elements::new(mem, chain.origin, chain.indirect_ok) {
         let e = e?;
         // Cannot overflow: the walk caps the sum at u32::MAX.
         if e.writable {
-            t.writable += e.len;
+            chain.writable += e.len;
         } else {
-            t.readable += e.len;
+            chain.readable += e.len;
+            // Readable elements come first; once past CAPTURED the count
+            // no longer matters.
+            readable = readable.saturating_add(1);
         }
+        if let Some(slot) = chain.captured.elems.get_mut(count) {
+            *slot = e;
+        }
+        count += 1;
     }
-    Ok(t)
+    if count <= CAPTURED {
+        // Both fit in u8: count <= CAPTURED.
+        chain.captured.count = count as u8;
+        chain.captured.readable = readable;
+    }
+    Ok(())
+}
+
+/// The common case of [`validate`]: a split-ring chain without indirect
+/// descriptors, walked with exactly the checks (and check order) of
+/// [`Elements`]. Returns `Ok(false)` when it meets an indirect descriptor.
+#[inline(always)]
+fn validate_split_direct<M: GuestMemory>(
+    mem: &M,
+    table: u64,
+    size: u16,
+    head: u16,
+    chain: &mut DescriptorChain,
+) -> Result<bool, ChainError> {
+    let mut at = head;
+    let mut visited = 0u32;
+    let mut total = 0u64;
+    let mut seen_writable = false;
+    let mut count = 0usize;
+    let mut readable = 0u8;
+    loop {
+        let desc = RawDesc::read(mem, table + u64::from(at) * DESC_SIZE, false)?;
+        visited += 1;
+        if desc.flags & INDIRECT != 0 {
+            return Ok(false);
+        }
+        let writable = desc.flags & WRITE != 0;
+        // §2.7.4.2: device-writable descriptors come after readable ones.
+        if !writable && seen_writable {
+            return Err(ChainError::ReadableAfterWritable);
+        }
+        seen_writable |= writable;
+        total += u64::from(desc.len);
+        if total > u64::from(u32::MAX) {
+            return Err(ChainError::TotalLengthOverflow);
+        }
+        if desc.len > 0 {
+            mem.check_range(desc.addr, u64::from(desc.len), 1)?;
+        }
+        if writable {
+            chain.writable += desc.len;
+        } else {
+            chain.readable += desc.len;
+            readable = readable.saturating_add(1);
+        }
+        if let Some(slot) = chain.captured.elems.get_mut(count) {
+            *slot = Element {
+                addr: desc.addr,
+                len: desc.len,
+                writable,
+            };
+        }
+        count += 1;
+        if desc.flags & NEXT == 0 {
+            break;
+        }
+        // §2.7.5.3.1: `next` must name a descriptor of the table, and a
+        // chain cannot be longer than the table (a loop otherwise).
+        if desc.next_or_id >= size {
+            return Err(ChainError::NextOutOfRange {
+                next: desc.next_or_id,
+            });
+        }
+        if visited >= u32::from(size) {
+            return Err(ChainError::TooLong);
+        }
+        at = desc.next_or_id;
+    }
+    if count <= CAPTURED {
+        chain.captured.count = count as u8;
+        chain.captured.readable = readable;
+    }
+    Ok(true)
 }
 
 /// Reads the device-readable part of a chain as one byte stream.
 #[derive(Debug)]
 pub struct Reader<'m, M> {
-    elements: Elements<'m, M>,
-    cur: Option<(u64, u32)>,
+    mem: &'m M,
+    source: Source<'m, M>,
+    /// Current element: address and bytes left in it.
+    cur: (u64, u32),
     left: u32,
     done: bool,
 }
@@ -457,23 +638,24 @@ impl<M: GuestMemory> Reader<'_, M> {
         self.left as usize
     }
 
+    #[inline]
     fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
         loop {
-            if let Some((addr, len)) = self.cur.filter(|c| c.1 > 0) {
-                return Ok(Some((addr, len)));
+            if self.cur.1 > 0 {
+                return Ok(Some(self.cur));
             }
             if self.done {
                 return Ok(None);
             }
-            match self.elements.next() {
-                Some(Ok(e)) if !e.writable => self.cur = Some((e.addr, e.len)),
-                Some(Ok(_)) | None => {
+            match self.source.next_element(false) {
+                Ok(Some(e)) => self.cur = (e.addr, e.len),
+                Ok(None) => {
                     self.done = true;
                     if self.left != 0 {
                         return Err(ChainError::Changed);
                     }
                 }
-                Some(Err(e)) => {
+                Err(e) => {
                     self.done = true;
                     return Err(e);
                 }
@@ -483,6 +665,7 @@ impl<M: GuestMemory> Reader<'_, M> {
 
     /// Reads up to `buf.len()` bytes; returns how many were read (0 at the
     /// end of the readable part).
+    #[inline]
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < buf.len() {
@@ -495,9 +678,9 @@ impl<M: GuestMemory> Reader<'_, M> {
             if take == 0 {
                 break;
             }
-            self.elements.mem.read(addr, &mut buf[n..n + take])?;
+            self.mem.read(addr, &mut buf[n..n + take])?;
             // `take <= len`, so these cannot wrap.
-            self.cur = Some((addr + take as u64, len - take as u32));
+            self.cur = (addr + take as u64, len - take as u32);
             self.left -= take as u32;
             n += take;
         }
@@ -506,6 +689,7 @@ impl<M: GuestMemory> Reader<'_, M> {
 
     /// Fills `buf` completely or fails with [`ChainError::Short`], having
     /// consumed what was there.
+    #[inline]
     pub fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ChainError> {
         let available = self.remaining();
         let n = self.read(buf)?;
@@ -529,7 +713,7 @@ impl<M: GuestMemory> Reader<'_, M> {
             if take == 0 {
                 break;
             }
-            self.cur = Some((addr + take as u64, len - take as u32));
+            self.cur = (addr + take as u64, len - take as u32);
             self.left -= take as u32;
             n += take;
         }
@@ -540,8 +724,9 @@ impl<M: GuestMemory> Reader<'_, M> {
 /// Writes the device-writable part of a chain as one byte stream.
 #[derive(Debug)]
 pub struct Writer<'m, M> {
-    elements: Elements<'m, M>,
-    cur: Option<(u64, u32)>,
+    mem: &'m M,
+    source: Source<'m, M>,
+    cur: (u64, u32),
     left: u32,
     written: u32,
     done: bool,
@@ -558,24 +743,24 @@ impl<M: GuestMemory> Writer<'_, M> {
         self.written
     }
 
+    #[inline]
     fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
         loop {
-            if let Some((addr, len)) = self.cur.filter(|c| c.1 > 0) {
-                return Ok(Some((addr, len)));
+            if self.cur.1 > 0 {
+                return Ok(Some(self.cur));
             }
             if self.done {
                 return Ok(None);
             }
-            match self.elements.next() {
-                Some(Ok(e)) if e.writable => self.cur = Some((e.addr, e.len)),
-                Some(Ok(_)) => {}
-                None => {
+            match self.source.next_element(true) {
+                Ok(Some(e)) => self.cur = (e.addr, e.len),
+                Ok(None) => {
                     self.done = true;
                     if self.left != 0 {
                         return Err(ChainError::Changed);
                     }
                 }
-                Some(Err(e)) => {
+                Err(e) => {
                     self.done = true;
                     return Err(e);
                 }
@@ -584,6 +769,7 @@ impl<M: GuestMemory> Writer<'_, M> {
     }
 
     /// Writes as much of `data` as fits; returns how many bytes were written.
+    #[inline]
     pub fn write(&mut self, data: &[u8]) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < data.len() {
@@ -594,8 +780,8 @@ impl<M: GuestMemory> Writer<'_, M> {
             if take == 0 {
                 break;
             }
-            self.elements.mem.write(addr, &data[n..n + take])?;
-            self.cur = Some((addr + take as u64, len - take as u32));
+            self.mem.write(addr, &data[n..n + take])?;
+            self.cur = (addr + take as u64, len - take as u32);
             self.left -= take as u32;
             self.written += take as u32;
             n += take;
@@ -605,6 +791,7 @@ impl<M: GuestMemory> Writer<'_, M> {
 
     /// Writes all of `data` or fails with [`ChainError::Short`] before
     /// writing anything.
+    #[inline]
     pub fn write_all(&mut self, data: &[u8]) -> Result<(), ChainError> {
         if data.len() > self.remaining() {
             return Err(ChainError::Short {

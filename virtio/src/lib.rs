@@ -53,10 +53,11 @@ pub mod spec;
 #[allow(unsafe_code)]
 mod tests;
 
-pub use chain::{ChainError, DescriptorChain, Element, Elements, Reader, Writer};
+pub use chain::{CAPTURED, ChainError, DescriptorChain, Element, Elements, Reader, Writer};
 pub use control::{ControlError, DeviceCore, DeviceInfo, QueueInfo};
 pub use device::{Interrupts, VirtioDevice};
 pub use memory::{
-    CacheMaintenance, Coherent, FixedWindow, GuestMemory, MemoryError, RegionError, RegionTable,
+    CacheMaintenance, Coherent, FixedWindow, GuestMemory, HOST_ALIGN, MemoryError, RegionError,
+    RegionTable,
 };
 pub use queue::{Area, MAX_PACKED_SIZE, Queue, QueueConfigError, QueueError};

@@ -122,6 +122,14 @@ impl CacheMaintenance for Coherent {
     fn after_write(&self, _va: usize, _len: usize) {}
 }
 
+/// Host and driver addresses of a region agree modulo this many bytes.
+pub const HOST_ALIGN: u64 = 8;
+
+/// Whether `host` and `guest_base` agree modulo [`HOST_ALIGN`].
+fn congruent(host: NonNull<u8>, guest_base: u64) -> bool {
+    (host.as_ptr() as usize as u64 ^ guest_base) & (HOST_ALIGN - 1) == 0
+}
+
 /// Checks `addr..addr+len` for wrap-around and alignment; returns the end.
 #[inline(always)]
 fn check_shape(addr: u64, len: u64, align: u64) -> Result<u64, MemoryError> {
@@ -167,7 +175,10 @@ impl<'a, C: CacheMaintenance> FixedWindow<'a, C> {
     /// Creates a window of `len` bytes at host address `host`, which the
     /// driver addresses as `guest_base..guest_base + len`.
     ///
-    /// Returns `None` if the driver-side range would wrap around.
+    /// Returns `None` if the driver-side range would wrap around, or if
+    /// `host` and `guest_base` differ modulo [`HOST_ALIGN`]: a driver
+    /// address the ring rules make aligned (virtio v1.2 §2.7) must be just
+    /// as aligned in the host, where the device accesses it atomically.
     ///
     /// # Safety
     ///
@@ -178,6 +189,9 @@ impl<'a, C: CacheMaintenance> FixedWindow<'a, C> {
     pub unsafe fn new(host: NonNull<u8>, len: usize, guest_base: u64, cache: C) -> Option<Self> {
         let len = len as u64;
         guest_base.checked_add(len)?;
+        if !congruent(host, guest_base) {
+            return None;
+        }
         Some(Self {
             host,
             len,
@@ -268,6 +282,8 @@ pub enum RegionError {
     InvalidRange,
     /// The region overlaps one already in the table.
     Overlap,
+    /// The host and driver addresses differ modulo [`HOST_ALIGN`].
+    Misaligned,
 }
 
 #[derive(Clone, Copy)]
@@ -327,6 +343,9 @@ impl<'a, const N: usize, C: CacheMaintenance> RegionTable<'a, N, C> {
             .checked_add(len)
             .filter(|_| len > 0)
             .ok_or(RegionError::InvalidRange)?;
+        if !congruent(host, guest_base) {
+            return Err(RegionError::Misaligned);
+        }
         for r in self.regions.iter().flatten() {
             if guest_base < r.guest_base + r.len && r.guest_base < end {
                 return Err(RegionError::Overlap);
@@ -472,51 +491,74 @@ impl<const N: usize, C: CacheMaintenance> GuestMemory for RegionTable<'_, N, C> 
 mod raw {
     use core::sync::atomic::{AtomicU16, Ordering};
 
+    /// Bytes before `p` reaches 8-byte alignment, at most `len`.
+    #[inline(always)]
+    fn head_bytes(p: usize, len: usize) -> usize {
+        (p.wrapping_neg() & 7).min(len)
+    }
+
     /// Volatile copy out of shared memory: each byte is read exactly once,
     /// so a driver changing the memory concurrently cannot make the device
-    /// see two different values for one field.
+    /// see two different values for one field. The aligned middle is read
+    /// as whole `u64`s (a volatile `[u8; 8]` would be split into bytes).
     ///
     /// # Safety
     ///
     /// `src..src + dst.len()` must be valid for reads.
     #[inline(always)]
     pub(super) unsafe fn copy_from(src: *const u8, dst: &mut [u8]) {
-        let mut chunks = dst.chunks_exact_mut(8);
+        let len = dst.len();
+        let head = head_bytes(src as usize, len);
         let mut at = 0usize;
-        for c in &mut chunks {
-            // SAFETY: `at + 8 <= dst.len()`, inside the caller's range;
-            // `[u8; 8]` has alignment 1.
-            let v = unsafe { src.add(at).cast::<[u8; 8]>().read_volatile() };
-            c.copy_from_slice(&v);
+        while at < head {
+            // SAFETY: `at < len`, inside the caller's range.
+            dst[at] = unsafe { src.add(at).read_volatile() };
+            at += 1;
+        }
+        while at + 8 <= len {
+            // SAFETY: `at + 8 <= len`, inside the caller's range, and
+            // `src + at` is 8-aligned (past the head).
+            let v = unsafe { src.add(at).cast::<u64>().read_volatile() };
+            dst[at..at + 8].copy_from_slice(&v.to_ne_bytes());
             at += 8;
         }
-        for b in chunks.into_remainder() {
-            // SAFETY: `at < dst.len()`, inside the caller's range.
-            *b = unsafe { src.add(at).read_volatile() };
+        while at < len {
+            // SAFETY: `at < len`, inside the caller's range.
+            dst[at] = unsafe { src.add(at).read_volatile() };
             at += 1;
         }
     }
 
-    /// Volatile copy into shared memory.
+    /// Volatile copy into shared memory, whole aligned `u64`s in the middle.
     ///
     /// # Safety
     ///
     /// `dst..dst + src.len()` must be valid for writes.
     #[inline(always)]
     pub(super) unsafe fn copy_to(dst: *mut u8, src: &[u8]) {
-        let mut chunks = src.chunks_exact(8);
+        let len = src.len();
+        let head = head_bytes(dst as usize, len);
         let mut at = 0usize;
-        for c in &mut chunks {
+        while at < head {
+            // SAFETY: `at < len`, inside the caller's range.
+            unsafe { dst.add(at).write_volatile(src[at]) };
+            at += 1;
+        }
+        while at + 8 <= len {
             let mut v = [0u8; 8];
-            v.copy_from_slice(c);
-            // SAFETY: `at + 8 <= src.len()`, inside the caller's range;
-            // `[u8; 8]` has alignment 1.
-            unsafe { dst.add(at).cast::<[u8; 8]>().write_volatile(v) };
+            v.copy_from_slice(&src[at..at + 8]);
+            // SAFETY: `at + 8 <= len`, inside the caller's range, and
+            // `dst + at` is 8-aligned (past the head).
+            unsafe {
+                dst.add(at)
+                    .cast::<u64>()
+                    .write_volatile(u64::from_ne_bytes(v))
+            };
             at += 8;
         }
-        for b in chunks.remainder() {
-            // SAFETY: `at < src.len()`, inside the caller's range.
-            unsafe { dst.add(at).write_volatile(*b) };
+        while at < len {
+            // SAFETY: `at < len`, inside the caller's range.
+            unsafe { dst.add(at).write_volatile(src[at]) };
             at += 1;
         }
     }
@@ -547,7 +589,10 @@ mod raw {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec;
+
+    /// Test memory with the alignment real shared memory has.
+    #[repr(align(16))]
+    struct Aligned<const N: usize>([u8; N]);
 
     fn window(buf: &mut [u8], base: u64) -> FixedWindow<'_> {
         let p = NonNull::new(buf.as_mut_ptr()).unwrap();
@@ -557,8 +602,9 @@ mod tests {
 
     #[test]
     fn fixed_window_checks_every_range() {
-        let mut buf = vec![0u8; 64];
-        let w = window(&mut buf, 0x1000);
+        let mut a = Aligned([0u8; 64]);
+        let buf = &mut a.0;
+        let w = window(buf, 0x1000);
         w.write(0x1000, &[1, 2, 3]).unwrap();
         let mut out = [0u8; 3];
         w.read(0x1000, &mut out).unwrap();
@@ -600,25 +646,28 @@ mod tests {
 
     #[test]
     fn fixed_window_refuses_wrapping_construction() {
-        let mut buf = vec![0u8; 16];
-        let p = NonNull::new(buf.as_mut_ptr()).unwrap();
+        let mut a = Aligned([0u8; 16]);
+        let p = NonNull::new(a.0.as_mut_ptr()).unwrap();
         // SAFETY: not used.
         assert!(unsafe { FixedWindow::new(p, 16, u64::MAX - 4, Coherent) }.is_none());
+        // SAFETY: not used.
+        assert!(unsafe { FixedWindow::new(p, 16, 0x1002, Coherent) }.is_none());
+        // SAFETY: not used.
+        assert!(unsafe { FixedWindow::new(p.add(2), 8, 0x1002, Coherent) }.is_some());
     }
 
     #[test]
     fn zero_length_access_at_end_is_in_range() {
-        let mut buf = vec![0u8; 16];
-        let w = window(&mut buf, 0);
+        let mut a = Aligned([0u8; 16]);
+        let w = window(&mut a.0, 0);
         assert_eq!(w.read(16, &mut []), Ok(()));
         assert!(w.read(17, &mut []).is_err());
     }
 
     #[test]
     fn region_table_spans_adjacent_regions_only() {
-        let mut a = vec![0u8; 32];
-        let mut b = vec![0u8; 32];
-        let mut c = vec![0u8; 32];
+        let (mut a, mut b, mut c) = (Aligned([0u8; 32]), Aligned([0u8; 32]), Aligned([0u8; 32]));
+        let (a, b, c) = (&mut a.0, &mut b.0, &mut c.0);
         let mut t: RegionTable<'_, 4> = RegionTable::new(Coherent);
         // SAFETY: the buffers outlive the table and are only used through it.
         unsafe {
@@ -636,6 +685,10 @@ mod tests {
             assert_eq!(
                 t.add(u64::MAX, NonNull::new(c.as_mut_ptr()).unwrap(), 8),
                 Err(RegionError::InvalidRange)
+            );
+            assert_eq!(
+                t.add(0x3001, NonNull::new(c.as_mut_ptr()).unwrap(), 8),
+                Err(RegionError::Misaligned)
             );
         }
         let data: std::vec::Vec<u8> = (0..16).collect();
@@ -658,9 +711,9 @@ mod tests {
 
     #[test]
     fn region_table_full() {
-        let mut a = vec![0u8; 8];
+        let mut a = Aligned([0u8; 8]);
         let mut t: RegionTable<'_, 1> = RegionTable::new(Coherent);
-        let p = NonNull::new(a.as_mut_ptr()).unwrap();
+        let p = NonNull::new(a.0.as_mut_ptr()).unwrap();
         // SAFETY: `a` outlives the table.
         unsafe {
             t.add(0, p, 4).unwrap();

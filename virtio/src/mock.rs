@@ -164,6 +164,18 @@ impl<'m, M: GuestMemory> MockSplitQueue<'m, M> {
         head
     }
 
+    /// Resumes a ring whose indices both stand at `idx` (as after a
+    /// migration or reconnect): sets the driver's counters, `avail.idx` and
+    /// `used.idx`.
+    pub fn resume_at(&mut self, idx: u16) {
+        self.avail_idx = idx;
+        self.last_used = idx;
+        self.set_avail_idx(idx);
+        self.mem
+            .store_u16_release(self.used + 2, idx)
+            .expect("mock: ring outside memory");
+    }
+
     /// Writes `avail.idx` verbatim (the driver's own count is unchanged).
     pub fn set_avail_idx(&self, idx: u16) {
         self.mem

@@ -4,7 +4,7 @@
 //! that the error is fatal (`needs_reset`).
 
 use super::{ALL_RING_FEATURES, Arena};
-use crate::chain::ChainError;
+use crate::chain::{CAPTURED, ChainError};
 use crate::memory::{FixedWindow, GuestMemory, MemoryError};
 use crate::mock::{MockPackedQueue, MockSplitQueue};
 use crate::queue::{Queue, QueueError};
@@ -366,28 +366,65 @@ fn ring_memory_withdrawn_is_fatal() {
 }
 
 #[test]
-fn chain_rewritten_after_pop_fails_cleanly() {
+fn captured_chain_ignores_rewrites_after_pop() {
     let mut arena = Arena::new(0x10000, 0);
     let m = arena.window();
     let (mut q, mut drv) = split_queue(&m, ALL_RING_FEATURES);
+    m.write(DATA, &[7; 4]).unwrap();
     drv.write_desc(0, DATA, 4, NEXT, 1);
     drv.write_desc(1, DATA + 0x100, 8, WRITE, 0);
     drv.publish(0);
     let c = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    assert!(c.is_captured());
+    // The driver breaks the link, grows a buffer and points the writable
+    // one elsewhere after handing the chain over: the device keeps using
+    // what it validated.
+    drv.write_desc(0, DATA, 4000, NEXT, 200);
+    drv.write_desc(1, DATA + 0x800, 8, NEXT | WRITE, 0);
+    let mut r = c.reader(&m);
+    let mut b = [0u8; 16];
+    assert_eq!(r.read(&mut b), Ok(4));
+    assert_eq!(&b[..4], &[7; 4]);
+    let mut w = c.writer(&m);
+    assert_eq!(w.write(&[9; 64]), Ok(8));
+    let mut back = [0u8; 8];
+    m.read(DATA + 0x100, &mut back).unwrap();
+    assert_eq!(back, [9; 8]);
+    m.read(DATA + 0x800, &mut back).unwrap();
+    assert_eq!(back, [0; 8]);
+    q.add_used(&m, c, 8).unwrap();
+    assert_eq!(drv.pop_used(), Some((0, 8)));
+}
+
+#[test]
+fn long_chain_rewritten_after_pop_fails_cleanly() {
+    let mut arena = Arena::new(0x10000, 0);
+    let m = arena.window();
+    let (mut q, mut drv) = split_queue(&m, ALL_RING_FEATURES);
+    // One element more than the device captures: it walks the ring again.
+    let n = CAPTURED as u16 + 1;
+    for i in 0..n {
+        let last = i + 1 == n;
+        let flags = if last { WRITE } else { NEXT };
+        drv.write_desc(i, DATA + 0x100 * u64::from(i), 4, flags, i + 1);
+    }
+    drv.publish(0);
+    let c = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    assert!(!c.is_captured());
     // The driver breaks the link after handing the chain over.
     drv.write_desc(0, DATA, 4, NEXT, 200);
     let mut w = c.writer(&m);
     assert_eq!(
-        w.write(&[0; 8]),
+        w.write(&[0; 4]),
         Err(ChainError::NextOutOfRange { next: 200 })
     );
     // ...or grows a buffer: the reader stops at the validated length.
     drv.write_desc(0, DATA, 4000, NEXT, 1);
     let mut r = c.reader(&m);
-    let mut b = [0u8; 16];
-    assert_eq!(r.read(&mut b), Ok(4));
+    let mut b = [0u8; 64];
+    assert_eq!(r.read(&mut b), Ok(4 * usize::from(n - 1)));
     // ...or turns the chain into a loop: still bounded.
-    drv.write_desc(1, DATA + 0x100, 8, NEXT | WRITE, 0);
+    drv.write_desc(n - 1, DATA, 4, NEXT | WRITE, 0);
     let mut w = c.writer(&m);
     assert!(w.write(&[0; 64]).is_err());
     // The chain can still be returned.
