@@ -1,0 +1,529 @@
+//! The transport-agnostic entry: one request in, one response out, plus a
+//! bounded outbox of notifications and delayed responses.
+
+use crate::config::{Config, MAX_DEVICES, protocol_bit};
+use crate::header::{Header, HeaderError, MsgType, Status};
+use crate::platform::Platform;
+use crate::protocols::{self, Protocol};
+use crate::wire::{Args, Reply};
+
+/// Largest SCMI message the server builds: header, status and the 128
+/// payload bytes Linux's virtio transport allows (`VIRTIO_SCMI_MAX_PDU_SIZE`).
+pub const MAX_MESSAGE: usize = 136;
+
+/// Kinds of per-resource notification subscriptions an agent can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum NotifyKind {
+    /// Base: BASE_ERROR_EVENT (resource 0).
+    BaseErrors,
+    /// Power: POWER_STATE_CHANGED.
+    PowerState,
+    /// Power: POWER_STATE_CHANGE_REQUESTED.
+    PowerStateRequested,
+    /// System power: SYSTEM_POWER_STATE_NOTIFIER (resource 0).
+    SystemPower,
+    /// Performance: PERFORMANCE_LIMITS_CHANGED.
+    PerfLimits,
+    /// Performance: PERFORMANCE_LEVEL_CHANGED.
+    PerfLevel,
+    /// Clock: CLOCK_RATE_CHANGED.
+    ClockRate,
+    /// Clock: CLOCK_RATE_CHANGE_REQUESTED.
+    ClockRateRequested,
+    /// Sensor: SENSOR_TRIP_POINT_EVENT.
+    SensorTrip,
+    /// Sensor: SENSOR_UPDATE.
+    SensorUpdate,
+    /// Reset: RESET_ISSUED.
+    ResetIssued,
+}
+
+/// Number of [`NotifyKind`]s.
+pub const NOTIFY_KINDS: usize = 11;
+
+/// Per-agent run-time state.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentState {
+    /// Devices the agent may access (bit = device index).
+    pub devices: u32,
+    /// Per device, protocols denied on it (bit `id - 0x10`).
+    pub denied_protocols: [u32; MAX_DEVICES],
+    /// Per protocol (index `id - 0x10`), the version negotiated with
+    /// NEGOTIATE_PROTOCOL_VERSION, 0 if none.
+    pub negotiated: [u32; 16],
+    /// Notification subscriptions, one bit per resource id (< 128).
+    pub notify: [u128; NOTIFY_KINDS],
+}
+
+impl AgentState {
+    const fn new(devices: u32) -> Self {
+        AgentState {
+            devices,
+            denied_protocols: [0; MAX_DEVICES],
+            negotiated: [0; 16],
+            notify: [0; NOTIFY_KINDS],
+        }
+    }
+
+    /// Whether the agent subscribed to `kind` for `resource`.
+    pub fn subscribed(&self, kind: NotifyKind, resource: u32) -> bool {
+        resource < 128 && self.notify[kind as usize] & (1u128 << resource) != 0
+    }
+
+    /// Subscribes or unsubscribes; NOT_FOUND past the bitmap.
+    pub fn set_notify(&mut self, kind: NotifyKind, resource: u32, on: bool) -> Result<(), Status> {
+        if resource >= 128 {
+            return Err(Status::NotFound);
+        }
+        let bit = 1u128 << resource;
+        let m = &mut self.notify[kind as usize];
+        if on {
+            *m |= bit;
+        } else {
+            *m &= !bit;
+        }
+        Ok(())
+    }
+}
+
+/// One queued platform-to-agent message.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    agent: u8,
+    len: u8,
+    bytes: [u8; MAX_MESSAGE],
+}
+
+/// A bounded FIFO of notifications and delayed responses.
+#[derive(Debug)]
+pub struct Outbox<const N: usize> {
+    slots: [Event; N],
+    head: usize,
+    count: usize,
+    /// Notifications dropped because the outbox was full.
+    pub dropped: u32,
+}
+
+impl<const N: usize> Outbox<N> {
+    const EMPTY: Event = Event {
+        agent: 0,
+        len: 0,
+        bytes: [0; MAX_MESSAGE],
+    };
+
+    const fn new() -> Self {
+        Outbox {
+            slots: [Self::EMPTY; N],
+            head: 0,
+            count: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Free slots.
+    pub fn free(&self) -> usize {
+        N - self.count
+    }
+
+    /// Messages queued.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn push(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status> {
+        if self.count == N || body.len() + 4 > MAX_MESSAGE {
+            return Err(Status::Busy);
+        }
+        let mut e = Event {
+            agent: agent as u8,
+            len: (body.len() + 4) as u8,
+            bytes: [0; MAX_MESSAGE],
+        };
+        e.bytes[..4].copy_from_slice(&header.encode().to_le_bytes());
+        e.bytes[4..4 + body.len()].copy_from_slice(body);
+        self.slots[(self.head + self.count) % N] = e;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Removes the oldest message for `agent` that fits in `buf`, copying
+    /// it there; returns its length.
+    fn pop_for(&mut self, agent: u32, buf: &mut [u8]) -> Option<usize> {
+        let pos =
+            (0..self.count).find(|&i| u32::from(self.slots[(self.head + i) % N].agent) == agent)?;
+        let e = self.slots[(self.head + pos) % N];
+        let len = usize::from(e.len);
+        if len > buf.len() {
+            return None;
+        }
+        buf[..len].copy_from_slice(&e.bytes[..len]);
+        // Close the gap, keeping order.
+        for i in pos..self.count - 1 {
+            self.slots[(self.head + i) % N] = self.slots[(self.head + i + 1) % N];
+        }
+        self.count -= 1;
+        Some(len)
+    }
+
+    fn clear_agent(&mut self, agent: u32) {
+        let mut buf = [0u8; MAX_MESSAGE];
+        while self.pop_for(agent, &mut buf).is_some() {}
+    }
+}
+
+/// Everything a protocol handler may touch while serving one command.
+pub struct Cx<'s, P, const A: usize> {
+    /// The platform.
+    pub platform: &'s mut P,
+    /// Static configuration.
+    pub config: &'static Config,
+    /// Calling agent, 1-based.
+    pub agent: u32,
+    /// All agents' state (index = id - 1).
+    pub agents: &'s mut [AgentState; A],
+    /// Whether the caller's transport has a P2A channel (notifications and
+    /// delayed responses possible).
+    pub p2a: bool,
+    /// The command's header.
+    pub header: Header,
+    outbox: &'s mut dyn EventSink,
+}
+
+/// Where handlers queue platform-to-agent messages.
+pub trait EventSink {
+    /// Queues `body` (everything after the header) for `agent`.
+    fn queue(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status>;
+    /// Free slots.
+    fn free(&self) -> usize;
+}
+
+impl<const N: usize> EventSink for Outbox<N> {
+    fn queue(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status> {
+        self.push(agent, header, body)
+    }
+    fn free(&self) -> usize {
+        Outbox::free(self)
+    }
+}
+
+impl<P, const A: usize> Cx<'_, P, A> {
+    /// The caller's state.
+    pub fn me(&mut self) -> &mut AgentState {
+        &mut self.agents[self.agent as usize - 1]
+    }
+
+    /// Whether agent `agent` (1-based) may see `resource` of `protocol`.
+    pub fn visible_to(&self, agent: u32, protocol: u8, resource: u32) -> bool {
+        let Some(st) = self.agents.get(agent as usize - 1) else {
+            return false;
+        };
+        let Some(cfg) = self.config.agents.get(agent as usize - 1) else {
+            return false;
+        };
+        if cfg.protocols & protocol_bit(protocol) == 0 {
+            return false;
+        }
+        match self.config.device_of(protocol, resource) {
+            None => true,
+            Some(d) => {
+                st.devices & (1 << d) != 0 && st.denied_protocols[d] & protocol_bit(protocol) == 0
+            }
+        }
+    }
+
+    /// Whether the caller may see `resource` of the current protocol.
+    pub fn visible(&self, resource: u32) -> bool {
+        self.visible_to(self.agent, self.header.protocol, resource)
+    }
+
+    /// NOT_FOUND unless the caller may see `resource` (SCMI v3.2
+    /// §4.2.2.12: a denied device's resources are not found).
+    pub fn check(&self, resource: u32) -> Result<(), Status> {
+        if self.visible(resource) {
+            Ok(())
+        } else {
+            Err(Status::NotFound)
+        }
+    }
+
+    /// Queues a delayed response to the current command for the caller.
+    /// `body` starts with the status word.
+    pub fn delayed_response(&mut self, body: &[u8]) -> Result<(), Status> {
+        let h = self.header.with_type(MsgType::DelayedResponse);
+        self.outbox.queue(self.agent, h, body)
+    }
+
+    /// Whether a delayed response could be queued now: async commands are
+    /// refused with BUSY otherwise, so a delayed response is never lost.
+    pub fn can_delay(&self) -> bool {
+        self.p2a && self.outbox.free() > 0
+    }
+
+    /// Sends notification `event` of the current protocol about `resource`
+    /// to every agent subscribed to `kind` for it that may see it.
+    pub fn notify_all(&mut self, kind: NotifyKind, resource: u32, event: u8, body: &[u8]) {
+        for a in 1..=A as u32 {
+            if self.agents[a as usize - 1].subscribed(kind, resource)
+                && self.visible_to(a, self.header.protocol, resource)
+            {
+                let h = Header {
+                    msg_id: event,
+                    msg_type: MsgType::Notification,
+                    protocol: self.header.protocol,
+                    token: 0,
+                };
+                // A full outbox drops the notification (counted there).
+                let _ = self.outbox.queue(a, h, body);
+            }
+        }
+    }
+}
+
+/// The SCMI server: static configuration, a platform, per-agent state and
+/// the outbox. `A` agents at most; `E` queued platform-to-agent messages.
+pub struct Server<P, const A: usize = 4, const E: usize = 32> {
+    /// The platform behind the protocols.
+    pub platform: P,
+    config: &'static Config,
+    agents: [AgentState; A],
+    outbox: Outbox<E>,
+    /// Whether each agent's transport has a P2A channel.
+    p2a: [bool; A],
+}
+
+/// What [`Server::handle`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// A response of this many bytes is in the response buffer.
+    Response(usize),
+    /// The request was too short to hold a header, or the response buffer
+    /// cannot hold a header and a status: nothing could be written.
+    Malformed,
+}
+
+impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
+    /// A server for `config` over `platform`. Agents beyond `A` in the
+    /// configuration are ignored.
+    pub fn new(config: &'static Config, platform: P) -> Self {
+        let mut agents = [AgentState::new(0); A];
+        for (st, cfg) in agents.iter_mut().zip(config.agents) {
+            st.devices = cfg.devices;
+        }
+        Server {
+            platform,
+            config,
+            agents,
+            outbox: Outbox::new(),
+            p2a: [false; A],
+        }
+    }
+
+    /// Number of configured agents this server serves.
+    pub fn agent_count(&self) -> u32 {
+        self.config.agents.len().min(A) as u32
+    }
+
+    /// Declares whether `agent`'s transport has a P2A channel
+    /// (`VIRTIO_SCMI_F_P2A_CHANNELS` negotiated). Without one, commands
+    /// that would notify or answer late return NOT_SUPPORTED.
+    pub fn set_p2a(&mut self, agent: u32, p2a: bool) {
+        if let Some(x) = self.p2a.get_mut((agent as usize).wrapping_sub(1)) {
+            *x = p2a;
+        }
+    }
+
+    /// The outbox (for statistics).
+    pub fn outbox(&self) -> &Outbox<E> {
+        &self.outbox
+    }
+
+    /// Whether a notification or delayed response waits for `agent`.
+    pub fn has_event(&self, agent: u32) -> bool {
+        (0..self.outbox.count)
+            .any(|i| u32::from(self.outbox.slots[(self.outbox.head + i) % E].agent) == agent)
+    }
+
+    /// Moves the oldest waiting message for `agent` into `buf`; returns its
+    /// length. A message that does not fit stays queued.
+    pub fn next_event(&mut self, agent: u32, buf: &mut [u8]) -> Option<usize> {
+        self.outbox.pop_for(agent, buf)
+    }
+
+    /// Lets time pass on the platform (sensor values move, trip points fire
+    /// notifications).
+    pub fn tick(&mut self, now_ms: u64) {
+        let mut cx = Cx {
+            platform: &mut self.platform,
+            config: self.config,
+            agent: 1,
+            agents: &mut self.agents,
+            p2a: true,
+            header: Header::command(0, 0, 0),
+            outbox: &mut self.outbox,
+        };
+        for p in protocols::Table::<P, A>::ALL {
+            if let Some(tick) = p.tick {
+                cx.header = Header::command(p.id, 0, 0);
+                tick(&mut cx, now_ms);
+            }
+        }
+    }
+
+    /// Serves one request from `agent` (1-based): `request` is the whole
+    /// message (header and payload), `response` the space the agent gave
+    /// for the answer. The response echoes the request's header (type 0,
+    /// same token); an error response carries exactly the status word.
+    pub fn handle(&mut self, agent: u32, request: &[u8], response: &mut [u8]) -> Handled {
+        if request.len() < 4 || response.len() < 8 {
+            return Handled::Malformed;
+        }
+        let word = u32::from_le_bytes([request[0], request[1], request[2], request[3]]);
+        let (header, status, len) = match Header::decode_command(word) {
+            Ok(h) => {
+                let (s, n) = self.dispatch(agent, h, &request[4..], &mut response[8..]);
+                (h, s, n)
+            }
+            // Echo the fields we can read with type 0 so the agent can match
+            // the token; the command itself is refused.
+            Err(HeaderError::ReservedBits | HeaderError::NotACommand) => {
+                let h = Header {
+                    msg_id: word as u8,
+                    msg_type: MsgType::Command,
+                    protocol: (word >> 10) as u8,
+                    token: ((word >> 18) & 0x3ff) as u16,
+                };
+                (h, Status::ProtocolError, 0)
+            }
+        };
+        response[..4].copy_from_slice(&header.encode().to_le_bytes());
+        response[4..8].copy_from_slice(&status.code().to_le_bytes());
+        Handled::Response(8 + if status == Status::Success { len } else { 0 })
+    }
+
+    fn dispatch(
+        &mut self,
+        agent: u32,
+        h: Header,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> (Status, usize) {
+        if agent == 0 || agent > self.agent_count() {
+            return (Status::Denied, 0);
+        }
+        let mut reply = Reply::new(out);
+        let mut args = Args::new(payload);
+        let p2a = self.p2a[agent as usize - 1];
+        let r = if h.protocol == protocols::base::ID {
+            protocols::base::handle(self, agent, h.msg_id, &mut args, &mut reply)
+        } else {
+            let allowed =
+                self.config.agents[agent as usize - 1].protocols & protocol_bit(h.protocol) != 0;
+            match protocols::Table::<P, A>::ALL
+                .iter()
+                .find(|p| p.id == h.protocol)
+            {
+                Some(p) if allowed && (p.present)(&self.platform) => {
+                    let mut cx = Cx {
+                        platform: &mut self.platform,
+                        config: self.config,
+                        agent,
+                        agents: &mut self.agents,
+                        p2a,
+                        header: h,
+                        outbox: &mut self.outbox,
+                    };
+                    common(p, &mut cx, &mut args, &mut reply)
+                }
+                // §4.1.4 / SCP: an unknown or inaccessible protocol is not
+                // supported.
+                _ => Err(Status::NotSupported),
+            }
+        };
+        match r {
+            Ok(()) => (Status::Success, reply.len()),
+            Err(s) => (s, 0),
+        }
+    }
+
+    /// Protocols `agent` may use, ascending, excluding Base.
+    pub(crate) fn protocols_of(&self, agent: u32) -> impl Iterator<Item = u8> + '_ {
+        let mask = self
+            .config
+            .agents
+            .get(agent as usize - 1)
+            .map_or(0, |c| c.protocols);
+        protocols::Table::<P, A>::ALL
+            .iter()
+            .filter(move |p| mask & protocol_bit(p.id) != 0 && (p.present)(&self.platform))
+            .map(|p| p.id)
+    }
+
+    pub(crate) fn has_p2a(&self, agent: u32) -> bool {
+        self.p2a.get(agent as usize - 1).copied().unwrap_or(false)
+    }
+
+    pub(crate) fn config(&self) -> &'static Config {
+        self.config
+    }
+
+    pub(crate) fn agent_state(&mut self, agent: u32) -> &mut AgentState {
+        &mut self.agents[agent as usize - 1]
+    }
+
+    pub(crate) fn reset_agent(&mut self, agent: u32, permissions: bool) {
+        let cfg = self.config.agents[agent as usize - 1];
+        let st = &mut self.agents[agent as usize - 1];
+        st.negotiated = [0; 16];
+        st.notify = [0; NOTIFY_KINDS];
+        if permissions {
+            st.devices = cfg.devices;
+            st.denied_protocols = [0; MAX_DEVICES];
+        }
+        self.outbox.clear_agent(agent);
+        self.platform.reset_agent(agent);
+    }
+}
+
+/// Commands every protocol shares (SCMI v3.2 §4.x.2.1-2 and
+/// NEGOTIATE_PROTOCOL_VERSION), then the protocol's own handler.
+fn common<P: Platform, const A: usize>(
+    p: &Protocol<P, A>,
+    cx: &mut Cx<'_, P, A>,
+    args: &mut Args<'_>,
+    out: &mut Reply<'_>,
+) -> Result<(), Status> {
+    match cx.header.msg_id {
+        protocols::PROTOCOL_VERSION => out.u32(p.version),
+        protocols::PROTOCOL_MESSAGE_ATTRIBUTES => {
+            let id = args.u32()?;
+            let id = u8::try_from(id).map_err(|_| Status::NotFound)?;
+            if id == protocols::NEGOTIATE_PROTOCOL_VERSION
+                || id == protocols::PROTOCOL_VERSION
+                || id == protocols::PROTOCOL_MESSAGE_ATTRIBUTES
+            {
+                return out.u32(0);
+            }
+            let attrs = (p.message_attributes)(cx, id)?;
+            out.u32(attrs)
+        }
+        protocols::NEGOTIATE_PROTOCOL_VERSION => {
+            let v = args.u32()?;
+            // Same major, minor not above ours (layouts are compatible
+            // within a major).
+            if v >> 16 == p.version >> 16 && v & 0xffff <= p.version & 0xffff {
+                let i = usize::from(p.id - 0x10);
+                cx.me().negotiated[i] = v;
+                Ok(())
+            } else {
+                Err(Status::NotSupported)
+            }
+        }
+        id => (p.handle)(cx, id, args, out),
+    }
+}

@@ -1,0 +1,1 @@
+//! Tests of the clock protocol against the simulated platform.

@@ -1,0 +1,1 @@
+//! Tests of the perf protocol against the simulated platform.

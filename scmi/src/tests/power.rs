@@ -1,0 +1,1 @@
+//! Tests of the power protocol against the simulated platform.

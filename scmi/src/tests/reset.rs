@@ -1,0 +1,1 @@
+//! Tests of the reset protocol against the simulated platform.

@@ -1,0 +1,1 @@
+//! Tests of the sensor protocol against the simulated platform.

@@ -1,0 +1,1 @@
+//! Tests of the system protocol against the simulated platform.

@@ -1,0 +1,1 @@
+//! Tests of the voltage protocol against the simulated platform.

@@ -1,0 +1,133 @@
+//! Little-endian argument reader and reply writer.
+//!
+//! Every read of a request argument is bounds-checked: a payload shorter
+//! than a command needs answers PROTOCOL_ERROR (SCMI v3.2 §4.1.4). Longer
+//! payloads are accepted (layouts grew between protocol versions). Every
+//! write of a reply is bounded by the space the agent gave; a handler that
+//! would overflow it gets an error instead of a truncated reply.
+
+use crate::header::Status;
+
+/// Reads the arguments of a request, in order.
+#[derive(Debug)]
+pub struct Args<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Args<'a> {
+    /// Arguments in `payload` (the bytes after the header).
+    pub fn new(payload: &'a [u8]) -> Self {
+        Args {
+            bytes: payload,
+            at: 0,
+        }
+    }
+
+    /// The next little-endian u32; PROTOCOL_ERROR if the payload is short.
+    pub fn u32(&mut self) -> Result<u32, Status> {
+        let b = self
+            .bytes
+            .get(self.at..self.at + 4)
+            .ok_or(Status::ProtocolError)?;
+        self.at += 4;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Two u32 words, low first, as a u64.
+    pub fn u64(&mut self) -> Result<u64, Status> {
+        let lo = self.u32()?;
+        let hi = self.u32()?;
+        Ok(u64::from(hi) << 32 | u64::from(lo))
+    }
+
+    /// The next word as a signed value.
+    pub fn i32(&mut self) -> Result<i32, Status> {
+        self.u32().map(|v| v as i32)
+    }
+
+    /// Bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.at.min(self.bytes.len())..]
+    }
+}
+
+/// Writes a reply payload (after the header and status words) into the
+/// space the agent gave.
+#[derive(Debug)]
+pub struct Reply<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> Reply<'a> {
+    /// A writer over `buf`.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Reply { buf, len: 0 }
+    }
+
+    /// Bytes written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes still free.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Appends raw bytes; GENERIC_ERROR if they do not fit (the agent's
+    /// buffer is too small for a fixed-size reply).
+    pub fn bytes(&mut self, data: &[u8]) -> Result<(), Status> {
+        let end = self.len + data.len();
+        let dst = self
+            .buf
+            .get_mut(self.len..end)
+            .ok_or(Status::GenericError)?;
+        dst.copy_from_slice(data);
+        self.len = end;
+        Ok(())
+    }
+
+    /// Appends a little-endian u32.
+    pub fn u32(&mut self, v: u32) -> Result<(), Status> {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    /// Appends a signed word.
+    pub fn i32(&mut self, v: i32) -> Result<(), Status> {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    /// Appends a u64 as two words, low first.
+    pub fn u64(&mut self, v: u64) -> Result<(), Status> {
+        self.u32(v as u32)?;
+        self.u32((v >> 32) as u32)
+    }
+
+    /// Appends `name` NUL-padded to `N` bytes, truncated to `N - 1`
+    /// characters so it stays NUL-terminated.
+    pub fn name<const N: usize>(&mut self, name: &str) -> Result<(), Status> {
+        let mut b = [0u8; N];
+        let n = name.len().min(N - 1);
+        b[..n].copy_from_slice(&name.as_bytes()[..n]);
+        self.bytes(&b)
+    }
+
+    /// Overwrites the word at byte offset `at` (already written).
+    pub fn patch_u32(&mut self, at: usize, v: u32) {
+        if at + 4 <= self.len {
+            self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Forgets everything written (for error replies).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
