@@ -22,7 +22,11 @@ pub mod platform;
 pub mod protocols;
 pub mod server;
 pub mod sim;
+pub mod virtio_scmi;
 pub mod wire;
+
+#[cfg(feature = "std")]
+pub mod host;
 
 pub use config::{AgentConfig, Config, DeviceConfig};
 pub use header::{Header, MsgType, Status};

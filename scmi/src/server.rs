@@ -101,7 +101,11 @@ pub struct Outbox<const N: usize> {
     slots: [Event; N],
     head: usize,
     count: usize,
-    /// Notifications dropped because the outbox was full.
+    /// Most messages one agent may have waiting, so an agent that never
+    /// drains its channel cannot starve the others.
+    per_agent: usize,
+    /// Notifications dropped because the outbox (or the agent's share of
+    /// it) was full.
     pub dropped: u32,
 }
 
@@ -112,18 +116,35 @@ impl<const N: usize> Outbox<N> {
         bytes: [0; MAX_MESSAGE],
     };
 
-    const fn new() -> Self {
+    const fn new(agents: usize) -> Self {
+        let share = match N.checked_div(agents) {
+            Some(s) => s,
+            None => N,
+        };
         Outbox {
             slots: [Self::EMPTY; N],
             head: 0,
             count: 0,
+            per_agent: if share == 0 { 1 } else { share },
             dropped: 0,
         }
+    }
+
+    fn count_for(&self, agent: u32) -> usize {
+        (0..self.count)
+            .filter(|&i| u32::from(self.slots[(self.head + i) % N].agent) == agent)
+            .count()
     }
 
     /// Free slots.
     pub fn free(&self) -> usize {
         N - self.count
+    }
+
+    /// Slots `agent` may still fill.
+    pub fn free_for(&self, agent: u32) -> usize {
+        self.free()
+            .min(self.per_agent.saturating_sub(self.count_for(agent)))
     }
 
     /// Messages queued.
@@ -137,7 +158,7 @@ impl<const N: usize> Outbox<N> {
     }
 
     fn push(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status> {
-        if self.count == N || body.len() + 4 > MAX_MESSAGE {
+        if self.free_for(agent) == 0 || body.len() + 4 > MAX_MESSAGE {
             return Err(Status::Busy);
         }
         let mut e = Event {
@@ -199,16 +220,20 @@ pub struct Cx<'s, P, const A: usize> {
 pub trait EventSink {
     /// Queues `body` (everything after the header) for `agent`.
     fn queue(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status>;
-    /// Free slots.
-    fn free(&self) -> usize;
+    /// Slots `agent` may still fill.
+    fn free_for(&self, agent: u32) -> usize;
 }
 
 impl<const N: usize> EventSink for Outbox<N> {
     fn queue(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status> {
-        self.push(agent, header, body)
+        let r = self.push(agent, header, body);
+        if r.is_err() && header.msg_type == MsgType::Notification {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        r
     }
-    fn free(&self) -> usize {
-        Outbox::free(self)
+    fn free_for(&self, agent: u32) -> usize {
+        Outbox::free_for(self, agent)
     }
 }
 
@@ -220,10 +245,11 @@ impl<P, const A: usize> Cx<'_, P, A> {
 
     /// Whether agent `agent` (1-based) may see `resource` of `protocol`.
     pub fn visible_to(&self, agent: u32, protocol: u8, resource: u32) -> bool {
-        let Some(st) = self.agents.get(agent as usize - 1) else {
+        let i = (agent as usize).wrapping_sub(1);
+        let Some(st) = self.agents.get(i) else {
             return false;
         };
-        let Some(cfg) = self.config.agents.get(agent as usize - 1) else {
+        let Some(cfg) = self.config.agents.get(i) else {
             return false;
         };
         if cfg.protocols & protocol_bit(protocol) == 0 {
@@ -262,7 +288,7 @@ impl<P, const A: usize> Cx<'_, P, A> {
     /// Whether a delayed response could be queued now: async commands are
     /// refused with BUSY otherwise, so a delayed response is never lost.
     pub fn can_delay(&self) -> bool {
-        self.p2a && self.outbox.free() > 0
+        self.p2a && self.outbox.free_for(self.agent) > 0
     }
 
     /// Sends notification `event` of the current protocol about `resource`
@@ -319,7 +345,7 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
             platform,
             config,
             agents,
-            outbox: Outbox::new(),
+            outbox: Outbox::new(config.agents.len().min(A)),
             p2a: [false; A],
         }
     }
@@ -456,7 +482,7 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
         let mask = self
             .config
             .agents
-            .get(agent as usize - 1)
+            .get((agent as usize).wrapping_sub(1))
             .map_or(0, |c| c.protocols);
         protocols::Table::<P, A>::ALL
             .iter()
@@ -464,8 +490,24 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
             .map(|p| p.id)
     }
 
+    /// Forgets what `agent`'s driver set up on its channel (its transport
+    /// was reset): the P2A channel, notification subscriptions, negotiated
+    /// versions and waiting events. Platform settings and permissions stay.
+    pub fn forget_agent(&mut self, agent: u32) {
+        self.set_p2a(agent, false);
+        if agent >= 1 && agent <= self.agent_count() {
+            let st = &mut self.agents[agent as usize - 1];
+            st.notify = [0; NOTIFY_KINDS];
+            st.negotiated = [0; 16];
+        }
+        self.outbox.clear_agent(agent);
+    }
+
     pub(crate) fn has_p2a(&self, agent: u32) -> bool {
-        self.p2a.get(agent as usize - 1).copied().unwrap_or(false)
+        self.p2a
+            .get((agent as usize).wrapping_sub(1))
+            .copied()
+            .unwrap_or(false)
     }
 
     pub(crate) fn config(&self) -> &'static Config {

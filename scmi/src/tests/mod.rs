@@ -246,4 +246,5 @@ mod power;
 mod reset;
 mod sensor;
 mod system;
+mod virtio_scmi;
 mod voltage;
