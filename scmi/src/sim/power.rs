@@ -1,17 +1,129 @@
-//! Simulated power resources.
+//! Simulated power domains: ten domains that are either ON or OFF.
+//!
+//! Every agent's last request per domain is kept (a vote). A domain is ON
+//! while any agent votes ON, OFF while every voting agent votes OFF, and in
+//! its boot state while nobody votes; so a domain two agents share stays
+//! powered until both release it, and BASE_RESET_AGENT_CONFIGURATION
+//! withdraws exactly that agent's votes.
 
-use crate::protocols::power::PowerPlatform;
+use crate::header::Status;
+use crate::protocols::power::{OFF, ON, PowerDomain, PowerPlatform};
 use crate::sim::SimPlatform;
 
-/// Simulated power state.
-#[derive(Debug, Default)]
-pub struct SimPower {}
+/// Agents the simulation keeps votes for (ids 1..=8).
+pub const AGENTS: usize = 8;
 
-impl SimPower {
-    /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION).
-    pub fn reset_agent(&mut self, agent: u32) {
-        let _ = agent;
+/// No request from this agent.
+const NO_VOTE: u32 = u32::MAX;
+
+const fn dom(
+    name: &'static str,
+    async_set: bool,
+    notify_changed: bool,
+    notify_requested: bool,
+) -> PowerDomain {
+    PowerDomain {
+        name,
+        sync_set: true,
+        async_set,
+        notify_changed,
+        notify_requested,
     }
 }
 
-impl PowerPlatform for SimPlatform {}
+/// The simulated domains (ids are indexes).
+pub static DOMAINS: [PowerDomain; 10] = [
+    dom("cpu-cluster0", true, true, true),
+    dom("cpu-cluster1", true, true, true),
+    dom("gpu", true, true, false),
+    dom("video-decoder-engine", true, true, true),
+    dom("display", true, true, false),
+    dom("usb3-controller-subsystem", true, true, false),
+    dom("pcie0", false, true, false),
+    dom("audio-dsp", true, false, false),
+    dom("camera-isp-pipeline-domain", true, true, true),
+    dom("always-on-sensor-hub", false, false, false),
+];
+
+const N: usize = DOMAINS.len();
+
+/// State of each domain before any agent asks for anything.
+pub const BOOT: [u32; N] = [ON, ON, OFF, OFF, ON, OFF, ON, OFF, OFF, ON];
+
+/// Simulated power state.
+#[derive(Debug)]
+pub struct SimPower {
+    votes: [[u32; AGENTS]; N],
+}
+
+impl Default for SimPower {
+    fn default() -> Self {
+        SimPower {
+            votes: [[NO_VOTE; AGENTS]; N],
+        }
+    }
+}
+
+impl SimPower {
+    /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION): its
+    /// votes are withdrawn.
+    pub fn reset_agent(&mut self, agent: u32) {
+        if let Some(i) = slot(agent) {
+            for d in &mut self.votes {
+                d[i] = NO_VOTE;
+            }
+        }
+    }
+
+    /// The effective state of `domain`.
+    pub fn state(&self, domain: u32) -> Option<u32> {
+        let votes = self.votes.get(domain as usize)?;
+        Some(if votes.contains(&ON) {
+            ON
+        } else if votes.contains(&OFF) {
+            OFF
+        } else {
+            BOOT[domain as usize]
+        })
+    }
+
+    /// What `agent` last asked for on `domain`, if anything.
+    pub fn vote(&self, agent: u32, domain: u32) -> Option<u32> {
+        let v = *self.votes.get(domain as usize)?.get(slot(agent)?)?;
+        (v != NO_VOTE).then_some(v)
+    }
+}
+
+/// Index of `agent` in the vote arrays.
+fn slot(agent: u32) -> Option<usize> {
+    let i = (agent as usize).checked_sub(1)?;
+    (i < AGENTS).then_some(i)
+}
+
+impl PowerPlatform for SimPlatform {
+    fn power_domains(&self) -> &'static [PowerDomain] {
+        &DOMAINS
+    }
+
+    fn power_state_get(&self, domain: u32) -> Result<u32, Status> {
+        self.power.state(domain).ok_or(Status::NotFound)
+    }
+
+    fn power_state_set(&mut self, agent: u32, domain: u32, state: u32) -> Result<(), Status> {
+        // Only the two generic states exist here (what Linux's
+        // scmi_pm_domain uses); other well-formed states are invalid for
+        // these domains (SCMI v3.2 §4.3.2.6).
+        if state != ON && state != OFF {
+            return Err(Status::InvalidParameters);
+        }
+        // An agent the simulation cannot record may not vote.
+        let i = slot(agent).ok_or(Status::Denied)?;
+        let d = self
+            .power
+            .votes
+            .get_mut(domain as usize)
+            .ok_or(Status::NotFound)?;
+        d[i] = state;
+        Ok(())
+    }
+}
