@@ -265,7 +265,7 @@ impl<P: Platform, const A: usize, const E: usize> Host<P, A, E> {
 
     /// Serves one connection until it closes; the agent id is released
     /// then. Returns why it closed if that was not a clean end of stream.
-    pub fn serve_connection(&self, mut stream: UnixStream) -> io::Result<()> {
+    pub fn serve_connection(&self, stream: UnixStream) -> io::Result<()> {
         let claim = match self.claim() {
             Ok(c) => c,
             Err(e) => {
@@ -273,6 +273,11 @@ impl<P: Platform, const A: usize, const E: usize> Host<P, A, E> {
                 return Err(e);
             }
         };
+        self.serve_claimed(claim, stream)
+    }
+
+    /// Serves a connection whose agent id is already claimed.
+    fn serve_claimed(&self, claim: Claim<'_, P, A, E>, mut stream: UnixStream) -> io::Result<()> {
         let agent = claim.agent;
         stream.set_read_timeout(Some(self.shared.opts.poll))?;
         stream.set_write_timeout(Some(self.shared.opts.write_timeout))?;
@@ -378,11 +383,26 @@ impl<P: Platform + Send, const A: usize, const E: usize> Host<P, A, E> {
         loop {
             match listener.accept() {
                 Ok((stream, _)) => {
+                    // Claim the agent id here, in accept order, so the n-th
+                    // connection is agent n whatever the threads do.
+                    let agent = match self.claim() {
+                        Ok(c) => {
+                            let a = c.agent;
+                            core::mem::forget(c);
+                            a
+                        }
+                        Err(e) => {
+                            let _ = stream.shutdown(std::net::Shutdown::Both);
+                            eprintln!("scmi-host: connection refused: {e}");
+                            continue;
+                        }
+                    };
                     let host = self.clone();
                     thread::Builder::new()
                         .name(String::from("scmi-conn"))
                         .spawn(move || {
-                            if let Err(e) = host.serve_connection(stream) {
+                            let claim = Claim { host: &host, agent };
+                            if let Err(e) = host.serve_claimed(claim, stream) {
                                 eprintln!("scmi-host: connection closed: {e}");
                             }
                         })?;
