@@ -348,6 +348,9 @@ impl<D: VirtioDevice, const NQ: usize> DeviceCore<D, NQ> {
             return Err(ControlError::RingResetNotNegotiated);
         }
         self.queue_mut(index)?.reset();
+        // §2.6.1: the driver may reuse the queue's buffers as soon as the
+        // reset is acknowledged; the device type drops what it holds first.
+        self.device.reset_queue(index);
         Ok(())
     }
 

@@ -77,6 +77,14 @@ pub trait VirtioDevice {
 
     /// The driver reset the device: drop all per-driver state.
     fn reset(&mut self);
+
+    /// The driver reset queue `index` alone (`VIRTIO_F_RING_RESET`, virtio
+    /// v1.2 §2.6.1): drop every chain popped from it and not yet returned.
+    /// Once this returns the driver may reuse those buffers, so the device
+    /// must not touch them again (their `add_used` fails with `StaleChain`).
+    fn reset_queue(&mut self, index: u16) {
+        let _ = index;
+    }
 }
 
 /// Notifications the integrator must deliver to the driver.
