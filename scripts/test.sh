@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The project's whole test command (README, .ci/run). Installs what it needs,
+# idempotently, then runs every check. Fails on the first failing step and
+# refuses to pass if a step ran no test.
+#
+#   scripts/test.sh            everything
+#   FUZZ_SECONDS=60 scripts/test.sh   longer fuzz runs (default 15 s per target)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
+# Firmware (no_std) crates: built for the bare-metal targets and checked there.
+FIRMWARE_CRATES=(virtio-backend scmi-server)
+
+START=$SECONDS
+SUMMARY=()
+step() { printf '\n=== %s\n' "$*"; STEP_START=$SECONDS; }
+done_step() { SUMMARY+=("$(printf '%-44s %4ss  %s' "$1" $((SECONDS - STEP_START)) "${2:-ok}")"); }
+die() { printf 'test.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+
+# Counts "N passed" over all `test result:` lines of a cargo test log and
+# fails when a run executed nothing or anything failed.
+count_passed() {
+    local log=$1 what=$2 passed failed
+    passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+    failed=$(grep -Ec 'test result: FAILED' "$log" || true)
+    [ "$failed" -eq 0 ] || die "$what: failing tests"
+    [ "$passed" -gt 0 ] || die "$what: no test executed"
+    echo "$passed"
+}
+
+step "host setup (rustup targets and components, cargo-fuzz, valgrind)"
+scripts/setup-host.sh rust tools
+done_step "setup"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+(cd tests/fuzz && cargo +nightly fmt --check)
+done_step "fmt"
+
+step "cargo clippy (host, all targets) -D warnings"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+done_step "clippy host"
+
+step "cargo clippy (aarch64-unknown-none) -D warnings"
+for c in "${FIRMWARE_CRATES[@]}"; do
+    cargo clippy -p "$c" --target aarch64-unknown-none --locked -- -D warnings
+done
+done_step "clippy aarch64-unknown-none"
+
+step "cargo test (workspace)"
+LOG=$(mktemp)
+cargo test --workspace --all-features --locked 2>&1 | tee "$LOG"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "cargo test"
+n=$(count_passed "$LOG" "cargo test")
+done_step "cargo test" "$n tests passed"
+
+step "cross build: aarch64-unknown-none (stable)"
+for c in "${FIRMWARE_CRATES[@]}"; do
+    cargo build -p "$c" --target aarch64-unknown-none --release --locked
+done
+done_step "build aarch64-unknown-none"
+
+step "cross build: armv8r-none-eabihf (nightly, -Zbuild-std=core)"
+for c in "${FIRMWARE_CRATES[@]}"; do
+    cargo +nightly build -p "$c" --target armv8r-none-eabihf -Zbuild-std=core \
+        --release --target-dir target/armv8r
+done
+done_step "build armv8r-none-eabihf"
+
+step "miri: virtio-backend (all unsafe lives in its memory module)"
+cargo +nightly miri test -p virtio-backend 2>&1 | tee "$LOG"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "miri"
+n=$(count_passed "$LOG" "miri")
+done_step "miri virtio-backend" "$n tests passed"
+
+step "demo: virtio-drivers front-end against our device core"
+cargo run --release --locked -p frontend-tests --example demo
+done_step "demo"
+
+step "benchmark: instructions per request (figures, not a pass/fail test)"
+cargo run --release --locked -p bench -- virtqueue
+done_step "bench virtqueue"
+
+step "fuzz: ${FUZZ_SECONDS}s per target"
+tests/fuzz/run.sh "$FUZZ_SECONDS"
+done_step "fuzz smoke"
+
+rm -f "$LOG"
+printf '\n=== summary (%ss)\n' $((SECONDS - START))
+printf '%s\n' "${SUMMARY[@]}"
+echo "ALL CHECKS PASSED"
