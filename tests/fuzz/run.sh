@@ -87,24 +87,24 @@ for t in "${TARGETS[@]}"; do
         </dev/null >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     [ -n "$execs" ] || execs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || true)
+    cov=$(grep -ao 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || true)
     after=$(ls -A "$artifacts" | grep -cv '^last.log$' || true)
     if [ "$rc" -eq 0 ]; then
         result="ok"
     else
         failed=1
-        if grep -q 'SUMMARY: libFuzzer: timeout' "$log"; then
+        if grep -aq 'SUMMARY: libFuzzer: timeout' "$log"; then
             result="TIMEOUT"
-        elif grep -q 'out-of-memory' "$log"; then
+        elif grep -aq 'out-of-memory' "$log"; then
             result="OUT OF MEMORY"
-        elif grep -q 'SUMMARY: libFuzzer' "$log"; then
+        elif grep -aq 'SUMMARY: libFuzzer' "$log"; then
             result="CRASH"
         else
             result="FAILED (exit $rc)"
         fi
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
         [ -z "$artifact" ] || result="$result: $artifact"
-        grep -m1 -A2 "panicked at" "$log" | sed 's/^/    /' || true
+        grep -a -m1 -A2 "panicked at" "$log" | sed 's/^/    /' || true
     fi
     line=$(printf '%-11s execs %-10s %-22s %s' "$t" "${execs:-?}" "${cov:-cov: ?}" "$result")
     echo "$line"
