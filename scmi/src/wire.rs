@@ -81,6 +81,31 @@ impl<'a> Reply<'a> {
         self.buf.len() - self.len
     }
 
+    /// Sizes one page of a multi-part reply: of `left` entries of `entry`
+    /// bytes each, after a `header` of counts, how many fit in the space
+    /// left (at most `max_returned`), and how many then remain. GENERIC_ERROR
+    /// when entries are left but not one fits (an empty page would stall
+    /// the agent) or the remaining count exceeds its field.
+    pub fn page(
+        &self,
+        left: usize,
+        header: usize,
+        entry: usize,
+        max_returned: usize,
+        max_remaining: usize,
+    ) -> Result<(usize, u32), Status> {
+        let fit = self.remaining().saturating_sub(header) / entry.max(1);
+        let n = left.min(fit).min(max_returned);
+        if n == 0 && left > 0 {
+            return Err(Status::GenericError);
+        }
+        let remaining = left - n;
+        if remaining > max_remaining {
+            return Err(Status::GenericError);
+        }
+        Ok((n, remaining as u32))
+    }
+
     /// Appends raw bytes; GENERIC_ERROR if they do not fit (the agent's
     /// buffer is too small for a fixed-size reply).
     pub fn bytes(&mut self, data: &[u8]) -> Result<(), Status> {

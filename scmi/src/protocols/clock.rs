@@ -498,16 +498,7 @@ fn describe_rates<P: Platform, const A: usize>(
                 .checked_sub(index)
                 .filter(|&n| n > 0)
                 .ok_or(Status::OutOfRange)?;
-            let fit = out.remaining().saturating_sub(4) / 8;
-            let n = left.min(fit).min(0xfff);
-            if n == 0 {
-                // Not even one rate fits the agent's buffer.
-                return Err(Status::GenericError);
-            }
-            let remaining = u32::try_from(left - n)
-                .ok()
-                .filter(|&r| r <= 0xffff)
-                .ok_or(Status::GenericError)?;
+            let (n, remaining) = out.page(left, 4, 8, 0xfff, 0xffff)?;
             out.u32(remaining << 16 | n as u32)?;
             for &r in rates.get(index..index + n).ok_or(Status::GenericError)? {
                 out.u64(r)?;
@@ -695,15 +686,7 @@ fn possible_parents<P: Platform, const A: usize>(
         .checked_sub(skip)
         .filter(|&n| n > 0)
         .ok_or(Status::OutOfRange)?;
-    let fit = out.remaining().saturating_sub(4) / 4;
-    let n = left.min(fit).min(0xff);
-    if n == 0 {
-        return Err(Status::GenericError);
-    }
-    let remaining = u32::try_from(left - n)
-        .ok()
-        .filter(|&r| r <= 0xff)
-        .ok_or(Status::GenericError)?;
+    let (n, remaining) = out.page(left, 4, 4, 0xff, 0xff)?;
     out.u32(remaining << 24 | n as u32)?;
     for &p in d.parents.get(skip..skip + n).ok_or(Status::GenericError)? {
         out.u32(p)?;

@@ -351,13 +351,7 @@ fn handle<P: Platform, const A: usize>(
             let left = total.checked_sub(skip).ok_or(Status::OutOfRange)?;
             // Fill the agent's buffer: one word of counts, then 20-byte
             // entries ([11:0] returned, [31:16] remaining).
-            let n = left
-                .min(out.remaining().saturating_sub(4) / LEVEL_ENTRY)
-                .min(0xfff);
-            if n == 0 && left > 0 {
-                return Err(Status::GenericError);
-            }
-            let remaining = (left - n).min(0xffff) as u32;
+            let (n, remaining) = out.page(left, 4, LEVEL_ENTRY, 0xfff, 0xffff)?;
             out.u32(remaining << 16 | n as u32)?;
             for (k, l) in d.levels.iter().enumerate().skip(skip).take(n) {
                 out.u32(l.value)?;

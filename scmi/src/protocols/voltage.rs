@@ -279,16 +279,7 @@ fn describe_levels<P: Platform, const A: usize>(
                 .checked_sub(index)
                 .filter(|&n| n > 0)
                 .ok_or(Status::OutOfRange)?;
-            let fit = out.remaining().saturating_sub(4) / 4;
-            let n = left.min(fit).min(0xfff);
-            if n == 0 {
-                // Not even one level fits the agent's buffer.
-                return Err(Status::GenericError);
-            }
-            let remaining = u32::try_from(left - n)
-                .ok()
-                .filter(|&r| r <= 0xffff)
-                .ok_or(Status::GenericError)?;
+            let (n, remaining) = out.page(left, 4, 4, 0xfff, 0xffff)?;
             out.u32(remaining << 16 | n as u32)?;
             for &l in levels.get(index..index + n).ok_or(Status::GenericError)? {
                 out.i32(l)?;
