@@ -4,12 +4,12 @@ extern crate std;
 use std::collections::BTreeSet;
 use std::vec::Vec;
 
-use super::call;
+use super::{call, event, words};
 use crate::config::{AgentConfig, Config, DeviceConfig};
-use crate::header::{Header, MsgType, Status};
+use crate::header::{MsgType, Status};
 use crate::protocols::base;
 use crate::protocols::clock::*;
-use crate::server::{MAX_MESSAGE, Server};
+use crate::server::Server;
 use crate::sim::SimPlatform;
 use crate::sim::clock::{CLOCK_COUNT, CLOCKS, EXT_SPREAD_SPECTRUM};
 
@@ -74,13 +74,6 @@ fn p2a_server() -> S {
     s
 }
 
-fn words(b: &[u8]) -> Vec<u32> {
-    assert_eq!(b.len() % 4, 0, "replies are whole words");
-    b.chunks(4)
-        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 /// Sends a clock command; returns (status, payload words).
 fn cmd(s: &mut S, agent: u32, msg: u8, args: &[u32], rx: usize) -> (i32, Vec<u32>) {
     let (st, p) = call(s, agent, ID, msg, args, rx);
@@ -100,14 +93,6 @@ const OUT_OF_RANGE: i32 = Status::OutOfRange.code();
 const BUSY: i32 = Status::Busy.code();
 const GENERIC: i32 = Status::GenericError.code();
 const PROTOCOL: i32 = Status::ProtocolError.code();
-
-/// The next platform-to-agent message for `agent`: header and body words.
-fn event(s: &mut S, agent: u32) -> Option<(Header, Vec<u32>)> {
-    let mut buf = [0u8; MAX_MESSAGE];
-    let n = s.next_event(agent, &mut buf)?;
-    let h = Header::decode(u32::from_le_bytes(buf[..4].try_into().unwrap())).unwrap();
-    Some((h, words(&buf[4..n])))
-}
 
 fn rate_get(s: &mut S, agent: u32, c: u32) -> u64 {
     let (st, w) = cmd(s, agent, CLOCK_RATE_GET, &[c], 8);

@@ -73,7 +73,9 @@ pub(crate) fn call<P: crate::Platform, const A: usize, const E: usize>(
     (status, resp[8..n].to_vec())
 }
 
-fn words(b: &[u8]) -> Vec<u32> {
+/// A reply payload as little-endian words.
+pub(crate) fn words(b: &[u8]) -> Vec<u32> {
+    assert_eq!(b.len() % 4, 0, "replies are whole words");
     b.chunks(4)
         .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
         .collect()
@@ -238,6 +240,72 @@ fn malformed_requests_still_get_answers() {
     );
     // An unknown agent.
     assert_eq!(call(&mut s, 3, 0x10, 0, &[], 4).0, Status::Denied.code());
+}
+
+/// The next queued message for `agent`: its header and payload words.
+pub(crate) fn event<P: crate::Platform, const A: usize, const E: usize>(
+    s: &mut Server<P, A, E>,
+    agent: u32,
+) -> Option<(Header, Vec<u32>)> {
+    let mut buf = [0u8; crate::server::MAX_MESSAGE];
+    let n = s.next_event(agent, &mut buf)?;
+    let h = Header::decode(u32::from_le_bytes(buf[..4].try_into().unwrap())).unwrap();
+    Some((h, words(&buf[4..n])))
+}
+
+/// Sends 20 000 deterministic pseudo-random `protocol` commands from
+/// agents 0..=3 to `s`; every answer must be well-formed (checked by
+/// [`call`]).
+pub(crate) fn arbitrary_requests<P: crate::Platform, const A: usize, const E: usize>(
+    s: &mut Server<P, A, E>,
+    protocol: u8,
+) {
+    // A deterministic xorshift stream of messages: any id, 0-4 argument
+    // words biased towards meaningful values, any reply size, any agent,
+    // P2A toggling. Every answer must be well-formed (checked by `call`).
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut buf = [0u8; crate::server::MAX_MESSAGE];
+    for _ in 0..20_000 {
+        let r = next();
+        let agent = (r % 4) as u32;
+        let msg = ((r >> 8) % 0x14) as u8;
+        let n = ((r >> 16) % 5) as usize;
+        let rx = ((r >> 24) % 140) as usize;
+        let args: Vec<u32> = (0..n)
+            .map(|_| {
+                let v = next();
+                match v % 4 {
+                    0 => (v >> 8) as u32 % 16,
+                    1 => (v >> 8) as u32 % 0x10_0000,
+                    2 => 0x4000_0000 | ((v >> 8) as u32 % 4),
+                    _ => (v >> 8) as u32,
+                }
+            })
+            .collect();
+        if r >> 60 == 0 {
+            s.set_p2a(1 + (r >> 40) as u32 % 3, (r >> 50) & 1 == 0);
+        }
+        if agent == 0 || rx < 8 {
+            // The server refuses agent 0 and needs room for the status.
+            let mut req = Header::command(protocol, msg, 1)
+                .encode()
+                .to_le_bytes()
+                .to_vec();
+            args.iter()
+                .for_each(|a| req.extend_from_slice(&a.to_le_bytes()));
+            let mut resp = std::vec![0u8; rx];
+            let _ = s.handle(agent, &req, &mut resp);
+            continue;
+        }
+        let _ = call(s, agent, protocol, msg, &args, rx);
+        while s.next_event(1 + (r >> 32) as u32 % 3, &mut buf).is_some() && r & 1 == 0 {}
+    }
 }
 
 mod clock;

@@ -3,12 +3,12 @@
 extern crate std;
 use std::vec::Vec;
 
-use super::{call, words};
+use super::{call, event, words};
 use crate::config::{AgentConfig, Config, DeviceConfig};
-use crate::header::{Header, MsgType, Status};
+use crate::header::{MsgType, Status};
 use crate::protocols::base;
 use crate::protocols::power::*;
-use crate::server::{MAX_MESSAGE, Server};
+use crate::server::Server;
 use crate::sim::SimPlatform;
 use crate::sim::power::{BOOT, DOMAINS};
 
@@ -54,14 +54,6 @@ fn server() -> S {
 
 fn st(s: Status) -> i32 {
     s.code()
-}
-
-/// The next queued message for `agent`: header and payload words.
-fn event(s: &mut S, agent: u32) -> Option<(Header, Vec<u32>)> {
-    let mut buf = [0u8; MAX_MESSAGE];
-    let n = s.next_event(agent, &mut buf)?;
-    let h = Header::decode(u32::from_le_bytes(buf[..4].try_into().unwrap())).unwrap();
-    Some((h, words(&buf[4..n])))
 }
 
 fn get(s: &mut S, agent: u32, d: u32) -> u32 {
@@ -492,48 +484,5 @@ fn agent_reset_clears_power_subscriptions() {
 
 #[test]
 fn arbitrary_requests_never_panic() {
-    // A deterministic xorshift stream of messages: any id, 0-4 argument
-    // words biased towards meaningful values, any reply size, any agent,
-    // P2A toggling. Every answer must be well-formed (checked by `call`).
-    let mut s = server();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut buf = [0u8; MAX_MESSAGE];
-    for _ in 0..20_000 {
-        let r = next();
-        let agent = (r % 4) as u32;
-        let msg = ((r >> 8) % 0x14) as u8;
-        let n = ((r >> 16) % 5) as usize;
-        let rx = ((r >> 24) % 140) as usize;
-        let args: Vec<u32> = (0..n)
-            .map(|_| {
-                let v = next();
-                match v % 4 {
-                    0 => (v >> 8) as u32 % 16,
-                    1 => (v >> 8) as u32 % 0x10_0000,
-                    2 => 0x4000_0000 | ((v >> 8) as u32 % 4),
-                    _ => (v >> 8) as u32,
-                }
-            })
-            .collect();
-        if r >> 60 == 0 {
-            s.set_p2a(1 + (r >> 40) as u32 % 3, (r >> 50) & 1 == 0);
-        }
-        if agent == 0 || rx < 8 {
-            // The server refuses agent 0 and needs room for the status.
-            let mut req = Header::command(P, msg, 1).encode().to_le_bytes().to_vec();
-            args.iter()
-                .for_each(|a| req.extend_from_slice(&a.to_le_bytes()));
-            let mut resp = std::vec![0u8; rx];
-            let _ = s.handle(agent, &req, &mut resp);
-            continue;
-        }
-        let _ = call(&mut s, agent, P, msg, &args, rx);
-        while s.next_event(1 + (r >> 32) as u32 % 3, &mut buf).is_some() && r & 1 == 0 {}
-    }
+    super::arbitrary_requests(&mut server(), P);
 }

@@ -4,12 +4,12 @@ extern crate std;
 use std::collections::BTreeSet;
 use std::vec::Vec;
 
-use super::call;
+use super::{call, event, words};
 use crate::config::{AgentConfig, Config, DeviceConfig};
-use crate::header::{Header, MsgType, Status};
+use crate::header::{MsgType, Status};
 use crate::protocols::base;
 use crate::protocols::reset::*;
-use crate::server::{MAX_MESSAGE, Server};
+use crate::server::Server;
 use crate::sim::SimPlatform;
 use crate::sim::reset::{IMPL_HOT, IMPL_WARM, RESET_COUNT, RESETS, ResetEvent};
 
@@ -66,13 +66,6 @@ fn p2a_server() -> S {
     s
 }
 
-fn words(b: &[u8]) -> Vec<u32> {
-    assert_eq!(b.len() % 4, 0);
-    b.chunks(4)
-        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 fn cmd(s: &mut S, agent: u32, msg: u8, args: &[u32], rx: usize) -> (i32, Vec<u32>) {
     let (st, p) = call(s, agent, ID, msg, args, rx);
     (st, words(&p))
@@ -97,13 +90,6 @@ const NOT_FOUND: i32 = Status::NotFound.code();
 const BUSY: i32 = Status::Busy.code();
 const GENERIC: i32 = Status::GenericError.code();
 const PROTOCOL: i32 = Status::ProtocolError.code();
-
-fn event(s: &mut S, agent: u32) -> Option<(Header, Vec<u32>)> {
-    let mut buf = [0u8; MAX_MESSAGE];
-    let n = s.next_event(agent, &mut buf)?;
-    let h = Header::decode(u32::from_le_bytes(buf[..4].try_into().unwrap())).unwrap();
-    Some((h, words(&buf[4..n])))
-}
 
 fn name_of(bytes: &[u32]) -> std::string::String {
     let b: Vec<u8> = bytes.iter().flat_map(|w| w.to_le_bytes()).collect();
