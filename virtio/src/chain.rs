@@ -165,6 +165,11 @@ pub struct DescriptorChain {
     /// The validated elements, readable ones first, when the chain has at
     /// most [`CAPTURED`] of them.
     pub(crate) captured: Captured,
+    /// Packed ring: the indirect table `(address, entries)` the list's only
+    /// ring slot named at pop. Used descriptors of lists completed out of
+    /// order may overwrite that slot (virtio v1.2 §2.8.6), so later walks
+    /// start from the table, never from the ring.
+    pub(crate) packed_table: Option<(u64, u32)>,
 }
 
 /// Elements captured at pop time.
@@ -212,7 +217,16 @@ impl DescriptorChain {
 
     /// Walks the chain's elements in order.
     pub fn elements<'m, M: GuestMemory>(&self, mem: &'m M) -> Elements<'m, M> {
-        Elements::new(mem, self.origin, self.indirect_ok)
+        let mut walk = Elements::new(mem, self.origin, self.indirect_ok);
+        if let Some((table, entries)) = self.packed_table {
+            walk.pos = Pos::Indirect {
+                table,
+                entries,
+                at: 0,
+            };
+            walk.entered = Some((table, entries));
+        }
+        walk
     }
 
     /// Whether the chain's elements were captured when it was popped (see
@@ -318,6 +332,8 @@ pub struct Elements<'m, M> {
     visited: u32,
     seen_writable: bool,
     total: u64,
+    /// The indirect table the walk went into, if any.
+    entered: Option<(u64, u32)>,
 }
 
 impl<'m, M: GuestMemory> Elements<'m, M> {
@@ -334,6 +350,7 @@ impl<'m, M: GuestMemory> Elements<'m, M> {
             visited: 0,
             seen_writable: false,
             total: 0,
+            entered: None,
         }
     }
 
@@ -389,6 +406,7 @@ impl<'m, M: GuestMemory> Elements<'m, M> {
                     entries,
                     at: 0,
                 };
+                self.entered = Some((desc.addr, entries));
                 self.visited = 0;
                 continue;
             }
@@ -525,7 +543,8 @@ pub(crate) fn validate<M: GuestMemory>(
     }
     let mut count = 0usize;
     let mut readable = 0u8;
-    for e in Elements::new(mem, chain.origin, chain.indirect_ok) {
+    let mut walk = Elements::new(mem, chain.origin, chain.indirect_ok);
+    for e in walk.by_ref() {
         let e = e?;
         // Cannot overflow: the walk caps the sum at u32::MAX.
         if e.writable {
@@ -545,6 +564,9 @@ pub(crate) fn validate<M: GuestMemory>(
         // Both fit in u8: count <= CAPTURED.
         chain.captured.count = count as u8;
         chain.captured.readable = readable;
+    }
+    if matches!(chain.origin, Origin::Packed { .. }) {
+        chain.packed_table = walk.entered;
     }
     Ok(())
 }

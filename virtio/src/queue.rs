@@ -398,6 +398,7 @@ impl Queue {
             writable: 0,
             epoch: self.epoch,
             captured: chain::Captured::NONE,
+            packed_table: None,
         };
         match chain::validate(mem, &mut chain) {
             Ok(()) => Ok(Some(chain)),
