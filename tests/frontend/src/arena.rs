@@ -270,6 +270,14 @@ impl Arena {
         &self.mem
     }
 
+    /// Reserves one zeroed page of the DMA area as the transport page of a
+    /// further device ([`Loopback::with_page`](crate::loopback::Loopback::with_page));
+    /// returns its arena offset.
+    pub fn alloc_transport_page(&self) -> usize {
+        let (paddr, _) = <ArenaHal as Hal>::dma_alloc(1, BufferDirection::Both);
+        self.mem.offset_of(paddr)
+    }
+
     /// The `Hal`'s counters for this thread's arena.
     pub fn hal_stats(&self) -> HalStats {
         with_hal(|s| s.stats)

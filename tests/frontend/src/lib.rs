@@ -23,6 +23,10 @@
 //! * [`msg_transport`], [`mmio_transport`], [`transport`]: the driver
 //!   side, `virtio_drivers::transport::Transport` over each transport and
 //!   an enum over both.
+//! * [`scmi_agent`], [`scmi_probe`]: an SCMI agent (a virtio-scmi driver
+//!   written on `virtio-drivers`' `VirtQueue`, which has none) for our
+//!   `scmi-server` `VirtioScmi` device, and the probe sequence Linux 6.12
+//!   runs through it.
 //! * [`blk`], [`console`]: device types implemented with
 //!   [`VirtioDevice`](virtio_backend::VirtioDevice): a RAM disk and an echo
 //!   console, counting what they observe (request types and bytes, indirect
@@ -52,6 +56,8 @@ pub mod console;
 pub mod loopback;
 pub mod mmio_transport;
 pub mod msg_transport;
+pub mod scmi_agent;
+pub mod scmi_probe;
 pub mod transport;
 
 use std::sync::mpsc::{self, RecvTimeoutError};

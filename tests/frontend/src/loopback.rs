@@ -130,6 +130,8 @@ pub struct DeviceSide<D: VirtioDevice, const NQ: usize> {
     events_produced: u16,
     /// Whether [`Loopback::serve`] polls the queues between doorbells.
     pub polling: bool,
+    /// Arena offset of this device's transport page.
+    page_offset: usize,
 }
 
 impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
@@ -176,7 +178,7 @@ impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
         }
         match &mut self.front {
             Front::Msg(core) => {
-                let base = transport_page(mem);
+                let base = transport_page(mem, self.page_offset);
                 let produced = &mut self.events_produced;
                 let stats = &mut self.stats;
                 msg::encode_events(core, DEV_NUM, i, |frame| {
@@ -277,7 +279,7 @@ impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
     /// transport page.
     fn doorbell(&mut self, mem: &DeviceMemory) {
         self.stats.doorbells += 1;
-        let base = transport_page(mem);
+        let base = transport_page(mem, self.page_offset);
         match &mut self.front {
             Front::Msg(core) => {
                 let mut req = [0u8; FRAME];
@@ -348,8 +350,8 @@ impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
     }
 }
 
-fn transport_page(mem: &DeviceMemory) -> u64 {
-    mem.guest_base() + TRANSPORT_PAGE as u64
+fn transport_page(mem: &DeviceMemory, page_offset: usize) -> u64 {
+    mem.guest_base() + page_offset as u64
 }
 
 /// A split ring's index and suppression words as the device sees them in
@@ -401,9 +403,29 @@ const SPIN_ROUNDS: u32 = 2000;
 /// Longest park of an idle device thread.
 const PARK_TIMEOUT: Duration = Duration::from_micros(200);
 
-impl<D: VirtioDevice + Send, const NQ: usize> Loopback<D, NQ> {
-    /// Serves `device` over `kind` from `arena`.
+impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
+    /// Serves `device` over `kind` from `arena`, with the arena's transport
+    /// page.
     pub fn new(arena: &Arena, kind: Kind, mode: Mode, device: D) -> Arc<Self> {
+        Self::with_page(arena, TRANSPORT_PAGE, kind, mode, device)
+    }
+
+    /// Serves `device` over `kind` from `arena`, with its transport page at
+    /// arena offset `page_offset` (a page from
+    /// [`Arena::alloc_transport_page`], so that several devices share one
+    /// arena).
+    pub fn with_page(
+        arena: &Arena,
+        page_offset: usize,
+        kind: Kind,
+        mode: Mode,
+        device: D,
+    ) -> Arc<Self> {
+        assert!(
+            page_offset.is_multiple_of(crate::arena::PAGE)
+                && page_offset + crate::arena::PAGE <= arena.mem().len(),
+            "transport page {page_offset:#x} is not a page of the arena"
+        );
         let front = match kind {
             Kind::Msg => Front::Msg(DeviceCore::new(device)),
             Kind::Mmio => Front::Mmio(MmioTransport::new(device)),
@@ -421,6 +443,7 @@ impl<D: VirtioDevice + Send, const NQ: usize> Loopback<D, NQ> {
                 },
                 events_produced: 0,
                 polling: mode == Mode::Threaded,
+                page_offset,
             }),
             mem,
             arena: Arc::clone(arena.mem()),
@@ -441,6 +464,11 @@ impl<D: VirtioDevice + Send, const NQ: usize> Loopback<D, NQ> {
     /// Where the device runs.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Arena offset of this link's transport page.
+    pub fn page_offset(&self) -> usize {
+        self.side().page_offset
     }
 
     /// The arena (driver-side view).

@@ -26,7 +26,6 @@ use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Trans
 use virtio_drivers::{Error, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::arena::TRANSPORT_PAGE;
 use crate::loopback::{Loopback, page};
 
 /// The driver's end of a trapped virtio-mmio register block.
@@ -37,11 +36,11 @@ pub struct MmioRegTransport<D: VirtioDevice, const NQ: usize> {
     unset_refused: Cell<u32>,
 }
 
-impl<D: VirtioDevice + Send, const NQ: usize> MmioRegTransport<D, NQ> {
+impl<D: VirtioDevice, const NQ: usize> MmioRegTransport<D, NQ> {
     /// A driver end for `link`; probes `MagicValue` and `Version` as a
     /// virtio-mmio driver does.
     pub fn new(link: Arc<Loopback<D, NQ>>) -> Self {
-        let page = link.arena().host(TRANSPORT_PAGE);
+        let page = link.arena().host(link.page_offset());
         let t = MmioRegTransport {
             link,
             page,
@@ -147,7 +146,7 @@ impl<D: VirtioDevice + Send, const NQ: usize> MmioRegTransport<D, NQ> {
     }
 }
 
-impl<D: VirtioDevice + Send, const NQ: usize> Transport for MmioRegTransport<D, NQ> {
+impl<D: VirtioDevice, const NQ: usize> Transport for MmioRegTransport<D, NQ> {
     fn device_type(&self) -> DeviceType {
         let id = self.read32(reg::DEVICE_ID);
         DeviceType::try_from(id)

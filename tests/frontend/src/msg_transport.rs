@@ -19,7 +19,6 @@ use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Trans
 use virtio_drivers::{Error, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::arena::TRANSPORT_PAGE;
 use crate::loopback::{DEV_NUM, FRAME, Loopback, page};
 
 /// The driver's end of a virtio-msg loopback bus.
@@ -34,11 +33,11 @@ pub struct MsgTransport<D: VirtioDevice, const NQ: usize> {
     events: Cell<u64>,
 }
 
-impl<D: VirtioDevice + Send, const NQ: usize> MsgTransport<D, NQ> {
+impl<D: VirtioDevice, const NQ: usize> MsgTransport<D, NQ> {
     /// A driver end for `link`. It takes over the event ring where the
     /// previous driver end (if any) left it: events still unread are its.
     pub fn new(link: Arc<Loopback<D, NQ>>) -> Self {
-        let page = link.arena().host(TRANSPORT_PAGE);
+        let page = link.arena().host(link.page_offset());
         let t = MsgTransport {
             link,
             page,
@@ -188,7 +187,7 @@ impl<D: VirtioDevice + Send, const NQ: usize> MsgTransport<D, NQ> {
     }
 }
 
-impl<D: VirtioDevice + Send, const NQ: usize> Transport for MsgTransport<D, NQ> {
+impl<D: VirtioDevice, const NQ: usize> Transport for MsgTransport<D, NQ> {
     fn device_type(&self) -> DeviceType {
         let (id, ..) = self.device_info();
         DeviceType::try_from(id)

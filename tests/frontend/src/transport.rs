@@ -19,7 +19,7 @@ pub enum AnyTransport<D: VirtioDevice, const NQ: usize> {
     Mmio(MmioRegTransport<D, NQ>),
 }
 
-impl<D: VirtioDevice + Send, const NQ: usize> AnyTransport<D, NQ> {
+impl<D: VirtioDevice, const NQ: usize> AnyTransport<D, NQ> {
     /// A new driver end for `link`, over the link's transport.
     pub fn new(link: &Arc<Loopback<D, NQ>>) -> Self {
         match link.kind() {
@@ -38,7 +38,7 @@ macro_rules! delegate {
     };
 }
 
-impl<D: VirtioDevice + Send, const NQ: usize> Transport for AnyTransport<D, NQ> {
+impl<D: VirtioDevice, const NQ: usize> Transport for AnyTransport<D, NQ> {
     fn device_type(&self) -> DeviceType {
         delegate!(self, t => t.device_type())
     }

@@ -1,0 +1,988 @@
+//! Our virtio-scmi device (`scmi_server::virtio_scmi::VirtioScmi`, device
+//! id 32) behind our virtio core, driven by an SCMI agent written on
+//! `virtio-drivers`' `VirtQueue` ([`frontend_tests::scmi_agent`]) that
+//! behaves like Linux 6.12's `drivers/firmware/arm_scmi/transports/virtio.c`
+//! (`virtio_send_message`, `scmi_vio_feed_vq_rx`, `scmi_vio_complete_cb`)
+//! and `msg.c` (`msg_fetch_response`, `msg_fetch_notification`), over the
+//! virtio-msg loopback and the trapped virtio-mmio page.
+//!
+//! The discovery test replays Linux 6.12's probe
+//! ([`frontend_tests::scmi_probe`], which names every function it mirrors:
+//! `base.c:scmi_base_protocol_init`, `power.c:scmi_power_protocol_init`,
+//! `system.c:scmi_system_protocol_init`, `perf.c:scmi_perf_protocol_init`,
+//! `clock.c:scmi_clock_protocol_init`, `sensors.c:scmi_sensors_protocol_init`,
+//! `reset.c:scmi_reset_protocol_init`, `voltage.c:scmi_voltage_protocol_init`
+//! and `driver.c:scmi_iterator_run` / `scmi_common_extended_name_get` /
+//! `scmi_protocol_msg_check`).
+
+mod common;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use frontend_tests::arena::Arena;
+use frontend_tests::loopback::{Kind, Loopback, Mode};
+use frontend_tests::scmi_agent::{
+    AgentOptions, F_EVENT_IDX, F_INDIRECT_DESC, F_P2A_CHANNELS, MAX_PDU, ScmiAgent, msg_type,
+};
+use frontend_tests::scmi_probe::{Probe, Prober, Rates};
+use frontend_tests::transport::AnyTransport;
+use scmi_server::Server;
+use scmi_server::config::{AgentConfig, Config, DeviceConfig};
+use scmi_server::sim::SimPlatform;
+use scmi_server::virtio_scmi::{Options, VirtioScmi};
+
+type Srv = Server<SimPlatform, 4, 32>;
+type Shared = &'static RefCell<Srv>;
+type Dev = VirtioScmi<Shared>;
+type Link = Arc<Loopback<Dev, 2>>;
+type Agent = ScmiAgent<AnyTransport<Dev, 2>>;
+
+const SUCCESS: i32 = 0;
+const NOT_SUPPORTED: i32 = -1;
+const INVALID_PARAMETERS: i32 = -2;
+const DENIED: i32 = -3;
+const NOT_FOUND: i32 = -4;
+const OUT_OF_RANGE: i32 = -5;
+const PROTOCOL_ERROR: i32 = -10;
+
+static ONE: Config = Config {
+    vendor: "rust-scmi",
+    sub_vendor: "frontend",
+    implementation_version: 0x0001_0203,
+    agents: &[AgentConfig {
+        name: "linux",
+        trusted: true,
+        protocols: u32::MAX,
+        devices: u32::MAX,
+    }],
+    devices: &[],
+};
+
+fn shared(config: &'static Config) -> Shared {
+    Box::leak(Box::new(RefCell::new(Srv::new(
+        config,
+        SimPlatform::default(),
+    ))))
+}
+
+/// A device for `agent` of `server` over `kind`; the first link of an
+/// arena takes the arena's transport page, later ones a page of their own.
+fn link(arena: &Arena, kind: Kind, server: Shared, agent: u32, first: bool, opts: Options) -> Link {
+    let dev = VirtioScmi::with_options(server, agent, opts);
+    if first {
+        Loopback::new(arena, kind, Mode::Inline, dev)
+    } else {
+        let page = arena.alloc_transport_page();
+        Loopback::with_page(arena, page, kind, Mode::Inline, dev)
+    }
+}
+
+fn agent(link: &Link, opts: AgentOptions) -> Agent {
+    ScmiAgent::new(AnyTransport::new(link), opts)
+}
+
+fn words(args: &[u32]) -> Vec<u8> {
+    args.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+both_transports!(
+    discovery_as_linux_6_12,
+    discovery_without_indirect_or_event_idx,
+);
+
+fn discovery_as_linux_6_12(kind: Kind) {
+    discovery(kind, AgentOptions::default(), true);
+}
+
+fn discovery_without_indirect_or_event_idx(kind: Kind) {
+    let opts = AgentOptions {
+        indirect: false,
+        event_idx: false,
+        ..AgentOptions::default()
+    };
+    discovery(kind, opts, false);
+}
+
+fn discovery(kind: Kind, opts: AgentOptions, ring_features: bool) {
+    let arena = Arena::new();
+    let server = shared(&ONE);
+    let l = link(&arena, kind, server, 1, true, Options::default());
+    let mut a = agent(&l, opts);
+    let f = a.features();
+    assert_ne!(f & F_P2A_CHANNELS, 0);
+    assert_eq!(f & F_INDIRECT_DESC != 0, ring_features);
+    assert_eq!(f & F_EVENT_IDX != 0, ring_features);
+    assert_eq!(a.stats().indirect, ring_features);
+    assert_eq!(a.event_buffers_posted(), 64, "eventq pre-filled");
+
+    let p = Prober::run(&mut a);
+    eprintln!(
+        "probe: {} commands, longest reply {}",
+        a.transcript().len(),
+        a.stats().longest_reply
+    );
+    check_probe(&p, a.transcript());
+    let s = a.stats();
+    assert!(s.longest_reply as usize <= MAX_PDU);
+    assert_eq!(s.commands, s.replies, "every command answered");
+    assert_eq!(s.commands as usize, a.transcript().len());
+    let dev = l.with_device(|d| d.stats());
+    assert_eq!(dev.requests, s.commands);
+    assert_eq!(dev.replies, s.commands);
+    assert_eq!(dev.unanswerable + dev.invalid_chains + dev.access_errors, 0);
+    assert!(a.drain_events().is_empty(), "no notification unasked");
+}
+
+/// What Linux 6.12 would conclude from the probe, checked against the
+/// simulated platform's tables, and the exact command order at the start.
+fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
+    assert!(
+        p.complaints.is_empty(),
+        "Linux would complain: {:#?}",
+        p.complaints
+    );
+    // Base, in scmi_base_protocol_init order.
+    let head: Vec<(u8, u8, Vec<u8>, usize)> = sent
+        .iter()
+        .take(7)
+        .map(|s| (s.protocol, s.msg_id, s.payload.clone(), s.rx_size))
+        .collect();
+    assert_eq!(
+        head,
+        vec![
+            (0x10, 0x0, vec![], 4),
+            (0x10, 0x1, vec![], 4),
+            (0x10, 0x3, vec![], 16),
+            (0x10, 0x4, vec![], 16),
+            (0x10, 0x5, vec![], 4),
+            (0x10, 0x6, words(&[0]), 0),
+            (0x10, 0x7, words(&[0]), 20),
+        ]
+    );
+    let b = &p.base;
+    assert_eq!(b.version, 0x0002_0001);
+    assert_eq!(
+        (b.vendor.as_str(), b.sub_vendor.as_str()),
+        ("rust-scmi", "frontend")
+    );
+    assert_eq!(b.impl_version, 0x0001_0203);
+    assert_eq!(b.protocols, vec![0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17]);
+    assert_eq!(usize::from(b.num_protocols), b.protocols.len());
+    assert_eq!(b.num_agents, 1);
+    assert_eq!(b.agents, vec![(0, "platform".to_owned())]);
+    // Versions Linux knows, none above.
+    assert_eq!(
+        p.versions,
+        vec![
+            (0x10, 0x2_0001),
+            (0x11, 0x3_0001),
+            (0x12, 0x2_0001),
+            (0x13, 0x4_0000),
+            (0x14, 0x3_0000),
+            (0x15, 0x3_0001),
+            (0x16, 0x3_0001),
+            (0x17, 0x2_0001)
+        ]
+    );
+    // Notify probing: every notify command exists.
+    let checks: Vec<(u8, u8)> = p.msg_checks.iter().map(|&(p, m, _)| (p, m)).collect();
+    assert_eq!(
+        checks,
+        vec![
+            (0x11, 6),
+            (0x12, 5),
+            (0x13, 0xA),
+            (0x13, 9),
+            (0x14, 9),
+            (0x14, 0xA),
+            (0x15, 4),
+            (0x15, 0xB),
+            (0x16, 5)
+        ]
+    );
+    assert!(p.msg_checks.iter().all(|c| c.2), "{:?}", p.msg_checks);
+
+    let power = p.power.as_ref().expect("power probed");
+    assert_eq!(power.len(), scmi_server::sim::power::BOOT.len());
+    assert!(p.system);
+    let perf = p.perf.as_ref().expect("perf probed");
+    assert!(!perf.is_empty());
+    for d in perf {
+        assert!(
+            !d.levels.is_empty() && d.levels.len() <= 32,
+            "{}",
+            d.info.name
+        );
+        assert!(!d.info.name.is_empty());
+    }
+    let (clocks, _) = p.clocks.as_ref().expect("clocks probed");
+    assert_eq!(clocks.len(), scmi_server::sim::clock::CLOCK_COUNT);
+    let mut names: Vec<&str> = clocks.iter().map(|c| c.info.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        clocks.len(),
+        "clock names are unique (clk-scmi)"
+    );
+    for c in clocks {
+        match &c.rates {
+            Rates::Discrete(r) => assert!(!r.is_empty() && r.len() <= 16, "{}", c.info.name),
+            Rates::Range(lo, hi, step) => assert!(lo <= hi && *step > 0, "{}", c.info.name),
+        }
+        for &parent in &c.parents {
+            assert!(
+                (parent as usize) < clocks.len(),
+                "parent id beyond num_clocks"
+            );
+        }
+    }
+    let (sensors, _) = p.sensors.as_ref().expect("sensors probed");
+    assert_eq!(sensors.len(), scmi_server::sim::sensor::COUNT);
+    for (i, s) in sensors.iter().enumerate() {
+        assert_eq!(s.id as usize, i, "sensor id equals its index (hwmon)");
+        let axes = if s.attrh & 1 << 8 != 0 {
+            (s.attrh >> 16) & 0x3f
+        } else {
+            0
+        };
+        assert_eq!(s.axes.len(), axes as usize);
+    }
+    let resets = p.resets.as_ref().expect("resets probed");
+    assert_eq!(resets.len(), scmi_server::sim::reset::RESET_COUNT);
+    let volts = p.voltages.as_ref().expect("voltages probed");
+    assert!(!volts.is_empty());
+    for v in volts {
+        let v = v.as_ref().expect("no voltage domain skipped");
+        assert!(!v.levels.is_empty());
+    }
+    // Extended names were asked exactly for resources flagging them.
+    let ext = |proto: u8, msg: u8| {
+        sent.iter()
+            .filter(|s| s.protocol == proto && s.msg_id == msg)
+            .count()
+    };
+    assert_eq!(
+        ext(0x11, 0x8),
+        power.iter().filter(|d| d.attrs & 1 << 27 != 0).count()
+    );
+    assert_eq!(
+        ext(0x14, 0x8),
+        clocks
+            .iter()
+            .filter(|c| c.info.attrs & 1 << 29 != 0)
+            .count()
+    );
+    assert_eq!(
+        ext(0x15, 0xC),
+        sensors.iter().filter(|s| s.attrl & 1 << 29 != 0).count()
+    );
+    assert_eq!(
+        ext(0x16, 0x6),
+        resets.iter().filter(|d| d.0.attrs & 1 << 29 != 0).count()
+    );
+    // Names of 15+ characters come from NAME_GET.
+    for n in power
+        .iter()
+        .map(|d| &d.name)
+        .chain(clocks.iter().map(|c| &c.info.name))
+    {
+        assert!(n.len() < 64);
+    }
+}
+
+/// A probed single-agent rig.
+struct Rig {
+    _arena: Arena,
+    link: Link,
+    a: Agent,
+    p: Probe,
+}
+
+fn rig(kind: Kind, opts: AgentOptions) -> Rig {
+    let arena = Arena::new();
+    let server = shared(&ONE);
+    let link = link(&arena, kind, server, 1, true, Options::default());
+    let mut a = agent(&link, opts);
+    let p = Prober::run(&mut a);
+    assert!(p.complaints.is_empty(), "{:?}", p.complaints);
+    Rig {
+        _arena: arena,
+        link,
+        a,
+        p,
+    }
+}
+
+/// A command that must succeed with exactly `len` payload bytes (`None`:
+/// any length up to 128).
+fn ok(a: &mut Agent, proto: u8, msg: u8, args: &[u32], rx: usize, len: Option<usize>) -> Vec<u32> {
+    let r = a.callw(proto, msg, args, rx);
+    assert_eq!(r.status, SUCCESS, "{proto:#x}/{msg:#x} {args:x?}");
+    if let Some(n) = len {
+        assert_eq!(
+            r.payload.len(),
+            n,
+            "{proto:#x}/{msg:#x} {args:x?} reply length"
+        );
+        assert_eq!(r.used_len as usize, 8 + n);
+    }
+    r.words()
+}
+
+/// A command that must fail with `status` (its reply exactly the status).
+fn err(a: &mut Agent, proto: u8, msg: u8, args: &[u32], status: i32) {
+    let r = a.callw(proto, msg, args, 0);
+    assert_eq!(r.status, status, "{proto:#x}/{msg:#x} {args:x?}");
+    assert_eq!(r.used_len, 8);
+}
+
+both_transports!(
+    base_every_command,
+    power_and_system_every_command,
+    perf_every_command,
+);
+
+fn base_every_command(kind: Kind) {
+    let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
+    assert_eq!(ok(&mut a, 0x10, 0x0, &[], 4, Some(4)), [0x2_0001]);
+    ok(&mut a, 0x10, 0x1, &[], 4, Some(4));
+    for m in [
+        0x0u32, 0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0x9, 0xA, 0xB, 0x10,
+    ] {
+        ok(&mut a, 0x10, 0x2, &[m], 0, Some(4));
+    }
+    err(&mut a, 0x10, 0x2, &[0x3f], NOT_FOUND);
+    ok(&mut a, 0x10, 0x7, &[1], 20, Some(20));
+    err(&mut a, 0x10, 0x7, &[9], NOT_FOUND);
+    ok(&mut a, 0x10, 0x8, &[1], 0, Some(0));
+    err(&mut a, 0x10, 0x8, &[2], INVALID_PARAMETERS);
+    ok(&mut a, 0x10, 0x8, &[0], 0, Some(0));
+    // No devices configured: nothing to permit.
+    err(&mut a, 0x10, 0x9, &[1, 0, 1], NOT_FOUND);
+    err(&mut a, 0x10, 0xA, &[1, 0, 0x14, 1], NOT_FOUND);
+    ok(&mut a, 0x10, 0xB, &[1, 0], 0, Some(0));
+    err(&mut a, 0x10, 0xB, &[7, 0], NOT_FOUND);
+    ok(&mut a, 0x10, 0x10, &[0x2_0000], 0, Some(0));
+    err(&mut a, 0x10, 0x10, &[0x3_0000], NOT_SUPPORTED);
+    err(&mut a, 0x10, 0x3f, &[], NOT_FOUND);
+    err(&mut a, 0x10, 0x7, &[], PROTOCOL_ERROR);
+    // A protocol nobody implements.
+    err(&mut a, 0x42, 0x0, &[], NOT_SUPPORTED);
+}
+
+fn power_and_system_every_command(kind: Kind) {
+    let Rig {
+        mut a, p, _arena, ..
+    } = rig(kind, AgentOptions::default());
+    let doms = p.power.clone().unwrap();
+    ok(&mut a, 0x11, 0x1, &[], 16, Some(16));
+    for (d, dom) in doms.iter().enumerate() {
+        let d = d as u32;
+        ok(&mut a, 0x11, 0x3, &[d], 20, Some(20));
+        if dom.attrs & 1 << 27 != 0 {
+            ok(&mut a, 0x11, 0x8, &[d], 68, Some(68));
+        }
+        // scmi_pd_power: SET then GET must read back exactly.
+        if dom.attrs & 1 << 29 != 0 {
+            for state in [0x4000_0000u32, 0] {
+                ok(&mut a, 0x11, 0x4, &[0, d, state], 0, Some(0));
+                assert_eq!(ok(&mut a, 0x11, 0x5, &[d], 4, Some(4)), [state]);
+            }
+        }
+    }
+    let n = doms.len() as u32;
+    err(&mut a, 0x11, 0x3, &[n], NOT_FOUND);
+    err(&mut a, 0x11, 0x5, &[n], NOT_FOUND);
+    err(&mut a, 0x11, 0x4, &[0, n, 0], NOT_FOUND);
+    ok(&mut a, 0x11, 0x6, &[0, 1], 0, Some(0));
+    ok(&mut a, 0x11, 0x6, &[0, 0], 0, Some(0));
+    ok(&mut a, 0x11, 0x7, &[0, 1], 0, Some(0));
+    ok(&mut a, 0x11, 0x7, &[0, 0], 0, Some(0));
+    err(&mut a, 0x11, 0x6, &[n, 1], NOT_FOUND);
+    // System power.
+    ok(&mut a, 0x12, 0x1, &[], 4, Some(4));
+    ok(&mut a, 0x12, 0x5, &[1], 0, Some(0));
+    ok(&mut a, 0x12, 0x5, &[0], 0, Some(0));
+    err(&mut a, 0x12, 0x5, &[2], INVALID_PARAMETERS);
+    ok(&mut a, 0x12, 0x4, &[], 4, Some(4));
+    err(&mut a, 0x12, 0x3, &[0, 0x7fff_ffff], INVALID_PARAMETERS);
+    ok(&mut a, 0x12, 0x3, &[1, 2], 0, Some(0));
+    assert!(a.drain_events().is_empty());
+}
+
+fn perf_every_command(kind: Kind) {
+    let Rig {
+        mut a, p, _arena, ..
+    } = rig(kind, AgentOptions::default());
+    let doms = p.perf.clone().unwrap();
+    ok(&mut a, 0x13, 0x1, &[], 16, Some(16));
+    let mut set_one = false;
+    for (d, dom) in doms.iter().enumerate() {
+        let d = d as u32;
+        ok(&mut a, 0x13, 0x3, &[d], 32, Some(32));
+        if dom.info.attrs & 1 << 26 != 0 {
+            ok(&mut a, 0x13, 0x0C, &[d], 68, Some(68));
+        }
+        let lim = ok(&mut a, 0x13, 0x6, &[d], 0, Some(8));
+        assert!(lim[0] >= lim[1], "max >= min");
+        let indexed = dom.info.attrs & 1 << 25 != 0;
+        let value = |l: &[u32; 5]| if indexed { l[4] } else { l[0] };
+        if dom.info.attrs & 1 << 30 != 0 && !set_one {
+            set_one = true;
+            let mut sorted = dom.levels.clone();
+            sorted.sort_by_key(|l| l[0]);
+            let lo = value(&sorted[0]);
+            let hi = value(sorted.last().unwrap());
+            ok(&mut a, 0x13, 0x0A, &[d, 1], 0, Some(0));
+            ok(&mut a, 0x13, 0x7, &[d, lo], 0, Some(0));
+            assert_eq!(ok(&mut a, 0x13, 0x8, &[d], 4, Some(4)), [lo]);
+            let ev = a.drain_events();
+            assert!(
+                ev.iter()
+                    .any(|e| e.header.msg_type == msg_type::NOTIFICATION
+                        && e.header.protocol == 0x13
+                        && e.header.msg_id == 1
+                        && e.words()[1..] == [d, lo]),
+                "PERFORMANCE_LEVEL_CHANGED {ev:?}"
+            );
+            assert!(
+                ev.iter().all(|e| e.payload.len() == 12),
+                "level events are 12 bytes"
+            );
+            ok(&mut a, 0x13, 0x0A, &[d, 0], 0, Some(0));
+            if dom.info.attrs & 1 << 31 != 0 {
+                // Narrower than the boot limits, so they change.
+                let mid = value(&sorted[sorted.len() / 2]);
+                ok(&mut a, 0x13, 0x9, &[d, 1], 0, Some(0));
+                ok(&mut a, 0x13, 0x5, &[d, mid, lo], 0, Some(0));
+                assert_eq!(ok(&mut a, 0x13, 0x6, &[d], 0, Some(8)), [mid, lo]);
+                let ev = a.drain_events();
+                assert!(
+                    ev.iter()
+                        .any(|e| e.header.msg_id == 0 && e.payload.len() == 16),
+                    "PERFORMANCE_LIMITS_CHANGED {ev:?}"
+                );
+                ok(&mut a, 0x13, 0x9, &[d, 0], 0, Some(0));
+                ok(&mut a, 0x13, 0x5, &[d, hi, lo], 0, Some(0));
+                assert!(a.drain_events().is_empty(), "unsubscribed");
+                err(&mut a, 0x13, 0x5, &[d, lo, hi], INVALID_PARAMETERS);
+            }
+            err(&mut a, 0x13, 0x7, &[d, 0x7fff_fff0], OUT_OF_RANGE);
+        }
+    }
+    assert!(set_one, "some perf domain accepts LEVEL_SET");
+    let n = doms.len() as u32;
+    err(&mut a, 0x13, 0x8, &[n], NOT_FOUND);
+    err(&mut a, 0x13, 0x4, &[n, 0], NOT_FOUND);
+    err(&mut a, 0x13, 0x4, &[0, 1000], OUT_OF_RANGE);
+    let fc = a.callw(0x13, 0xB, &[0, 0x7], 44);
+    assert_ne!(fc.status, SUCCESS, "no fast channels over virtio");
+}
+
+both_transports!(
+    clock_every_command,
+    sensor_every_command,
+    reset_and_voltage_every_command,
+    two_agents_permissions,
+    events_wait_for_eventq_buffers,
+    robustness_through_the_front_end,
+);
+
+fn clock_every_command(kind: Kind) {
+    let Rig {
+        mut a, p, _arena, ..
+    } = rig(kind, AgentOptions::default());
+    let (clocks, max_async) = p.clocks.clone().unwrap();
+    ok(&mut a, 0x14, 0x1, &[], 4, Some(4));
+    let n = clocks.len() as u32;
+    let mut rate_set = false;
+    let mut parent_set = false;
+    for (c, clk) in clocks.iter().enumerate() {
+        let c = c as u32;
+        ok(&mut a, 0x14, 0x3, &[c], 24, Some(24));
+        let rate = ok(&mut a, 0x14, 0x6, &[c], 8, Some(8));
+        let cfg = ok(&mut a, 0x14, 0xB, &[c, 0], 0, Some(12));
+        assert!(cfg[1] & !1 == 0, "config word: only the enable bit");
+        let perm = clk.permissions.unwrap_or(u32::MAX);
+        if let (Rates::Discrete(list), false) = (&clk.rates, rate_set)
+            && perm & 1 << 29 != 0
+            && list.len() > 1
+        {
+            {
+                rate_set = true;
+                let cur = u64::from(rate[0]) | u64::from(rate[1]) << 32;
+                let new = *list.iter().find(|&&r| r != cur).unwrap();
+                ok(&mut a, 0x14, 0x9, &[c, 1], 0, Some(0));
+                ok(&mut a, 0x14, 0xA, &[c, 1], 0, Some(0));
+                ok(
+                    &mut a,
+                    0x14,
+                    0x5,
+                    &[0, c, new as u32, (new >> 32) as u32],
+                    0,
+                    Some(0),
+                );
+                assert_eq!(
+                    ok(&mut a, 0x14, 0x6, &[c], 8, Some(8)),
+                    [new as u32, (new >> 32) as u32]
+                );
+                let ev = a.drain_events();
+                assert!(
+                    ev.iter().any(|e| e.header.msg_id == 0
+                        && e.header.msg_type == msg_type::NOTIFICATION
+                        && e.payload.len() == 16
+                        && e.words()[1..] == [c, new as u32, (new >> 32) as u32]),
+                    "CLOCK_RATE_CHANGED {ev:?}"
+                );
+                ok(&mut a, 0x14, 0x9, &[c, 0], 0, Some(0));
+                ok(&mut a, 0x14, 0xA, &[c, 0], 0, Some(0));
+                // Async rate set: immediate reply, then the delayed
+                // response with the same token (T11).
+                if max_async >= 2 {
+                    let t = a.post(
+                        0x14,
+                        0x5,
+                        &words(&[1, c, cur as u32, (cur >> 32) as u32]),
+                        0,
+                    );
+                    a.kick();
+                    let r = a.reply(t);
+                    assert_eq!((r.status, r.used_len), (SUCCESS, 8));
+                    let ev = a.drain_events();
+                    let d = ev
+                        .iter()
+                        .find(|e| e.header.msg_type == msg_type::DELAYED)
+                        .expect("CLOCK_RATE_SET delayed response");
+                    assert_eq!(
+                        (d.header.token, d.header.protocol, d.header.msg_id),
+                        (t, 0x14, 0x5)
+                    );
+                    assert_eq!(d.status, Some(SUCCESS));
+                    assert_eq!(d.words(), [c, cur as u32, (cur >> 32) as u32]);
+                }
+            }
+        }
+        if perm & 1 << 31 != 0 {
+            let on = cfg[1] & 1;
+            ok(&mut a, 0x14, 0x7, &[c, 1 - on, 0], 0, Some(0));
+            assert_eq!(ok(&mut a, 0x14, 0xB, &[c, 0], 0, Some(12))[1] & 1, 1 - on);
+            ok(&mut a, 0x14, 0x7, &[c, on, 0], 0, Some(0));
+        }
+        if clk.info.attrs & 1 << 29 != 0 {
+            ok(&mut a, 0x14, 0x8, &[c], 68, Some(68));
+        }
+        if clk.info.attrs & 1 << 1 != 0 {
+            ok(&mut a, 0x14, 0xF, &[c], 4, Some(4));
+        }
+        if !clk.parents.is_empty() {
+            let cur = ok(&mut a, 0x14, 0xE, &[c], 4, Some(4))[0];
+            assert!(clk.parents.contains(&cur));
+            if perm & 1 << 30 != 0 && !parent_set {
+                parent_set = true;
+                let other = *clk.parents.iter().find(|&&x| x != cur).unwrap_or(&cur);
+                ok(&mut a, 0x14, 0xD, &[c, other], 0, Some(0));
+                assert_eq!(ok(&mut a, 0x14, 0xE, &[c], 4, Some(4)), [other]);
+                err(&mut a, 0x14, 0xD, &[c, n + 5], NOT_FOUND);
+            }
+        }
+    }
+    assert!(rate_set && parent_set);
+    err(&mut a, 0x14, 0x3, &[n], NOT_FOUND);
+    err(&mut a, 0x14, 0x6, &[n], NOT_FOUND);
+    err(&mut a, 0x14, 0x4, &[n, 0], NOT_FOUND);
+    err(&mut a, 0x14, 0x5, &[0, n, 1, 0], NOT_FOUND);
+    err(&mut a, 0x14, 0x9, &[n, 1], NOT_FOUND);
+}
+
+fn sensor_every_command(kind: Kind) {
+    let Rig {
+        mut a, p, _arena, ..
+    } = rig(kind, AgentOptions::default());
+    let (sensors, _) = p.sensors.clone().unwrap();
+    ok(&mut a, 0x15, 0x1, &[], 16, Some(16));
+    let n = sensors.len() as u32;
+    let mut did_async = false;
+    let mut did_trip = false;
+    for s in &sensors {
+        let id = s.id;
+        let axes = s.axes.len();
+        let r = a.callw(0x15, 0x6, &[id, 0], 0);
+        if r.status == SUCCESS {
+            // One reading (value, timestamp) per axis, or one.
+            assert_eq!(r.payload.len(), 16 * axes.max(1), "sensor {id}");
+        }
+        let cfg = ok(&mut a, 0x15, 0x9, &[id], 4, Some(4))[0];
+        ok(&mut a, 0x15, 0xA, &[id, cfg | 1], 0, Some(0));
+        assert_eq!(ok(&mut a, 0x15, 0x9, &[id], 4, Some(4))[0] & 1, 1);
+        if s.attrl & 1 << 29 != 0 {
+            ok(&mut a, 0x15, 0xC, &[id], 68, Some(68));
+        }
+        if axes > 0 {
+            ok(&mut a, 0x15, 0x7, &[id, 0], 0, None);
+            err(&mut a, 0x15, 0x7, &[id, axes as u32], INVALID_PARAMETERS);
+            if s.axes.iter().any(|x| x.attrl & 1 << 9 != 0) {
+                ok(&mut a, 0x15, 0xD, &[id, 0], 0, None);
+            }
+        }
+        if !s.intervals.is_empty() {
+            ok(&mut a, 0x15, 0x8, &[id, 0], 0, None);
+        }
+        if s.attrl & 1 << 30 != 0 {
+            ok(&mut a, 0x15, 0xB, &[id, 1], 0, Some(0));
+            ok(&mut a, 0x15, 0xB, &[id, 0], 0, Some(0));
+        }
+        if s.attrl & 1 << 31 != 0 && !did_async {
+            // Async read: SUCCESS now, delayed {id, value} with the token.
+            did_async = true;
+            let t = a.post(0x15, 0x6, &words(&[id, 1]), 0);
+            a.kick();
+            let r = a.reply(t);
+            assert_eq!((r.status, r.used_len), (SUCCESS, 8));
+            let ev = a.drain_events();
+            assert_eq!(ev.len(), 1, "{ev:?}");
+            let d = &ev[0];
+            assert_eq!(d.header.msg_type, msg_type::DELAYED);
+            assert_eq!((d.header.token, d.header.msg_id), (t, 0x6));
+            assert_eq!(d.status, Some(SUCCESS));
+            assert_eq!(d.words()[0], id, "sensors.c checks the id");
+        }
+        if s.attrl & 0xff != 0 && !did_trip {
+            did_trip = true;
+            ok(&mut a, 0x15, 0x4, &[id, 1], 0, Some(0));
+            ok(&mut a, 0x15, 0x5, &[id, 2, 0, 0], 0, Some(0));
+            err(
+                &mut a,
+                0x15,
+                0x5,
+                &[id, 2 | 0xff << 4, 0, 0],
+                INVALID_PARAMETERS,
+            );
+            ok(&mut a, 0x15, 0x4, &[id, 0], 0, Some(0));
+        }
+    }
+    assert!(did_async && did_trip, "async and trip-point sensors exist");
+    err(&mut a, 0x15, 0x6, &[n, 0], NOT_FOUND);
+    err(&mut a, 0x15, 0x9, &[n], NOT_FOUND);
+    err(&mut a, 0x15, 0x3, &[n + 1], INVALID_PARAMETERS);
+    err(&mut a, 0x15, 0x4, &[n, 1], NOT_FOUND);
+}
+
+fn reset_and_voltage_every_command(kind: Kind) {
+    let Rig {
+        mut a, p, _arena, ..
+    } = rig(kind, AgentOptions::default());
+    let resets = p.resets.clone().unwrap();
+    ok(&mut a, 0x16, 0x1, &[], 4, Some(4));
+    let mut did_async = false;
+    for (d, (dom, _)) in resets.iter().enumerate() {
+        let d = d as u32;
+        ok(&mut a, 0x16, 0x3, &[d], 24, Some(24));
+        if dom.attrs & 1 << 29 != 0 {
+            ok(&mut a, 0x16, 0x6, &[d], 68, Some(68));
+        }
+        if dom.attrs & 1 << 30 != 0 {
+            ok(&mut a, 0x16, 0x5, &[d, 1], 0, Some(0));
+        }
+        // reset-scmi: assert (0x2), deassert (0x0), reset (0x1 [+0x4]).
+        ok(&mut a, 0x16, 0x4, &[d, 0x2, 0], 0, Some(0));
+        ok(&mut a, 0x16, 0x4, &[d, 0x0, 0], 0, Some(0));
+        if dom.attrs & 1 << 31 != 0 {
+            did_async = true;
+            let t = a.post(0x16, 0x4, &words(&[d, 0x5, 0]), 0);
+            a.kick();
+            assert_eq!(a.reply(t).status, SUCCESS);
+            let ev = a.drain_events();
+            let dr = ev
+                .iter()
+                .find(|e| e.header.msg_type == msg_type::DELAYED)
+                .expect("RESET_COMPLETE");
+            assert_eq!((dr.header.token, dr.status), (t, Some(SUCCESS)));
+            assert_eq!(dr.words(), [d]);
+        } else {
+            ok(&mut a, 0x16, 0x4, &[d, 0x1, 0], 0, Some(0));
+            err(&mut a, 0x16, 0x4, &[d, 0x5, 0], NOT_SUPPORTED);
+        }
+        if dom.attrs & 1 << 30 != 0 {
+            let ev = a.drain_events();
+            assert!(
+                ev.iter()
+                    .all(|e| e.header.msg_type != msg_type::NOTIFICATION
+                        || (e.payload.len() == 12 && e.words()[1] == d)),
+                "RESET_ISSUED is 12 bytes {ev:?}"
+            );
+            ok(&mut a, 0x16, 0x5, &[d, 0], 0, Some(0));
+        }
+        err(&mut a, 0x16, 0x4, &[d, 0xF8, 0], INVALID_PARAMETERS);
+    }
+    assert!(did_async);
+    let n = resets.len() as u32;
+    err(&mut a, 0x16, 0x3, &[n], NOT_FOUND);
+    err(&mut a, 0x16, 0x4, &[n, 1, 0], NOT_FOUND);
+    err(&mut a, 0x16, 0x5, &[n, 1], NOT_FOUND);
+
+    let volts = p.voltages.clone().unwrap();
+    ok(&mut a, 0x17, 0x1, &[], 4, Some(4));
+    for (d, v) in volts.iter().enumerate() {
+        let d = d as u32;
+        let v = v.as_ref().unwrap();
+        ok(&mut a, 0x17, 0x3, &[d], 20, Some(20));
+        if v.info.attrs & 1 << 30 != 0 {
+            ok(&mut a, 0x17, 0x9, &[d], 68, Some(68));
+        }
+        ok(&mut a, 0x17, 0x5, &[d, 0x7], 0, Some(0));
+        assert_eq!(ok(&mut a, 0x17, 0x6, &[d], 0, Some(4))[0] & 0xf, 0x7);
+        let level = if v.segmented {
+            v.levels[0]
+        } else {
+            *v.levels.last().unwrap()
+        };
+        if v.info.attrs & 1 << 31 != 0 {
+            let t = a.post(0x17, 0x7, &words(&[d, 1, level as u32]), 0);
+            a.kick();
+            assert_eq!(a.reply(t).status, SUCCESS);
+            let ev = a.drain_events();
+            assert_eq!(ev.len(), 1, "{ev:?}");
+            assert_eq!((ev[0].header.token, ev[0].status), (t, Some(SUCCESS)));
+            assert_eq!(ev[0].words(), [d, level as u32]);
+        } else {
+            ok(&mut a, 0x17, 0x7, &[d, 0, level as u32], 0, Some(0));
+        }
+        assert_eq!(ok(&mut a, 0x17, 0x8, &[d], 0, Some(4)), [level as u32]);
+        err(&mut a, 0x17, 0x4, &[d, 10_000], OUT_OF_RANGE);
+    }
+    let n = volts.len() as u32;
+    err(&mut a, 0x17, 0x3, &[n], NOT_FOUND);
+    err(&mut a, 0x17, 0x8, &[n], NOT_FOUND);
+    err(&mut a, 0x17, 0x5, &[n, 7], NOT_FOUND);
+}
+
+static TWO: Config = Config {
+    vendor: "rust-scmi",
+    sub_vendor: "frontend",
+    implementation_version: 1,
+    agents: &[
+        AgentConfig {
+            name: "linux",
+            trusted: true,
+            protocols: u32::MAX,
+            devices: 0b11,
+        },
+        AgentConfig {
+            name: "rtos",
+            trusted: false,
+            protocols: u32::MAX,
+            devices: 0b10,
+        },
+    ],
+    devices: &[
+        DeviceConfig {
+            name: "cpu",
+            resources: &[(0x14, 0), (0x11, 0)],
+        },
+        DeviceConfig {
+            name: "gpu",
+            resources: &[(0x14, 1)],
+        },
+    ],
+};
+
+/// Two VirtioScmi devices (agents 1 and 2), each over its own transport
+/// page, one server behind both.
+fn two_agents_permissions(kind: Kind) {
+    let arena = Arena::new();
+    let server = shared(&TWO);
+    let l1 = link(&arena, kind, server, 1, true, Options::default());
+    let l2 = link(&arena, kind, server, 2, false, Options::default());
+    let mut a1 = agent(&l1, AgentOptions::default());
+    let mut a2 = agent(&l2, AgentOptions::default());
+    let p2 = Prober::run(&mut a2);
+    // Linux skips resources whose attributes fail: the hidden ones.
+    assert_eq!(
+        p2.complaints,
+        ["0x11/0x3 [0] failed with -4", "0x14/0x3 [0] failed with -4"]
+    );
+    assert_eq!(p2.base.num_agents, 2);
+    // Agent 2 cannot see clock 0 (device "cpu") nor power domain 0.
+    err(&mut a2, 0x14, 0x3, &[0], NOT_FOUND);
+    err(&mut a2, 0x14, 0x6, &[0], NOT_FOUND);
+    err(&mut a2, 0x14, 0x5, &[0, 0, 1_000_000, 0], NOT_FOUND);
+    err(&mut a2, 0x11, 0x5, &[0], NOT_FOUND);
+    ok(&mut a2, 0x14, 0x6, &[1], 8, Some(8));
+    ok(&mut a1, 0x14, 0x6, &[0], 8, Some(8));
+    // It may not change permissions, its own or anyone's.
+    err(&mut a2, 0x10, 0x9, &[2, 0, 1], DENIED);
+    err(&mut a2, 0x10, 0xB, &[1, 0], DENIED);
+    // The trusted agent grants device 0 to agent 2: visible at once on
+    // agent 2's queues.
+    ok(&mut a1, 0x10, 0x9, &[2, 0, 1], 0, Some(0));
+    ok(&mut a2, 0x14, 0x3, &[0], 24, Some(24));
+    ok(&mut a2, 0x11, 0x5, &[0], 4, Some(4));
+    // A rate agent 2 sets on the shared clock is what agent 1 reads.
+    let rate = ok(&mut a1, 0x14, 0x6, &[0], 8, Some(8));
+    let notify = a1.callw(0x14, 0x9, &[0, 1], 0).status == SUCCESS;
+    let p1 = Prober::run(&mut a1);
+    let (clocks, _) = p1.clocks.unwrap();
+    if let Rates::Discrete(list) = &clocks[0].rates {
+        let cur = u64::from(rate[0]) | u64::from(rate[1]) << 32;
+        if let Some(&new) = list.iter().find(|&&r| r != cur) {
+            ok(
+                &mut a2,
+                0x14,
+                0x5,
+                &[0, 0, new as u32, (new >> 32) as u32],
+                0,
+                Some(0),
+            );
+            assert_eq!(
+                ok(&mut a1, 0x14, 0x6, &[0], 8, Some(8)),
+                [new as u32, (new >> 32) as u32]
+            );
+            // Agent 1 subscribed: the change reaches its eventq once its
+            // device is polled; agent 2 got nothing.
+            l1.poll();
+            let ev = a1.drain_events();
+            if notify {
+                assert!(
+                    ev.iter().any(|e| e.header.msg_id == 0 && e.words()[1] == 0),
+                    "{ev:?}"
+                );
+            }
+            assert!(a2.drain_events().is_empty());
+        }
+    }
+    // And revokes it again; agent 2 is back to NOT_FOUND.
+    ok(&mut a1, 0x10, 0x9, &[2, 0, 0], 0, Some(0));
+    err(&mut a2, 0x14, 0x3, &[0], NOT_FOUND);
+    // Protocol permission: deny clocks of device 1 to agent 2.
+    ok(&mut a1, 0x10, 0xA, &[2, 1, 0x14, 0], 0, Some(0));
+    err(&mut a2, 0x14, 0x6, &[1], NOT_FOUND);
+    ok(&mut a1, 0x10, 0xA, &[2, 1, 0x14, 1], 0, Some(0));
+    ok(&mut a2, 0x14, 0x6, &[1], 8, Some(8));
+    // Each device served only its own agent.
+    let (s1, s2) = (l1.with_device(|d| d.stats()), l2.with_device(|d| d.stats()));
+    assert_eq!(s1.requests, a1.stats().commands);
+    assert_eq!(s2.requests, a2.stats().commands);
+}
+
+/// Delayed responses wait in the server while the driver has no eventq
+/// buffer and arrive, in order and with their tokens, once it posts some.
+fn events_wait_for_eventq_buffers(kind: Kind) {
+    let arena = Arena::new();
+    let server = shared(&ONE);
+    let l = link(&arena, kind, server, 1, true, Options::default());
+    let mut a = agent(
+        &l,
+        AgentOptions {
+            event_buffers: 0,
+            ..AgentOptions::default()
+        },
+    );
+    assert_eq!(a.event_buffers_posted(), 0);
+    let p = Prober::run(&mut a);
+    let (sensors, _) = p.sensors.unwrap();
+    let s = sensors
+        .iter()
+        .find(|s| s.attrl & 1 << 31 != 0)
+        .expect("an async sensor");
+    let mut tokens = Vec::new();
+    // As many async reads as the device can delay; then BUSY, not loss.
+    loop {
+        let t = a.post(0x15, 0x6, &words(&[s.id, 1]), 0);
+        a.kick();
+        let r = a.reply(t);
+        if r.status != SUCCESS {
+            assert_eq!(r.status, -6, "BUSY once the outbox share is full");
+            break;
+        }
+        tokens.push(t);
+        assert!(tokens.len() <= 32, "the outbox is bounded");
+    }
+    assert!(
+        tokens.len() >= 4,
+        "{} delayed responses queued",
+        tokens.len()
+    );
+    assert!(a.drain_events().is_empty(), "no buffer, no event");
+    // Two buffers: two events, oldest first.
+    a.set_repost(false);
+    a.post_event_buffers(2);
+    let ev = a.drain_events();
+    assert_eq!(
+        ev.iter().map(|e| e.header.token).collect::<Vec<_>>(),
+        tokens[..2]
+    );
+    // The rest once buffers come back.
+    a.post_event_buffers(64);
+    let ev2 = a.drain_events();
+    let got: Vec<u16> = ev.iter().chain(&ev2).map(|e| e.header.token).collect();
+    assert_eq!(got, tokens, "nothing lost, nothing reordered");
+    for e in ev.iter().chain(&ev2) {
+        assert_eq!(e.header.msg_type, msg_type::DELAYED);
+        assert_eq!(e.status, Some(SUCCESS));
+        assert_eq!(e.words()[0], s.id);
+    }
+    assert_eq!(l.with_device(|d| d.stats()).events_dropped, 0);
+}
+
+/// Malformed requests through the front-end still complete their buffers.
+fn robustness_through_the_front_end(kind: Kind) {
+    let Rig {
+        mut a,
+        link: l,
+        _arena,
+        ..
+    } = rig(kind, AgentOptions::default());
+    let before = l.with_device(|d| d.stats());
+    let hdr = |msg: u8, proto: u8, token: u16| {
+        frontend_tests::scmi_agent::Hdr {
+            msg_id: msg,
+            msg_type: 0,
+            protocol: proto,
+            token,
+        }
+        .pack()
+    };
+    // Oversized: 4 + 200 bytes.
+    let mut big = hdr(0, 0x10, 0x301).to_le_bytes().to_vec();
+    big.resize(204, 0xee);
+    a.post_raw(0x301, big, 136, 128);
+    // Undersized: 2 bytes, no header.
+    a.post_raw(0x302, vec![1, 2], 136, 128);
+    // Reply buffer too small for header and status.
+    a.post_raw(0x303, hdr(0, 0x10, 0x303).to_le_bytes().to_vec(), 6, 0);
+    // No writable buffer at all.
+    a.post_raw(0x304, hdr(0, 0x10, 0x304).to_le_bytes().to_vec(), 0, 0);
+    // A success reply that does not fit: vendor (16 bytes) into 8 + 4.
+    a.post_raw(0x305, hdr(3, 0x10, 0x305).to_le_bytes().to_vec(), 12, 4);
+    a.kick();
+    let r = a.reply(0x301);
+    assert_eq!(
+        (r.header.token, r.status, r.used_len),
+        (0x301, PROTOCOL_ERROR, 8)
+    );
+    assert_eq!(a.reply(0x302).used_len, 0);
+    assert_eq!(a.reply(0x303).used_len, 0);
+    assert_eq!(a.reply(0x304).used_len, 0);
+    let r = a.reply(0x305);
+    assert_eq!(r.used_len, 8, "an error, exactly the status word");
+    assert_ne!(r.status, SUCCESS);
+    let after = l.with_device(|d| d.stats());
+    assert_eq!(after.requests - before.requests, 5);
+    assert_eq!(after.oversized - before.oversized, 1);
+    // Many in flight: half the ring, all answered, each by its token.
+    let n = a.max_in_flight();
+    let mut toks = Vec::new();
+    for i in 0..n {
+        toks.push((a.post(0x14, 0x6, &words(&[i as u32 % 4]), 8), i as u32 % 4));
+    }
+    assert_eq!(a.in_flight(), n);
+    a.kick();
+    for (t, c) in toks {
+        let r = a.reply(t);
+        assert_eq!((r.status, r.used_len), (SUCCESS, 16), "clock {c}");
+    }
+    assert_eq!(a.stats().max_in_flight, n);
+    assert_eq!(a.in_flight(), 0);
+}
