@@ -93,4 +93,4 @@ pub fn parse_dtb(dtb: &[u8], file: &str) -> Result<Manifest, Error> {
 #[cfg(feature = "std")]
 mod load;
 #[cfg(feature = "std")]
-pub use load::{compile, load};
+pub use load::{compile, load, load_server_parts};

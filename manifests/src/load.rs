@@ -7,6 +7,8 @@ use std::vec::Vec;
 use std::{format, fs};
 
 use crate::{Error, Manifest, parse_dtb};
+use scmi_server::config::Config;
+use scmi_server::sim::SimPlatform;
 
 fn file_error(path: &Path, message: String) -> Error {
     Error {
@@ -53,4 +55,11 @@ pub fn load(path: impl AsRef<Path>) -> Result<Manifest, Error> {
         compile(path)?
     };
     parse_dtb(&dtb, &path.display().to_string())
+}
+
+/// Loads the manifest at `path` and builds the server from it: the
+/// configuration (leaked, `'static`) and a simulated platform serving the
+/// manifest's resources. Meant for daemon start.
+pub fn load_server_parts(path: impl AsRef<Path>) -> Result<(&'static Config, SimPlatform), Error> {
+    load(path)?.into_server_parts()
 }
