@@ -157,9 +157,9 @@ do_rust() {
 
 # -------------------------------------------------------------------- tools
 # Host tools the test command needs besides Rust: callgrind for the
-# instruction-count benchmarks.
+# instruction-count benchmarks, dtc for the platform manifests (manifests/).
 do_tools() {
-    apt_install valgrind
+    apt_install valgrind device-tree-compiler
 }
 
 # --------------------------------------------------------------------- qemu

@@ -11,7 +11,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 # Firmware (no_std) crates: built for the bare-metal targets and checked there.
-FIRMWARE_CRATES=(virtio-backend scmi-server)
+FIRMWARE_CRATES=(virtio-backend scmi-server platform-host-vhost-user)
 
 START=$SECONDS
 SUMMARY=()
@@ -30,7 +30,7 @@ count_passed() {
     echo "$passed"
 }
 
-step "host setup (rustup targets and components, cargo-fuzz, valgrind)"
+step "host setup (rustup targets and components, cargo-fuzz, valgrind, dtc)"
 scripts/setup-host.sh rust tools
 done_step "setup"
 

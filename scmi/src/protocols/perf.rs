@@ -89,7 +89,7 @@ const ATTR_LEVEL_INDEXING: u32 = 1 << 25;
 const SHORT_NAME: usize = 15;
 
 /// One performance level.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PerfLevel {
     /// Level value (non-zero; unique within the domain).
     pub value: u32,

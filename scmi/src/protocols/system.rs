@@ -55,7 +55,7 @@ const MSG_WARM_RESET: u32 = 1 << 31;
 const MSG_SUSPEND: u32 = 1 << 30;
 
 /// What the platform's system power control can do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SystemPower {
     /// Whether warm reset is supported.
     pub warm_reset: bool,

@@ -10,10 +10,14 @@
 //! settings to the defaults.
 //!
 //! Agents 1..=32 are tracked; requests from other agent ids are DENIED.
+//!
+//! The clocks come from a [`ClockTable`] the caller supplies (a manifest);
+//! [`DEFAULT`] is the built-in tree. State lives in a fixed array of
+//! [`MAX_CLOCKS`] entries.
 
 use crate::header::Status;
 use crate::protocols::clock::{ClockDesc, ClockPlatform, EXT_DUTY_CYCLE, EXT_PHASE, Rates, perm};
-use crate::sim::SimPlatform;
+use crate::sim::{SimPlatform, TableError, check};
 
 /// OEM extended configuration (0x80): spread-spectrum depth in per mille
 /// (0 = off, at most 50).
@@ -21,13 +25,35 @@ pub const EXT_SPREAD_SPECTRUM: u8 = 0x80;
 
 const MHZ: u64 = 1_000_000;
 
-/// A clock of the simulated tree: its description and reset defaults.
+/// Most clocks a simulated platform holds state for.
+pub const MAX_CLOCKS: usize = 64;
+
+/// Reset defaults of one clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockInit {
+    /// Rate at reset (one of the clock's rates).
+    pub rate: u64,
+    /// Whether the clock runs while no agent votes.
+    pub on: bool,
+    /// Parent at reset (0 for a clock without parents).
+    pub parent: u32,
+}
+
+/// The clocks of a simulated platform: descriptions and reset defaults,
+/// both indexed by clock id (equal lengths, at most [`MAX_CLOCKS`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClockTable {
+    /// Descriptions served by the protocol.
+    pub clocks: &'static [ClockDesc],
+    /// Reset defaults.
+    pub init: &'static [ClockInit],
+}
+
+/// A clock of the built-in tree: its description and reset defaults.
 #[derive(Debug, Clone, Copy)]
 struct SimClock {
     desc: ClockDesc,
-    rate: u64,
-    on: bool,
-    parent: u32,
+    init: ClockInit,
 }
 
 const fn clk(
@@ -47,9 +73,11 @@ const fn clk(
             ext_config: &[],
             permissions: perm::ALL,
         },
-        rate,
-        on,
-        parent: if parents.is_empty() { 0 } else { parents[0] },
+        init: ClockInit {
+            rate,
+            on,
+            parent: if parents.is_empty() { 0 } else { parents[0] },
+        },
     }
 }
 
@@ -78,7 +106,7 @@ impl SimClock {
         self
     }
     const fn parent(mut self, p: u32) -> Self {
-        self.parent = p;
+        self.init.parent = p;
         self
     }
 }
@@ -152,7 +180,7 @@ const OBSERVABLE: &[u32] = &[
     26, 27, 28, 29, 30, 31, 32,
 ];
 
-/// Number of simulated clocks.
+/// Number of clocks of the built-in tree.
 pub const CLOCK_COUNT: usize = 34;
 
 /// The tree. Parents always have lower ids than their children.
@@ -469,8 +497,27 @@ const fn descriptions() -> [ClockDesc; CLOCK_COUNT] {
     out
 }
 
-/// The simulated clock descriptions, by clock id.
+const fn inits() -> [ClockInit; CLOCK_COUNT] {
+    let mut out = [TREE[0].init; CLOCK_COUNT];
+    let mut i = 0;
+    while i < CLOCK_COUNT {
+        out[i] = TREE[i].init;
+        i += 1;
+    }
+    out
+}
+
+/// The built-in clock descriptions, by clock id.
 pub static CLOCKS: [ClockDesc; CLOCK_COUNT] = descriptions();
+
+/// The built-in reset defaults, by clock id.
+pub static CLOCK_INIT: [ClockInit; CLOCK_COUNT] = inits();
+
+/// The built-in clock tree.
+pub const DEFAULT: ClockTable = ClockTable {
+    clocks: &CLOCKS,
+    init: &CLOCK_INIT,
+};
 
 /// Extended configuration slots: duty cycle, phase, spread spectrum.
 const EXT_KINDS: [u8; 3] = [EXT_DUTY_CYCLE, EXT_PHASE, EXT_SPREAD_SPECTRUM];
@@ -497,11 +544,29 @@ struct State {
 /// Simulated clock state.
 #[derive(Debug)]
 pub struct SimClocks {
-    state: [State; CLOCK_COUNT],
+    table: ClockTable,
+    state: [State; MAX_CLOCKS],
 }
 
 impl Default for SimClocks {
     fn default() -> Self {
+        Self::build(DEFAULT)
+    }
+}
+
+impl SimClocks {
+    /// Simulated clocks described by `table`; `Err` if it holds more than
+    /// [`MAX_CLOCKS`] clocks or its two slices differ in length.
+    pub fn new(table: ClockTable) -> Result<Self, TableError> {
+        check(table.clocks.len(), table.init.len(), MAX_CLOCKS, "clock")?;
+        Ok(Self::build(table))
+    }
+
+    /// The table, cut to what the state can hold.
+    fn build(mut table: ClockTable) -> Self {
+        let n = table.clocks.len().min(table.init.len()).min(MAX_CLOCKS);
+        table.clocks = table.clocks.get(..n).unwrap_or(&[]);
+        table.init = table.init.get(..n).unwrap_or(&[]);
         let mut state = [State {
             rate: 0,
             rate_by: 0,
@@ -512,12 +577,17 @@ impl Default for SimClocks {
             ext: EXT_DEFAULTS,
             ext_by: [0; 3],
             rate_changes: 0,
-        }; CLOCK_COUNT];
-        for (s, t) in state.iter_mut().zip(TREE.iter()) {
+        }; MAX_CLOCKS];
+        for (s, t) in state.iter_mut().zip(table.init.iter()) {
             s.rate = t.rate;
             s.parent = t.parent;
         }
-        SimClocks { state }
+        SimClocks { table, state }
+    }
+
+    /// The clock descriptions in use.
+    pub fn descs(&self) -> &'static [ClockDesc] {
+        self.table.clocks
     }
 }
 
@@ -538,11 +608,15 @@ fn ext_slot(kind: u8) -> Result<usize, Status> {
 
 impl SimClocks {
     fn get(&self, clock: u32) -> Result<&State, Status> {
-        self.state.get(clock as usize).ok_or(Status::NotFound)
+        let n = self.table.clocks.len();
+        self.state[..n].get(clock as usize).ok_or(Status::NotFound)
     }
 
     fn get_mut(&mut self, clock: u32) -> Result<&mut State, Status> {
-        self.state.get_mut(clock as usize).ok_or(Status::NotFound)
+        let n = self.table.clocks.len();
+        self.state[..n]
+            .get_mut(clock as usize)
+            .ok_or(Status::NotFound)
     }
 
     /// Current rate of `clock`.
@@ -554,7 +628,7 @@ impl SimClocks {
     /// some agent wants it off and none on, else its reset default.
     pub fn enabled(&self, clock: u32) -> Option<bool> {
         let s = self.get(clock).ok()?;
-        let t = TREE.get(clock as usize)?;
+        let t = self.table.init.get(clock as usize)?;
         Some(if s.on_votes != 0 {
             true
         } else if s.off_votes != 0 {
@@ -579,7 +653,7 @@ impl SimClocks {
     /// last return to their defaults.
     pub fn reset_agent(&mut self, agent: u32) {
         let bit = agent_bit(agent).unwrap_or(0);
-        for (s, t) in self.state.iter_mut().zip(TREE.iter()) {
+        for (s, t) in self.state.iter_mut().zip(self.table.init.iter()) {
             s.on_votes &= !bit;
             s.off_votes &= !bit;
             if s.rate_by == agent && agent != 0 {
@@ -605,7 +679,7 @@ impl SimClocks {
 
 impl ClockPlatform for SimPlatform {
     fn clocks(&self) -> &'static [ClockDesc] {
-        &CLOCKS
+        self.clock.table.clocks
     }
 
     fn clock_rate(&self, clock: u32) -> Result<u64, Status> {
@@ -614,7 +688,12 @@ impl ClockPlatform for SimPlatform {
 
     fn clock_set_rate(&mut self, agent: u32, clock: u32, rate: u64) -> Result<(), Status> {
         agent_bit(agent)?;
-        let d = CLOCKS.get(clock as usize).ok_or(Status::NotFound)?;
+        let d = self
+            .clock
+            .table
+            .clocks
+            .get(clock as usize)
+            .ok_or(Status::NotFound)?;
         if !d.rates.contains(rate) {
             return Err(Status::InvalidParameters);
         }

@@ -1,4 +1,4 @@
-//! Simulated performance domains: eight DVFS domains (CPU clusters, GPU,
+//! Simulated performance domains; eight built-in DVFS domains (CPU clusters, GPU,
 //! an accelerator and a video codec in level indexing mode, interconnect,
 //! display, DSP), one of them with the 32 levels Linux accepts at most.
 //!
@@ -10,7 +10,7 @@
 
 use crate::header::Status;
 use crate::protocols::perf::{MAX_LEVELS, POWER_MILLIWATT, PerfDomain, PerfLevel, PerfPlatform};
-use crate::sim::SimPlatform;
+use crate::sim::{SimPlatform, TableError, check};
 
 /// Agents the simulation keeps limits for (ids 1..=8).
 pub const AGENTS: usize = 8;
@@ -82,7 +82,21 @@ static DISPLAY: [PerfLevel; 4] = khz_ladder(148_500, 148_500, 10, 10, 1000);
 static DSP: [PerfLevel; 7] = khz_ladder(200_000, 100_000, 15, 12, 150);
 static VIDEO: [PerfLevel; 9] = abstract_ladder(1, 100_000, 60, 55, 400);
 
-/// The simulated domains (ids are indexes).
+/// Most performance domains the simulation holds state for.
+pub const MAX_PERF_DOMAINS: usize = 32;
+
+/// The performance domains of a simulated platform.
+#[derive(Debug, Clone, Copy)]
+pub struct PerfTable {
+    /// Descriptions (ids are indexes).
+    pub domains: &'static [PerfDomain],
+    /// Level value of each domain at boot.
+    pub boot: &'static [u32],
+    /// Unit of the levels' power costs ([`POWER_MILLIWATT`], ...).
+    pub power_unit: u32,
+}
+
+/// The built-in domains (ids are indexes).
 pub static DOMAINS: [PerfDomain; 8] = [
     PerfDomain {
         name: "cpu-little",
@@ -196,8 +210,17 @@ const fn boot_levels() -> [u32; N] {
     out
 }
 
-/// Boot level of every domain.
+/// Boot level of every built-in domain.
 pub const BOOT: [u32; N] = boot_levels();
+
+static BOOT_TABLE: [u32; N] = BOOT;
+
+/// The built-in performance domains.
+pub const DEFAULT: PerfTable = PerfTable {
+    domains: &DOMAINS,
+    boot: &BOOT_TABLE,
+    power_unit: POWER_MILLIWATT,
+};
 
 /// One agent's limits on one domain; 0 = no bound requested.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -209,19 +232,53 @@ struct Limits {
 /// Simulated performance state.
 #[derive(Debug)]
 pub struct SimPerf {
-    level: [u32; N],
+    table: PerfTable,
+    level: [u32; MAX_PERF_DOMAINS],
     /// Agent that set the level last (0: nobody since boot).
-    level_by: [u32; N],
-    limits: [[Limits; AGENTS]; N],
+    level_by: [u32; MAX_PERF_DOMAINS],
+    limits: [[Limits; AGENTS]; MAX_PERF_DOMAINS],
 }
 
 impl Default for SimPerf {
     fn default() -> Self {
-        SimPerf {
-            level: BOOT,
-            level_by: [0; N],
-            limits: [[Limits::default(); AGENTS]; N],
+        Self::build(DEFAULT)
+    }
+}
+
+impl SimPerf {
+    /// Simulated domains described by `table`.
+    pub fn new(table: PerfTable) -> Result<Self, TableError> {
+        check(
+            table.domains.len(),
+            table.boot.len(),
+            MAX_PERF_DOMAINS,
+            "performance domain",
+        )?;
+        Ok(Self::build(table))
+    }
+
+    fn build(mut table: PerfTable) -> Self {
+        let n = table
+            .domains
+            .len()
+            .min(table.boot.len())
+            .min(MAX_PERF_DOMAINS);
+        table.domains = table.domains.get(..n).unwrap_or(&[]);
+        table.boot = table.boot.get(..n).unwrap_or(&[]);
+        let mut level = [0; MAX_PERF_DOMAINS];
+        for (l, b) in level.iter_mut().zip(table.boot) {
+            *l = *b;
         }
+        SimPerf {
+            table,
+            level,
+            level_by: [0; MAX_PERF_DOMAINS],
+            limits: [[Limits::default(); AGENTS]; MAX_PERF_DOMAINS],
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.table.domains.len()
     }
 }
 
@@ -233,14 +290,15 @@ impl SimPerf {
         let Some(a) = slot(agent) else {
             return;
         };
-        for d in 0..N {
+        let table = self.table;
+        for (d, (desc, boot)) in table.domains.iter().zip(table.boot).enumerate() {
             self.limits[d][a] = Limits::default();
             if self.level_by[d] == agent {
-                self.level[d] = BOOT[d];
+                self.level[d] = *boot;
                 self.level_by[d] = 0;
             }
-            let (max, min) = effective(&DOMAINS[d], &self.limits[d]);
-            if let Some(l) = clamp(&DOMAINS[d], self.level[d], max, min) {
+            let (max, min) = effective(desc, &self.limits[d]);
+            if let Some(l) = clamp(desc, self.level[d], max, min) {
                 self.level[d] = l;
             }
         }
@@ -248,18 +306,18 @@ impl SimPerf {
 
     /// Current level value of `domain`.
     pub fn level(&self, domain: u32) -> Option<u32> {
-        self.level.get(domain as usize).copied()
+        self.level[..self.count()].get(domain as usize).copied()
     }
 
     /// Limits in force on `domain`: `(max, min)` level values.
     pub fn limits(&self, domain: u32) -> Option<(u32, u32)> {
         let d = domain as usize;
-        Some(effective(DOMAINS.get(d)?, self.limits.get(d)?))
+        Some(effective(self.table.domains.get(d)?, self.limits.get(d)?))
     }
 
     /// The agent that set `domain`'s level last (0 if none).
     pub fn level_set_by(&self, domain: u32) -> Option<u32> {
-        self.level_by.get(domain as usize).copied()
+        self.level_by[..self.count()].get(domain as usize).copied()
     }
 }
 
@@ -299,11 +357,11 @@ fn clamp(d: &PerfDomain, level: u32, max: u32, min: u32) -> Option<u32> {
 
 impl PerfPlatform for SimPlatform {
     fn perf_domains(&self) -> &'static [PerfDomain] {
-        &DOMAINS
+        self.perf.table.domains
     }
 
     fn perf_power_unit(&self) -> u32 {
-        POWER_MILLIWATT
+        self.perf.table.power_unit
     }
 
     fn perf_limits_get(&self, domain: u32) -> Result<(u32, u32), Status> {
@@ -319,7 +377,7 @@ impl PerfPlatform for SimPlatform {
     ) -> Result<(), Status> {
         let a = slot(agent).ok_or(Status::Denied)?;
         let i = domain as usize;
-        let d = DOMAINS.get(i).ok_or(Status::NotFound)?;
+        let d = self.perf.table.domains.get(i).ok_or(Status::NotFound)?;
         let s = &mut self.perf;
         let mut all = *s.limits.get(i).ok_or(Status::NotFound)?;
         let mine = &mut all[a];
@@ -347,7 +405,7 @@ impl PerfPlatform for SimPlatform {
 
     fn perf_level_set(&mut self, agent: u32, domain: u32, level: u32) -> Result<(), Status> {
         let i = domain as usize;
-        let d = DOMAINS.get(i).ok_or(Status::NotFound)?;
+        let d = self.perf.table.domains.get(i).ok_or(Status::NotFound)?;
         if !d.levels.iter().any(|l| l.value == level) {
             return Err(Status::InvalidParameters);
         }

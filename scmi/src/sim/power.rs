@@ -1,4 +1,4 @@
-//! Simulated power domains: ten domains that are either ON or OFF.
+//! Simulated power domains (ten built-in ones) that are either ON or OFF.
 //!
 //! Every agent's last request per domain is kept (a vote). A domain is ON
 //! while any agent votes ON, OFF while every voting agent votes OFF, and in
@@ -8,7 +8,7 @@
 
 use crate::header::Status;
 use crate::protocols::power::{OFF, ON, PowerDomain, PowerPlatform};
-use crate::sim::SimPlatform;
+use crate::sim::{SimPlatform, TableError, check};
 
 /// Agents the simulation keeps votes for (ids 1..=8).
 pub const AGENTS: usize = 8;
@@ -31,7 +31,20 @@ const fn dom(
     }
 }
 
-/// The simulated domains (ids are indexes).
+/// Most power domains the simulation holds state for.
+pub const MAX_POWER_DOMAINS: usize = 32;
+
+/// The power domains of a simulated platform and their boot states (ON or
+/// OFF), both indexed by domain id.
+#[derive(Debug, Clone, Copy)]
+pub struct PowerTable {
+    /// Descriptions.
+    pub domains: &'static [PowerDomain],
+    /// State of each domain before any agent asks for anything.
+    pub boot: &'static [u32],
+}
+
+/// The built-in domains (ids are indexes).
 pub static DOMAINS: [PowerDomain; 10] = [
     dom("cpu-cluster0", true, true, true),
     dom("cpu-cluster1", true, true, true),
@@ -47,24 +60,56 @@ pub static DOMAINS: [PowerDomain; 10] = [
 
 const N: usize = DOMAINS.len();
 
-/// State of each domain before any agent asks for anything.
+/// Boot state of each built-in domain.
 pub const BOOT: [u32; N] = [ON, ON, OFF, OFF, ON, OFF, ON, OFF, OFF, ON];
+
+static BOOT_TABLE: [u32; N] = BOOT;
+
+/// The built-in power domains.
+pub const DEFAULT: PowerTable = PowerTable {
+    domains: &DOMAINS,
+    boot: &BOOT_TABLE,
+};
 
 /// Simulated power state.
 #[derive(Debug)]
 pub struct SimPower {
-    votes: [[u32; AGENTS]; N],
+    table: PowerTable,
+    votes: [[u32; AGENTS]; MAX_POWER_DOMAINS],
 }
 
 impl Default for SimPower {
     fn default() -> Self {
-        SimPower {
-            votes: [[NO_VOTE; AGENTS]; N],
-        }
+        Self::build(DEFAULT)
     }
 }
 
 impl SimPower {
+    /// Simulated domains described by `table`.
+    pub fn new(table: PowerTable) -> Result<Self, TableError> {
+        check(
+            table.domains.len(),
+            table.boot.len(),
+            MAX_POWER_DOMAINS,
+            "power domain",
+        )?;
+        Ok(Self::build(table))
+    }
+
+    fn build(mut table: PowerTable) -> Self {
+        let n = table
+            .domains
+            .len()
+            .min(table.boot.len())
+            .min(MAX_POWER_DOMAINS);
+        table.domains = table.domains.get(..n).unwrap_or(&[]);
+        table.boot = table.boot.get(..n).unwrap_or(&[]);
+        SimPower {
+            table,
+            votes: [[NO_VOTE; AGENTS]; MAX_POWER_DOMAINS],
+        }
+    }
+
     /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION): its
     /// votes are withdrawn.
     pub fn reset_agent(&mut self, agent: u32) {
@@ -77,18 +122,20 @@ impl SimPower {
 
     /// The effective state of `domain`.
     pub fn state(&self, domain: u32) -> Option<u32> {
+        let boot = *self.table.boot.get(domain as usize)?;
         let votes = self.votes.get(domain as usize)?;
         Some(if votes.contains(&ON) {
             ON
         } else if votes.contains(&OFF) {
             OFF
         } else {
-            BOOT[domain as usize]
+            boot
         })
     }
 
     /// What `agent` last asked for on `domain`, if anything.
     pub fn vote(&self, agent: u32, domain: u32) -> Option<u32> {
+        self.table.domains.get(domain as usize)?;
         let v = *self.votes.get(domain as usize)?.get(slot(agent)?)?;
         (v != NO_VOTE).then_some(v)
     }
@@ -102,7 +149,7 @@ fn slot(agent: u32) -> Option<usize> {
 
 impl PowerPlatform for SimPlatform {
     fn power_domains(&self) -> &'static [PowerDomain] {
-        &DOMAINS
+        self.power.table.domains
     }
 
     fn power_state_get(&self, domain: u32) -> Result<u32, Status> {
@@ -118,6 +165,11 @@ impl PowerPlatform for SimPlatform {
         }
         // An agent the simulation cannot record may not vote.
         let i = slot(agent).ok_or(Status::Denied)?;
+        self.power
+            .table
+            .domains
+            .get(domain as usize)
+            .ok_or(Status::NotFound)?;
         let d = self
             .power
             .votes

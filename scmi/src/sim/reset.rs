@@ -1,4 +1,4 @@
-//! Simulated reset domains: ten reset lines of a small SoC. Each domain
+//! Simulated reset domains (built in: ten reset lines of a small SoC). Each domain
 //! counts completed reset cycles, asserts and de-asserts, remembers which
 //! agents hold it in reset (the line stays asserted while any agent holds
 //! it), and keeps a short log of the last operations, so resets are
@@ -8,7 +8,7 @@
 
 use crate::header::Status;
 use crate::protocols::reset::{LATENCY_UNKNOWN, ResetDesc, ResetOp, ResetPlatform};
-use crate::sim::SimPlatform;
+use crate::sim::{SimPlatform, TableError, check};
 
 /// Implementation-defined reset id 1: warm reset (keeps configuration).
 pub const IMPL_WARM: u32 = 1;
@@ -30,10 +30,23 @@ const fn slow(mut d: ResetDesc) -> ResetDesc {
     d
 }
 
-/// Number of simulated reset domains.
+/// Number of built-in reset domains.
 pub const RESET_COUNT: usize = 10;
 
-/// The simulated reset domains, by domain id.
+/// Most reset domains the simulation holds state for.
+pub const MAX_RESETS: usize = 32;
+
+/// The reset domains of a simulated platform, by domain id.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetTable {
+    /// Descriptions.
+    pub resets: &'static [ResetDesc],
+}
+
+/// The built-in reset domains.
+pub const DEFAULT: ResetTable = ResetTable { resets: &RESETS };
+
+/// The built-in reset domains, by domain id.
 pub static RESETS: [ResetDesc; RESET_COUNT] = [
     dom("uart0", 10),
     dom("i2c0", 10),
@@ -123,21 +136,36 @@ impl DomainState {
 /// Simulated reset state.
 #[derive(Debug)]
 pub struct SimResets {
-    domains: [DomainState; RESET_COUNT],
+    table: ResetTable,
+    domains: [DomainState; MAX_RESETS],
 }
 
 impl Default for SimResets {
     fn default() -> Self {
-        SimResets {
-            domains: [DomainState::NEW; RESET_COUNT],
-        }
+        Self::build(DEFAULT)
     }
 }
 
 impl SimResets {
+    /// Simulated reset domains described by `table`.
+    pub fn new(table: ResetTable) -> Result<Self, TableError> {
+        let n = table.resets.len();
+        check(n, n, MAX_RESETS, "reset")?;
+        Ok(Self::build(table))
+    }
+
+    fn build(mut table: ResetTable) -> Self {
+        let n = table.resets.len().min(MAX_RESETS);
+        table.resets = table.resets.get(..n).unwrap_or(&[]);
+        SimResets {
+            table,
+            domains: [DomainState::NEW; MAX_RESETS],
+        }
+    }
+
     /// The state of `domain`.
     pub fn domain(&self, domain: u32) -> Option<&DomainState> {
-        self.domains.get(domain as usize)
+        self.domains[..self.table.resets.len()].get(domain as usize)
     }
 
     /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION): the
@@ -159,7 +187,7 @@ impl SimResets {
 
 impl ResetPlatform for SimPlatform {
     fn resets(&self) -> &'static [ResetDesc] {
-        &RESETS
+        self.reset.table.resets
     }
 
     fn reset(&mut self, agent: u32, domain: u32, op: ResetOp, state: u32) -> Result<(), Status> {
@@ -167,9 +195,8 @@ impl ResetPlatform for SimPlatform {
             .checked_sub(1)
             .and_then(|s| 1u32.checked_shl(s))
             .ok_or(Status::Denied)?;
-        let d = self
-            .reset
-            .domains
+        let n = self.reset.table.resets.len();
+        let d = self.reset.domains[..n]
             .get_mut(domain as usize)
             .ok_or(Status::NotFound)?;
         match op {

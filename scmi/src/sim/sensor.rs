@@ -1,4 +1,4 @@
-//! Simulated sensors: twenty sensors of the usual SoC kinds whose values
+//! Simulated sensors (built in: twenty of the usual SoC kinds) whose values
 //! are pure functions of the simulated time ([`value_at`]), so a test can
 //! predict every reading from the times it passed to `Server::tick`.
 //!
@@ -21,7 +21,7 @@ use crate::protocols::sensor::{
     AxisDesc, ExtAttrs, Interval, Intervals, Range, Reading, SensorConfig, SensorDesc, SensorEvent,
     SensorPlatform, TripMode,
 };
-use crate::sim::SimPlatform;
+use crate::sim::{SimPlatform, TableError, check};
 
 const CELSIUS: u8 = 0x02;
 const VOLT: u8 = 0x05;
@@ -33,12 +33,35 @@ const HERTZ: u8 = 0x14;
 const RAD_PER_S: u8 = 0x57;
 const M_PER_S2: u8 = 0x59;
 
-/// Number of simulated sensors.
+/// Number of built-in sensors.
 pub const COUNT: usize = 20;
+/// Most sensors the simulation holds state for.
+pub const MAX_SENSORS: usize = 64;
 /// Most trip points a simulated sensor has.
 pub const MAX_TRIPS: usize = 4;
-/// Most asynchronous reads reported in PROTOCOL_ATTRIBUTES.
+/// Most asynchronous reads the built-in platform reports in
+/// PROTOCOL_ATTRIBUTES.
 pub const MAX_ASYNC: u8 = 4;
+
+/// The sensors of a simulated platform: descriptions and how their values
+/// move, both by sensor id.
+#[derive(Debug, Clone, Copy)]
+pub struct SensorTable {
+    /// Descriptions (at most [`MAX_TRIPS`] trip points each).
+    pub sensors: &'static [SensorDesc],
+    /// One wave per reading (per axis, or one for a scalar sensor); a
+    /// reading without a wave fails with HARDWARE_ERROR.
+    pub waves: &'static [&'static [Wave]],
+    /// Asynchronous reads reported in PROTOCOL_ATTRIBUTES.
+    pub max_async: u8,
+}
+
+/// The built-in sensors.
+pub const DEFAULT: SensorTable = SensorTable {
+    sensors: &SENSORS,
+    waves: &WAVES,
+    max_async: MAX_ASYNC,
+};
 
 /// Sensor ids of note (id = index).
 pub mod ids {
@@ -170,7 +193,7 @@ static CORE_AXES: [AxisDesc; 7] = [
     axis("core6_big_core_hotspot", CELSIUS, CORE_RANGE),
 ];
 
-/// The simulated sensors, id = index.
+/// The built-in sensors, id = index.
 pub static SENSORS: [SensorDesc; COUNT] = [
     SensorDesc {
         trip_points: 2,
@@ -276,19 +299,26 @@ pub static SENSORS: [SensorDesc; COUNT] = [
     scalar("ref_clock_monitor", HERTZ, 3),
 ];
 
-/// How a value moves with time.
-#[derive(Debug, Clone, Copy)]
-enum Wave {
+/// How a simulated value moves with time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wave {
     /// From `base` up to `base + amp` and back, linearly, every `period`
     /// ms, shifted by `phase` ms.
     Tri {
+        /// Lowest value.
         base: i64,
+        /// Rise above `base` at the peak.
         amp: i64,
+        /// Period in ms (at least 2 is used).
         period: u64,
+        /// Shift in ms.
         phase: u64,
     },
     /// `per_s` units per second from 0.
-    Ramp { per_s: i64 },
+    Ramp {
+        /// Rise per second.
+        per_s: i64,
+    },
     /// Fixed.
     Const(i64),
 }
@@ -302,7 +332,8 @@ const fn tri(base: i64, amp: i64, period: u64, phase: u64) -> Wave {
     }
 }
 
-static WAVES: [&[Wave]; COUNT] = [
+/// How the built-in sensors' values move, by sensor id.
+pub static WAVES: [&[Wave]; COUNT] = [
     &[tri(35_000, 40_000, 20_000, 0)],
     &[tri(40_000, 45_000, 16_000, 4_000)],
     &[tri(38_000, 30_000, 12_000, 0)],
@@ -364,10 +395,22 @@ fn eval(w: &Wave, t: u64) -> i64 {
     }
 }
 
-/// The value of `axis` (0 for a scalar sensor) of `sensor` at `t_ms`.
+/// The value of `axis` (0 for a scalar sensor) of built-in `sensor` at
+/// `t_ms`.
 pub fn value_at(sensor: u32, axis: usize, t_ms: u64) -> Option<i64> {
-    let w = WAVES.get(sensor as usize)?.get(axis)?;
+    wave_value(&WAVES, sensor, axis, t_ms)
+}
+
+fn wave_value(waves: &[&[Wave]], sensor: u32, axis: usize, t_ms: u64) -> Option<i64> {
+    let w = waves.get(sensor as usize)?.get(axis)?;
     Some(eval(w, t_ms))
+}
+
+impl Wave {
+    /// The value at `t_ms`.
+    pub fn at(&self, t_ms: u64) -> i64 {
+        eval(self, t_ms)
+    }
 }
 
 /// A timestamp of `t_ms` in units of 10^`exp` seconds.
@@ -430,8 +473,9 @@ struct State {
 /// Simulated sensor state.
 #[derive(Debug)]
 pub struct SimSensors {
+    table: SensorTable,
     now_ms: u64,
-    state: [State; COUNT],
+    state: [State; MAX_SENSORS],
     /// What PROTOCOL_ATTRIBUTES reports as the reading statistics region
     /// (address, length); none by default.
     pub stats_region: (u64, u32),
@@ -439,6 +483,39 @@ pub struct SimSensors {
 
 impl Default for SimSensors {
     fn default() -> Self {
+        Self::build(DEFAULT)
+    }
+}
+
+impl SimSensors {
+    /// Simulated sensors described by `table`; `Err` if it has more than
+    /// [`MAX_SENSORS`] sensors, a sensor with more than [`MAX_TRIPS`] trip
+    /// points, or a wave list of another length.
+    pub fn new(table: SensorTable) -> Result<Self, TableError> {
+        check(
+            table.sensors.len(),
+            table.waves.len(),
+            MAX_SENSORS,
+            "sensor",
+        )?;
+        if let Some(d) = table
+            .sensors
+            .iter()
+            .find(|d| usize::from(d.trip_points) > MAX_TRIPS)
+        {
+            return Err(TableError::TooMany {
+                kind: "sensor trip point",
+                count: usize::from(d.trip_points),
+                max: MAX_TRIPS,
+            });
+        }
+        Ok(Self::build(table))
+    }
+
+    fn build(mut table: SensorTable) -> Self {
+        let n = table.sensors.len().min(table.waves.len()).min(MAX_SENSORS);
+        table.sensors = table.sensors.get(..n).unwrap_or(&[]);
+        table.waves = table.waves.get(..n).unwrap_or(&[]);
         let mut state = [State {
             config: SensorConfig {
                 enabled: true,
@@ -449,11 +526,12 @@ impl Default for SimSensors {
             trips: [TRIP_OFF; MAX_TRIPS],
             update_pending: false,
             fault: false,
-        }; COUNT];
-        for (s, d) in state.iter_mut().zip(SENSORS.iter()) {
+        }; MAX_SENSORS];
+        for (s, d) in state.iter_mut().zip(table.sensors.iter()) {
             s.config = default_config(d);
         }
         SimSensors {
+            table,
             now_ms: 0,
             state,
             stats_region: (0, 0),
@@ -464,7 +542,7 @@ impl Default for SimSensors {
 impl SimSensors {
     /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION).
     pub fn reset_agent(&mut self, agent: u32) {
-        for (s, d) in self.state.iter_mut().zip(SENSORS.iter()) {
+        for (s, d) in self.state.iter_mut().zip(self.table.sensors.iter()) {
             if u32::from(s.owner) == agent {
                 s.config = default_config(d);
                 s.owner = 0;
@@ -484,7 +562,8 @@ impl SimSensors {
 
     /// Makes `sensor` fail its reads with HARDWARE_ERROR (or heals it).
     pub fn set_fault(&mut self, sensor: u32, fault: bool) {
-        if let Some(s) = self.state.get_mut(sensor as usize) {
+        let n = self.table.sensors.len();
+        if let Some(s) = self.state[..n].get_mut(sensor as usize) {
             s.fault = fault;
         }
     }
@@ -492,12 +571,20 @@ impl SimSensors {
     fn advance(&mut self, now_ms: u64) {
         // Time never runs backwards.
         let (t0, t1) = (self.now_ms, now_ms.max(self.now_ms));
-        for (i, (s, d)) in self.state.iter_mut().zip(SENSORS.iter()).enumerate() {
+        let waves = self.table.waves;
+        for (i, (s, d)) in self
+            .state
+            .iter_mut()
+            .zip(self.table.sensors.iter())
+            .enumerate()
+        {
             if !s.config.enabled || s.fault {
                 continue;
             }
-            let (Some(old), Some(new)) = (value_at(i as u32, 0, t0), value_at(i as u32, 0, t1))
-            else {
+            let (Some(old), Some(new)) = (
+                wave_value(waves, i as u32, 0, t0),
+                wave_value(waves, i as u32, 0, t1),
+            ) else {
                 continue;
             };
             for t in s.trips.iter_mut().take(usize::from(d.trip_points)) {
@@ -519,7 +606,8 @@ impl SimSensors {
     }
 
     fn next_event(&mut self) -> Option<SensorEvent> {
-        for (i, s) in self.state.iter_mut().enumerate() {
+        let n = self.table.sensors.len();
+        for (i, s) in self.state[..n].iter_mut().enumerate() {
             for (k, t) in s.trips.iter_mut().enumerate() {
                 if t.pending != 0 {
                     let upward = t.pending & 1 != 0;
@@ -544,7 +632,7 @@ impl SimSensors {
         let (s, d) = self
             .state
             .get(i)
-            .zip(SENSORS.get(i))
+            .zip(self.table.sensors.get(i))
             .ok_or(Status::NotFound)?;
         if s.fault {
             return Err(Status::HardwareError);
@@ -561,7 +649,8 @@ impl SimSensors {
         };
         for (k, r) in out.iter_mut().enumerate() {
             *r = Reading {
-                value: value_at(sensor, k, self.now_ms).ok_or(Status::HardwareError)?,
+                value: wave_value(self.table.waves, sensor, k, self.now_ms)
+                    .ok_or(Status::HardwareError)?,
                 timestamp: ts,
             };
         }
@@ -571,11 +660,11 @@ impl SimSensors {
 
 impl SensorPlatform for SimPlatform {
     fn sensors(&self) -> &'static [SensorDesc] {
-        &SENSORS
+        self.sensor.table.sensors
     }
 
     fn sensor_max_async(&self) -> u8 {
-        MAX_ASYNC
+        self.sensor.table.max_async
     }
 
     fn sensor_stats_region(&self) -> (u64, u32) {
@@ -587,8 +676,8 @@ impl SensorPlatform for SimPlatform {
     }
 
     fn sensor_config(&self, sensor: u32) -> Result<SensorConfig, Status> {
-        self.sensor
-            .state
+        let n = self.sensor.table.sensors.len();
+        self.sensor.state[..n]
             .get(sensor as usize)
             .map(|s| s.config)
             .ok_or(Status::NotFound)
@@ -600,9 +689,8 @@ impl SensorPlatform for SimPlatform {
         sensor: u32,
         config: SensorConfig,
     ) -> Result<(), Status> {
-        let s = self
-            .sensor
-            .state
+        let n = self.sensor.table.sensors.len();
+        let s = self.sensor.state[..n]
             .get_mut(sensor as usize)
             .ok_or(Status::NotFound)?;
         s.config = config;
@@ -618,9 +706,8 @@ impl SensorPlatform for SimPlatform {
         mode: TripMode,
         value: i64,
     ) -> Result<(), Status> {
-        let t = self
-            .sensor
-            .state
+        let n = self.sensor.table.sensors.len();
+        let t = self.sensor.state[..n]
             .get_mut(sensor as usize)
             .ok_or(Status::NotFound)?
             .trips

@@ -16,7 +16,7 @@ use crate::sim::SimPlatform;
 /// Requests remembered (the oldest are forgotten first).
 pub const LOG: usize = 16;
 
-/// What the simulated platform can do.
+/// What the built-in platform can do.
 pub static SYSTEM: SystemPower = SystemPower {
     warm_reset: true,
     suspend: true,
@@ -37,6 +37,7 @@ pub struct SysRequest {
 /// Simulated system state.
 #[derive(Debug)]
 pub struct SimSystem {
+    caps: Option<&'static SystemPower>,
     state: u32,
     log: [Option<SysRequest>; LOG],
     /// Requests ever accepted (the log holds the last [`LOG`]).
@@ -48,7 +49,16 @@ pub struct SimSystem {
 
 impl Default for SimSystem {
     fn default() -> Self {
+        Self::new(Some(&SYSTEM))
+    }
+}
+
+impl SimSystem {
+    /// Simulated system power with capabilities `caps` (`None`: the
+    /// platform has no system power protocol).
+    pub fn new(caps: Option<&'static SystemPower>) -> Self {
         SimSystem {
+            caps,
             state: POWER_UP,
             log: [None; LOG],
             accepted: 0,
@@ -104,7 +114,7 @@ impl SimSystem {
 
 impl SystemPowerPlatform for SimPlatform {
     fn system_power(&self) -> Option<&'static SystemPower> {
-        Some(&SYSTEM)
+        self.system.caps
     }
 
     fn system_state_get(&self) -> Result<u32, Status> {

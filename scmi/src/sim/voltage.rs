@@ -1,4 +1,4 @@
-//! Simulated voltage domains: the regulators of a small SoC, including a
+//! Simulated voltage domains; built in: the regulators of a small SoC, including a
 //! finely stepped NPU rail with 40 discrete levels and two body-bias rails
 //! with negative levels (signed µV).
 //!
@@ -8,7 +8,7 @@
 
 use crate::header::Status;
 use crate::protocols::voltage::{Levels, MODE_OFF, MODE_ON, VoltageDesc, VoltagePlatform};
-use crate::sim::SimPlatform;
+use crate::sim::{SimPlatform, TableError, check};
 
 /// Implementation-defined mode 0x8: retention (output parked at its
 /// retention level; Linux sees it as off).
@@ -28,12 +28,34 @@ const NPU_LEVELS: [i32; 40] = {
     l
 };
 
-/// A domain of the simulation: its description and reset defaults.
+/// Most voltage domains the simulation holds state for.
+pub const MAX_VOLTAGES: usize = 32;
+
+/// Reset defaults of one voltage domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoltageInit {
+    /// Level in µV (one of the domain's levels).
+    pub level: i32,
+    /// Mode ([`MODE_ON`], [`MODE_OFF`] or a supported
+    /// implementation-defined mode).
+    pub config: u32,
+}
+
+/// The voltage domains of a simulated platform: descriptions and reset
+/// defaults, both by domain id.
+#[derive(Debug, Clone, Copy)]
+pub struct VoltageTable {
+    /// Descriptions.
+    pub domains: &'static [VoltageDesc],
+    /// Reset defaults.
+    pub init: &'static [VoltageInit],
+}
+
+/// A built-in domain: its description and reset defaults.
 #[derive(Debug, Clone, Copy)]
 struct SimDomain {
     desc: VoltageDesc,
-    level: i32,
-    config: u32,
+    init: VoltageInit,
 }
 
 const fn vdom(name: &'static str, levels: Levels, level: i32, on: bool) -> SimDomain {
@@ -44,8 +66,10 @@ const fn vdom(name: &'static str, levels: Levels, level: i32, on: bool) -> SimDo
             async_capable: false,
             impl_modes: 0,
         },
-        level,
-        config: if on { MODE_ON } else { MODE_OFF },
+        init: VoltageInit {
+            level,
+            config: if on { MODE_ON } else { MODE_OFF },
+        },
     }
 }
 
@@ -60,7 +84,7 @@ impl SimDomain {
     }
 }
 
-/// Number of simulated voltage domains.
+/// Number of built-in voltage domains.
 pub const VOLTAGE_COUNT: usize = 10;
 
 const DOMAINS: [SimDomain; VOLTAGE_COUNT] = [
@@ -155,8 +179,27 @@ const fn descriptions() -> [VoltageDesc; VOLTAGE_COUNT] {
     out
 }
 
-/// The simulated voltage domains, by domain id.
+const fn inits() -> [VoltageInit; VOLTAGE_COUNT] {
+    let mut out = [DOMAINS[0].init; VOLTAGE_COUNT];
+    let mut i = 0;
+    while i < VOLTAGE_COUNT {
+        out[i] = DOMAINS[i].init;
+        i += 1;
+    }
+    out
+}
+
+/// The built-in voltage domains, by domain id.
 pub static VOLTAGES: [VoltageDesc; VOLTAGE_COUNT] = descriptions();
+
+/// Reset defaults of the built-in domains.
+pub static VOLTAGE_INIT: [VoltageInit; VOLTAGE_COUNT] = inits();
+
+/// The built-in voltage domains.
+pub const DEFAULT: VoltageTable = VoltageTable {
+    domains: &VOLTAGES,
+    init: &VOLTAGE_INIT,
+};
 
 /// Run-time state of one domain. `*_by` is the agent that made the
 /// current setting (0: the reset default).
@@ -172,33 +215,58 @@ struct State {
 /// Simulated voltage state.
 #[derive(Debug)]
 pub struct SimVoltages {
-    state: [State; VOLTAGE_COUNT],
+    table: VoltageTable,
+    state: [State; MAX_VOLTAGES],
 }
 
 impl Default for SimVoltages {
     fn default() -> Self {
+        Self::build(DEFAULT)
+    }
+}
+
+impl SimVoltages {
+    /// Simulated voltage domains described by `table`.
+    pub fn new(table: VoltageTable) -> Result<Self, TableError> {
+        check(
+            table.domains.len(),
+            table.init.len(),
+            MAX_VOLTAGES,
+            "voltage domain",
+        )?;
+        Ok(Self::build(table))
+    }
+
+    fn build(mut table: VoltageTable) -> Self {
+        let n = table.domains.len().min(table.init.len()).min(MAX_VOLTAGES);
+        table.domains = table.domains.get(..n).unwrap_or(&[]);
+        table.init = table.init.get(..n).unwrap_or(&[]);
         let mut state = [State {
             level: 0,
             level_by: 0,
             config: MODE_OFF,
             config_by: 0,
             level_changes: 0,
-        }; VOLTAGE_COUNT];
-        for (s, d) in state.iter_mut().zip(DOMAINS.iter()) {
+        }; MAX_VOLTAGES];
+        for (s, d) in state.iter_mut().zip(table.init.iter()) {
             s.level = d.level;
             s.config = d.config;
         }
-        SimVoltages { state }
+        SimVoltages { table, state }
     }
 }
 
 impl SimVoltages {
     fn get(&self, domain: u32) -> Result<&State, Status> {
-        self.state.get(domain as usize).ok_or(Status::NotFound)
+        let n = self.table.domains.len();
+        self.state[..n].get(domain as usize).ok_or(Status::NotFound)
     }
 
     fn get_mut(&mut self, domain: u32) -> Result<&mut State, Status> {
-        self.state.get_mut(domain as usize).ok_or(Status::NotFound)
+        let n = self.table.domains.len();
+        self.state[..n]
+            .get_mut(domain as usize)
+            .ok_or(Status::NotFound)
     }
 
     /// Current level of `domain` in µV.
@@ -228,7 +296,7 @@ impl SimVoltages {
         if agent == 0 {
             return;
         }
-        for (s, d) in self.state.iter_mut().zip(DOMAINS.iter()) {
+        for (s, d) in self.state.iter_mut().zip(self.table.init.iter()) {
             if s.level_by == agent {
                 if s.level != d.level {
                     s.level_changes = s.level_changes.wrapping_add(1);
@@ -246,7 +314,7 @@ impl SimVoltages {
 
 impl VoltagePlatform for SimPlatform {
     fn voltages(&self) -> &'static [VoltageDesc] {
-        &VOLTAGES
+        self.voltage.table.domains
     }
 
     fn voltage_config(&self, domain: u32) -> Result<u32, Status> {
@@ -254,7 +322,12 @@ impl VoltagePlatform for SimPlatform {
     }
 
     fn voltage_set_config(&mut self, agent: u32, domain: u32, config: u32) -> Result<(), Status> {
-        let d = VOLTAGES.get(domain as usize).ok_or(Status::NotFound)?;
+        let d = self
+            .voltage
+            .table
+            .domains
+            .get(domain as usize)
+            .ok_or(Status::NotFound)?;
         let ok = match config {
             MODE_OFF | MODE_ON => true,
             0x8..=0xf => d.impl_modes & (1 << (config - 0x8)) != 0,
@@ -274,7 +347,12 @@ impl VoltagePlatform for SimPlatform {
     }
 
     fn voltage_set_level(&mut self, agent: u32, domain: u32, level: i32) -> Result<(), Status> {
-        let d = VOLTAGES.get(domain as usize).ok_or(Status::NotFound)?;
+        let d = self
+            .voltage
+            .table
+            .domains
+            .get(domain as usize)
+            .ok_or(Status::NotFound)?;
         if !d.levels.contains(level) {
             return Err(Status::InvalidParameters);
         }

@@ -1,0 +1,415 @@
+//! The validated configuration a manifest describes. Owned values (core and
+//! `alloc` only), so firmware that reads its manifest at boot can use the
+//! same types; [`crate::codegen`] turns them into static tables and
+//! [`crate::Manifest::into_server_parts`] leaks them into the server's.
+//!
+//! Plain-data types of the SCMI server (levels, intervals, ranges, waves,
+//! reset defaults) are reused as they are.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub use scmi_server::protocols::perf::PerfLevel;
+pub use scmi_server::protocols::sensor::{Interval, Range};
+pub use scmi_server::protocols::system::SystemPower;
+pub use scmi_server::sim::clock::ClockInit;
+pub use scmi_server::sim::sensor::Wave;
+pub use scmi_server::sim::voltage::VoltageInit;
+
+/// A whole platform manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The file it was read from (for messages).
+    pub file: String,
+    /// The FF-A partition properties at the root.
+    pub partition: Partition,
+    /// The virtio devices the image serves.
+    pub virtio: Vec<VirtioDevice>,
+    /// The SCMI server and its resources.
+    pub scmi: Scmi,
+}
+
+/// The FF-A partition manifest properties (TF-A "FF-A manifest binding").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// Binding version of `compatible = "arm,ffa-manifest-X.Y"`: (X, Y).
+    pub binding: (u32, u32),
+    /// `ffa-version`: major << 16 | minor.
+    pub ffa_version: u32,
+    /// `uuid`: protocol UUIDs, four cells each.
+    pub uuids: Vec<[u32; 4]>,
+    /// `messaging-method`: one value for all services, or one per UUID.
+    pub messaging_method: Vec<u32>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `id`: pre-allocated partition id.
+    pub id: Option<u32>,
+    /// `execution-ctx-count`.
+    pub execution_ctx_count: u32,
+    /// `exception-level`: 0 EL1, 1 S-EL0, 2 S-EL1.
+    pub exception_level: u32,
+    /// `execution-state`: 0 AArch64, 1 AArch32.
+    pub execution_state: u32,
+    /// `load-address`.
+    pub load_address: Option<u64>,
+    /// `entrypoint-offset`.
+    pub entrypoint_offset: Option<u64>,
+    /// `xlat-granule`: 0 4K, 1 16K, 2 64K.
+    pub xlat_granule: Option<u32>,
+    /// `boot-order`.
+    pub boot_order: Option<u32>,
+    /// `ns-interrupts-action`: 0 queued, 1 managed exit, 2 signaled.
+    pub ns_interrupts_action: Option<u32>,
+    /// `gp-register-num`: register carrying the boot information blob.
+    pub gp_register_num: Option<u32>,
+    /// `notification-support` (flag).
+    pub notification_support: bool,
+    /// Boot information the partition asks for (`boot-info` node flags,
+    /// e.g. `ffa_manifest`).
+    pub boot_info: Vec<String>,
+    /// `memory-regions` children.
+    pub memory_regions: Vec<Region>,
+    /// `device-regions` children.
+    pub device_regions: Vec<Region>,
+}
+
+/// One memory or device region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// Node name.
+    pub node: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `base-address` (required for device regions).
+    pub base_address: Option<u64>,
+    /// `pages-count`.
+    pub pages_count: u32,
+    /// `attributes`: 1 R, 2 W, 4 X, 8 NS.
+    pub attributes: u32,
+    /// `interrupts`: (id, attributes) pairs (device regions only).
+    pub interrupts: Vec<(u32, u32)>,
+}
+
+/// How a virtio device reaches its driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A vhost-user back-end process (memory arrives by SET_MEM_TABLE).
+    VhostUser,
+    /// Virtio-mmio registers emulated over a shared window.
+    VirtioMmio,
+    /// Virtio-msg messages (FF-A or a shared-memory bus).
+    VirtioMsg,
+}
+
+impl Transport {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::VhostUser => "vhost-user",
+            Transport::VirtioMmio => "virtio-mmio",
+            Transport::VirtioMsg => "virtio-msg",
+        }
+    }
+}
+
+/// One virtio device (`/virtio/device@N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtioDevice {
+    /// `reg`: device index.
+    pub index: u32,
+    /// `device-id`: virtio device id (32 = SCMI).
+    pub device_id: u32,
+    /// `transport`.
+    pub transport: Transport,
+    /// `agent`: the SCMI agent this device's driver is.
+    pub agent: u32,
+    /// `queue-sizes`: most descriptors per queue (cmdq, eventq).
+    pub queue_sizes: Vec<u32>,
+    /// `p2a-channels` (flag): offer `VIRTIO_SCMI_F_P2A_CHANNELS`.
+    pub p2a: bool,
+    /// `shared-window`: (base, size) of the memory the driver shares.
+    pub shared_window: Option<(u64, u64)>,
+    /// `mmio-base`: address of the virtio-mmio register block.
+    pub mmio_base: Option<u64>,
+    /// `doorbell`: driver-to-device notification (interrupt or
+    /// notification id, transport-defined).
+    pub doorbell: Option<u32>,
+    /// `interrupts`: device-to-driver (id, attributes) pairs.
+    pub interrupts: Vec<(u32, u32)>,
+    /// `socket`: vhost-user socket path.
+    pub socket: Option<String>,
+}
+
+/// The SCMI server (`/scmi`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scmi {
+    /// `vendor` (≤ 15 characters).
+    pub vendor: String,
+    /// `sub-vendor` (≤ 15 characters).
+    pub sub_vendor: String,
+    /// `implementation-version`.
+    pub implementation_version: u32,
+    /// `max-rx-timeout-ms`: the longest a response may take; the guest's
+    /// `arm,max-rx-timeout-ms`.
+    pub max_rx_timeout_ms: Option<u32>,
+    /// Agents, ids 1..=N.
+    pub agents: Vec<Agent>,
+    /// Devices (resource groups), ids 0..N.
+    pub devices: Vec<Device>,
+    /// Power domains.
+    pub power: Vec<PowerDomain>,
+    /// System power (`None`: protocol absent).
+    pub system: Option<SystemPower>,
+    /// Performance domains.
+    pub perf: Vec<PerfDomain>,
+    /// Power unit of performance level costs (0 abstract, 1 mW, 2 µW).
+    pub perf_power_unit: u32,
+    /// Clocks.
+    pub clocks: Vec<Clock>,
+    /// Sensors.
+    pub sensors: Vec<Sensor>,
+    /// Asynchronous sensor reads the platform takes at once.
+    pub sensor_max_async: u8,
+    /// Reset domains.
+    pub resets: Vec<Reset>,
+    /// Voltage domains.
+    pub voltages: Vec<Voltage>,
+}
+
+/// One agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// Name (≤ 15 characters).
+    pub name: String,
+    /// May change permissions.
+    pub trusted: bool,
+    /// Protocol mask (bit `id - 0x10`).
+    pub protocols: u32,
+    /// Device mask (bit = device id).
+    pub devices: u32,
+}
+
+/// One device: a named group of resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Name.
+    pub name: String,
+    /// `(protocol id, resource id)` pairs.
+    pub resources: Vec<(u8, u32)>,
+}
+
+/// One power domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PowerDomain {
+    /// Name.
+    pub name: String,
+    /// Synchronous STATE_SET.
+    pub sync_set: bool,
+    /// Asynchronous STATE_SET.
+    pub async_set: bool,
+    /// POWER_STATE_CHANGED notifications.
+    pub notify_changed: bool,
+    /// POWER_STATE_CHANGE_REQUESTED notifications.
+    pub notify_requested: bool,
+    /// On at boot.
+    pub boot_on: bool,
+}
+
+/// One performance domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerfDomain {
+    /// Name.
+    pub name: String,
+    /// Levels, ascending.
+    pub levels: Vec<PerfLevel>,
+    /// Agents may set limits.
+    pub set_limits: bool,
+    /// The level may be set.
+    pub set_level: bool,
+    /// Limit notifications.
+    pub notify_limits: bool,
+    /// Level notifications.
+    pub notify_level: bool,
+    /// Level indexing mode.
+    pub level_indexing: bool,
+    /// Minimum µs between requests.
+    pub rate_limit_us: u32,
+    /// Sustained frequency, kHz.
+    pub sustained_khz: u32,
+    /// Level delivering it.
+    pub sustained_level: u32,
+    /// Level at boot.
+    pub boot_level: u32,
+}
+
+/// Rates of a clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rates {
+    /// Discrete rates, ascending.
+    List(Vec<u64>),
+    /// `min + k * step` up to `max`.
+    Range {
+        /// Lowest.
+        min: u64,
+        /// Highest.
+        max: u64,
+        /// Step (0: any).
+        step: u64,
+    },
+}
+
+/// One clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clock {
+    /// Name.
+    pub name: String,
+    /// Rates.
+    pub rates: Rates,
+    /// Possible parents.
+    pub parents: Vec<u32>,
+    /// Enable latency, µs.
+    pub enable_latency_us: u32,
+    /// Rate notifications.
+    pub rate_notify: bool,
+    /// Extended configuration types.
+    pub ext_config: Vec<u8>,
+    /// CLOCK_GET_PERMISSIONS bits.
+    pub permissions: u32,
+    /// Reset defaults.
+    pub init: ClockInit,
+}
+
+/// Update intervals of a sensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intervals {
+    /// None.
+    None,
+    /// Discrete.
+    List(Vec<Interval>),
+    /// Segment.
+    Segment {
+        /// Shortest.
+        low: Interval,
+        /// Longest.
+        high: Interval,
+        /// Step.
+        step: Interval,
+    },
+}
+
+/// Extended attributes of a sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SensorExt {
+    /// Power, µW.
+    pub power_uw: u32,
+    /// Resolution and range.
+    pub range: Range,
+}
+
+/// One axis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Axis {
+    /// Name.
+    pub name: String,
+    /// Type / unit code.
+    pub class: u8,
+    /// Power of ten.
+    pub scale: i8,
+    /// Resolution and range.
+    pub ext: Option<Range>,
+}
+
+/// One sensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sensor {
+    /// Name.
+    pub name: String,
+    /// Type / unit code.
+    pub class: u8,
+    /// Power of ten.
+    pub scale: i8,
+    /// Trip points.
+    pub trip_points: u8,
+    /// Asynchronous reads.
+    pub async_read: bool,
+    /// Continuous update notifications.
+    pub update_notify: bool,
+    /// Timestamp exponent.
+    pub timestamp_exp: Option<i8>,
+    /// Extended attributes.
+    pub ext: Option<SensorExt>,
+    /// Axes.
+    pub axes: Vec<Axis>,
+    /// Update intervals.
+    pub intervals: Intervals,
+    /// Simulated value per reading.
+    pub waves: Vec<Wave>,
+}
+
+/// One reset domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reset {
+    /// Name.
+    pub name: String,
+    /// Latency, µs (`u32::MAX`: unknown).
+    pub latency_us: u32,
+    /// Asynchronous resets.
+    pub async_capable: bool,
+    /// RESET_ISSUED notifications.
+    pub notify: bool,
+    /// Implementation-defined reset ids.
+    pub impl_states: Vec<u32>,
+}
+
+/// Levels of a voltage domain, µV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Levels {
+    /// Discrete, ascending.
+    List(Vec<i32>),
+    /// Segment.
+    Range {
+        /// Lowest.
+        min: i32,
+        /// Highest.
+        max: i32,
+        /// Step (> 0).
+        step: i32,
+    },
+}
+
+impl Levels {
+    /// Whether `v` is a supported level.
+    pub fn contains(&self, v: i32) -> bool {
+        match self {
+            Levels::List(l) => l.contains(&v),
+            Levels::Range { min, max, step } => {
+                *step > 0
+                    && (*min..=*max).contains(&v)
+                    && (i64::from(v) - i64::from(*min)) % i64::from(*step) == 0
+            }
+        }
+    }
+
+    /// Lowest and highest level.
+    pub fn bounds(&self) -> Option<(i32, i32)> {
+        match self {
+            Levels::List(l) => Some((*l.first()?, *l.last()?)),
+            Levels::Range { min, max, .. } => Some((*min, *max)),
+        }
+    }
+}
+
+/// One voltage domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voltage {
+    /// Name.
+    pub name: String,
+    /// Levels.
+    pub levels: Levels,
+    /// Asynchronous level set.
+    pub async_capable: bool,
+    /// Implementation-defined modes, bit n = mode 0x8 + n.
+    pub impl_modes: u8,
+    /// Reset defaults.
+    pub init: VoltageInit,
+}
