@@ -986,3 +986,462 @@ fn robustness_through_the_front_end(kind: Kind) {
     assert_eq!(a.stats().max_in_flight, n);
     assert_eq!(a.in_flight(), 0);
 }
+
+// ---------------------------------------------------------------------------
+// Multi-part replies at the 128-byte limit.
+//
+// Linux's virtio transport gives every reply `8 + 128` writable bytes
+// (`rx_size` 0 = `VIRTIO_SCMI_MAX_MSG_SIZE`), so after the status a page has
+// 128 bytes: one count word and as many whole entries as fit in the other
+// 124. Each walk below goes page by page as `driver.c:scmi_iterator_run`
+// does (next index = entries read so far, until remaining is 0), and checks
+// every page against the platform's own tables: returned is the most that
+// fits, remaining is exactly what is left, the used length is exact, and the
+// entries are the platform's, in order. The same walks run with a smaller
+// `rx_size` too, where the page rule must follow the buffer the agent gave.
+// ---------------------------------------------------------------------------
+
+use scmi_server::protocols::clock::Rates as SimRates;
+use scmi_server::protocols::sensor::Intervals as SimIntervals;
+use scmi_server::protocols::voltage::Levels as SimLevels;
+
+/// One page of a multi-part reply: the index asked for, the counts, and
+/// the entries as byte strings (parsed by their own length rule).
+#[derive(Debug)]
+struct Page {
+    start: usize,
+    returned: usize,
+    remaining: usize,
+    entries: Vec<Vec<u8>>,
+}
+
+/// How a multi-part command is laid out on the wire.
+struct Walk<'f> {
+    proto: u8,
+    msg: u8,
+    /// The request for a page starting at `index`.
+    args: &'f dyn Fn(u32) -> Vec<u32>,
+    /// (returned, remaining) from the count word; checks reserved and
+    /// format bits.
+    count: &'f dyn Fn(u32) -> (usize, usize),
+    /// Length of the entry at the start of `b` (from its own fields).
+    entry_len: &'f dyn Fn(&[u8]) -> usize,
+    /// Bytes `n` entries of lengths `lens` take in the reply (protocol ids
+    /// are packed and padded to whole words).
+    span: &'f dyn Fn(&[usize]) -> usize,
+}
+
+fn sum_span(lens: &[usize]) -> usize {
+    lens.iter().sum()
+}
+
+fn count16(w: u32) -> (usize, usize) {
+    assert_eq!(w & 0xf000, 0, "reserved and format bits clear: {w:#x}");
+    ((w & 0xfff) as usize, (w >> 16) as usize)
+}
+
+fn count26(w: u32) -> (usize, usize) {
+    assert_eq!(w & 0x03ff_ffc0, 0, "reserved bits clear: {w:#x}");
+    ((w & 0x3f) as usize, (w >> 26) as usize)
+}
+
+/// Walks `w` with `rx` bytes of reply payload per page, as Linux does,
+/// checking each page's framing; returns the pages.
+fn walk(a: &mut Agent, w: &Walk<'_>, rx: usize) -> Vec<Page> {
+    let mut pages: Vec<Page> = Vec::new();
+    let mut index = 0usize;
+    loop {
+        let r = a.callw(w.proto, w.msg, &(w.args)(index as u32), rx);
+        let what = format!("{:#x}/{:#x} index {index} rx {rx}", w.proto, w.msg);
+        assert_eq!(r.status, SUCCESS, "{what}");
+        let (returned, remaining) = (w.count)(r.word(0));
+        let body = &r.payload[4..];
+        let mut lens = Vec::new();
+        let mut at = 0;
+        let mut entries = Vec::new();
+        for _ in 0..returned {
+            let rest = body
+                .get(at..)
+                .unwrap_or_else(|| panic!("{what}: entries overrun the reply"));
+            let n = (w.entry_len)(rest);
+            let e = rest
+                .get(..n)
+                .unwrap_or_else(|| panic!("{what}: entry of {n} bytes cut short"));
+            entries.push(e.to_vec());
+            lens.push(n);
+            at += n;
+        }
+        // Exactly the count word and the announced entries: no more, no
+        // less (Linux reads past nothing and finds nothing missing).
+        let span = (w.span)(&lens);
+        assert_eq!(r.payload.len(), 4 + span, "{what}: payload length");
+        assert_eq!(r.used_len as usize, 8 + 4 + span, "{what}: used length");
+        assert!(4 + span <= rx, "{what}: page larger than the buffer");
+        pages.push(Page {
+            start: index,
+            returned,
+            remaining,
+            entries,
+        });
+        index += returned;
+        if remaining == 0 || returned == 0 {
+            return pages;
+        }
+        assert!(pages.len() < 64, "{what}: the walk does not end");
+    }
+}
+
+/// Checks a finished walk against the platform: `lens` are the lengths of
+/// all `lens.len()` entries (the platform's total), `rx` the page size.
+fn check_pages(w: &Walk<'_>, pages: &[Page], lens: &[usize], rx: usize) {
+    let total = lens.len();
+    let room = rx - 4;
+    let mut read = 0;
+    for (k, p) in pages.iter().enumerate() {
+        let what = format!(
+            "{:#x}/{:#x} page {k} (index {}) rx {rx}",
+            w.proto, w.msg, p.start
+        );
+        assert_eq!(p.start, read, "{what}: index = entries read so far");
+        assert!(p.returned > 0, "{what}: an empty page stalls Linux");
+        // The most that fits: these do, one more would not (or none left).
+        let end = p.start + p.returned;
+        assert!((w.span)(&lens[p.start..end]) <= room, "{what}");
+        if end < total {
+            assert!(
+                (w.span)(&lens[p.start..=end]) > room,
+                "{what}: entry {end} would have fitted too"
+            );
+        }
+        assert_eq!(p.remaining, total - end, "{what}: remaining = total - read");
+        read = end;
+    }
+    assert_eq!(read, total, "the pages add up to the platform's total");
+    assert_eq!(pages.last().map(|p| p.remaining), Some(0));
+}
+
+/// Both page sizes: Linux's 128 and a smaller buffer that forces more
+/// pages.
+const PAGE_SIZES: [usize; 2] = [128, 72];
+
+fn entries(pages: &[Page]) -> Vec<Vec<u8>> {
+    pages.iter().flat_map(|p| p.entries.clone()).collect()
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+both_transports!(
+    paging_clock_rates,
+    paging_perf_levels,
+    paging_sensor_descriptions_and_axes,
+    paging_protocols_voltages_intervals,
+);
+
+/// CLOCK_DESCRIBE_RATES (§4.6.2.6) over every list-form clock, 8-byte
+/// rates: 15 a page at 128 bytes. Past the last rate: OUT_OF_RANGE.
+fn paging_clock_rates(kind: Kind) {
+    let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
+    let clocks = &scmi_server::sim::clock::CLOCKS;
+    let biggest = clocks
+        .iter()
+        .filter_map(|c| match c.rates {
+            SimRates::List(l) => Some(l.len()),
+            SimRates::Range { .. } => None,
+        })
+        .max()
+        .unwrap();
+    assert!(biggest > 15, "some clock needs two pages at 128 bytes");
+    for (c, d) in clocks.iter().enumerate() {
+        let SimRates::List(list) = d.rates else {
+            continue;
+        };
+        let c = c as u32;
+        let w = Walk {
+            proto: 0x14,
+            msg: 0x4,
+            args: &|i| vec![c, i],
+            count: &count16,
+            entry_len: &|_| 8,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![8; list.len()], rx);
+            let got: Vec<u64> = entries(&pages)
+                .iter()
+                .map(|e| u64::from(le32(e, 0)) | u64::from(le32(e, 4)) << 32)
+                .collect();
+            assert_eq!(got, list, "clock {c}: the platform's rates, ascending");
+            if rx == 128 && list.len() == biggest {
+                assert_eq!(pages.iter().map(|p| p.returned).collect::<Vec<_>>()[0], 15);
+            }
+        }
+        // clk-scmi's lazy enumeration asks for the last rate directly.
+        let n = list.len() as u32;
+        let last = ok(&mut a, 0x14, 0x4, &[c, n - 1], 0, Some(12));
+        assert_eq!(last[0], 1, "one returned, none remaining");
+        assert_eq!(
+            u64::from(last[1]) | u64::from(last[2]) << 32,
+            list[list.len() - 1]
+        );
+        err(&mut a, 0x14, 0x4, &[c, n], OUT_OF_RANGE);
+        err(&mut a, 0x14, 0x4, &[c, n + 7], OUT_OF_RANGE);
+    }
+}
+
+/// PERFORMANCE_DESCRIBE_LEVELS (§4.5.3.6), 20-byte v4 entries: 6 a page at
+/// 128 bytes. `level_index` is a skip count: skipping all of them returns
+/// an empty list; skipping more is OUT_OF_RANGE.
+fn paging_perf_levels(kind: Kind) {
+    let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
+    let doms = &scmi_server::sim::perf::DOMAINS;
+    assert!(doms.iter().any(|d| d.levels.len() > 2 * 6), "several pages");
+    for (d, dom) in doms.iter().enumerate() {
+        let d = d as u32;
+        let w = Walk {
+            proto: 0x13,
+            msg: 0x4,
+            args: &|i| vec![d, i],
+            count: &count16,
+            entry_len: &|_| 20,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![20; dom.levels.len()], rx);
+            if rx == 128 {
+                for p in &pages[..pages.len() - 1] {
+                    assert_eq!(p.returned, 6, "(128 - 4) / 20 per page");
+                }
+            }
+            for (k, (e, l)) in entries(&pages).iter().zip(dom.levels).enumerate() {
+                assert_eq!(
+                    [le32(e, 0), le32(e, 4), le32(e, 8), le32(e, 12), le32(e, 16)],
+                    [
+                        l.value,
+                        l.power_cost,
+                        u32::from(l.latency_us),
+                        l.indicative_khz,
+                        k as u32 + scmi_server::protocols::perf::INDEX_BASE
+                    ],
+                    "domain {d} level {k}"
+                );
+            }
+        }
+        let n = dom.levels.len() as u32;
+        assert_eq!(ok(&mut a, 0x13, 0x4, &[d, n], 0, Some(4)), [0]);
+        err(&mut a, 0x13, 0x4, &[d, n + 1], OUT_OF_RANGE);
+        err(&mut a, 0x13, 0x4, &[d, u32::MAX], OUT_OF_RANGE);
+    }
+}
+
+/// Length of a sensor descriptor, from its attribute words as Linux 6.12
+/// reads them (`iter_sens_descr_process_response`): 28 bytes, plus the
+/// power word when low[8] says extended attributes, plus resolution and
+/// range (20 bytes) for those without axes.
+fn sensor_desc_len(e: &[u8]) -> usize {
+    let (low, high) = (le32(e, 4), le32(e, 8));
+    let axes = if high & 1 << 8 != 0 {
+        (high >> 16) & 0x3f
+    } else {
+        0
+    };
+    match (low & 1 << 8 != 0, axes) {
+        (false, _) => 28,
+        (true, 0) => 52,
+        (true, _) => 32,
+    }
+}
+
+/// SENSOR_DESCRIPTION_GET (§4.7.2.5) over the 20 sensors (descriptors of
+/// 28, 32 and 52 bytes packed back to back), SENSOR_AXIS_DESCRIPTION_GET
+/// (§4.7.2.6; 28 or 48 bytes) and SENSOR_AXIS_NAME_GET (68 bytes) over
+/// every sensor with axes. Past the end: INVALID_PARAMETERS.
+fn paging_sensor_descriptions_and_axes(kind: Kind) {
+    let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
+    let sensors = &scmi_server::sim::sensor::SENSORS;
+    let w = Walk {
+        proto: 0x15,
+        msg: 0x3,
+        args: &|i| vec![i],
+        count: &count16,
+        entry_len: &sensor_desc_len,
+        span: &sum_span,
+    };
+    for rx in PAGE_SIZES {
+        let pages = walk(&mut a, &w, rx);
+        let all = entries(&pages);
+        let lens: Vec<usize> = all.iter().map(|e| e.len()).collect();
+        check_pages(&w, &pages, &lens, rx);
+        assert_eq!(all.len(), sensors.len());
+        for (i, (e, s)) in all.iter().zip(sensors).enumerate() {
+            assert_eq!(le32(e, 0), i as u32, "sensor ids in order");
+            let short: String = s.name.chars().take(15).collect();
+            assert_eq!(frontend_tests::scmi_probe::cstr(&e[12..28]), short);
+            let axes = ((le32(e, 8) >> 16) & 0x3f) as usize;
+            assert_eq!(axes, s.axes.len(), "sensor {i}");
+        }
+        if rx == 128 {
+            assert!(pages.len() >= 5, "20 sensors take several pages");
+        }
+    }
+    let n = sensors.len() as u32;
+    err(&mut a, 0x15, 0x3, &[n], INVALID_PARAMETERS);
+    err(&mut a, 0x15, 0x3, &[n + 3], INVALID_PARAMETERS);
+
+    let mut multi_page_axes = false;
+    for (id, s) in sensors.iter().enumerate() {
+        let id = id as u32;
+        if s.axes.is_empty() {
+            err(&mut a, 0x15, 0x7, &[id, 0], NOT_SUPPORTED);
+            continue;
+        }
+        let w = Walk {
+            proto: 0x15,
+            msg: 0x7,
+            args: &|i| vec![id, i],
+            count: &count26,
+            entry_len: &|e| if le32(e, 4) & 1 << 8 != 0 { 48 } else { 28 },
+            span: &sum_span,
+        };
+        let names = Walk {
+            proto: 0x15,
+            msg: 0xD,
+            args: &|i| vec![id, i],
+            count: &count26,
+            entry_len: &|_| 68,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            multi_page_axes |= rx == 128 && pages.len() > 1;
+            let all = entries(&pages);
+            let lens: Vec<usize> = all.iter().map(|e| e.len()).collect();
+            check_pages(&w, &pages, &lens, rx);
+            for (k, (e, x)) in all.iter().zip(s.axes).enumerate() {
+                assert_eq!(le32(e, 0), k as u32);
+                assert_eq!(e.len(), if x.ext.is_some() { 48 } else { 28 });
+                let short: String = x.name.chars().take(15).collect();
+                assert_eq!(frontend_tests::scmi_probe::cstr(&e[12..28]), short);
+            }
+            let pages = walk(&mut a, &names, rx);
+            check_pages(&names, &pages, &vec![68; s.axes.len()], rx);
+            for (k, (e, x)) in entries(&pages).iter().zip(s.axes).enumerate() {
+                assert_eq!(le32(e, 0), k as u32);
+                assert_eq!(frontend_tests::scmi_probe::cstr(&e[4..]), x.name);
+            }
+        }
+        let n = s.axes.len() as u32;
+        err(&mut a, 0x15, 0x7, &[id, n], INVALID_PARAMETERS);
+        err(&mut a, 0x15, 0xD, &[id, n], INVALID_PARAMETERS);
+    }
+    assert!(multi_page_axes, "some sensor's axes take several pages");
+}
+
+/// BASE_DISCOVER_LIST_PROTOCOLS (§4.2.2.8; ids packed four to a word),
+/// VOLTAGE_DESCRIBE_LEVELS (§4.9.2.6; 4-byte levels: 31 a page) and
+/// SENSOR_LIST_UPDATE_INTERVALS (§4.7.2.7; 4-byte words: 31 a page).
+fn paging_protocols_voltages_intervals(kind: Kind) {
+    let Rig {
+        mut a, p, _arena, ..
+    } = rig(kind, AgentOptions::default());
+    // Protocols: all fit at 128 bytes; 8 and 12 bytes force pages of 4
+    // and 8 ids.
+    let want = p.base.protocols.clone();
+    let w = Walk {
+        proto: 0x10,
+        msg: 0x6,
+        args: &|i| vec![i],
+        count: &|w| (w as usize, usize::MAX),
+        entry_len: &|_| 1,
+        span: &|l| l.len().div_ceil(4) * 4,
+    };
+    for rx in [128, 12, 8] {
+        // The count word carries no remaining count: Linux stops when it
+        // has num_protocols (PROTOCOL_ATTRIBUTES).
+        let mut got = Vec::new();
+        let mut index = 0;
+        while got.len() < want.len() {
+            let r = a.callw(0x10, 0x6, &(w.args)(index), rx);
+            assert_eq!(r.status, SUCCESS);
+            let n = r.word(0) as usize;
+            let fit = (rx - 4) / 4 * 4;
+            assert_eq!(n, (want.len() - got.len()).min(fit), "skip {index} rx {rx}");
+            assert_eq!(r.used_len as usize, 8 + 4 + n.div_ceil(4) * 4);
+            let ids = &r.payload[4..];
+            got.extend_from_slice(&ids[..n]);
+            assert!(ids[n..].iter().all(|&b| b == 0), "padding is zero");
+            index += n as u32;
+        }
+        assert_eq!(got, want, "rx {rx}");
+    }
+    let n = want.len() as u32;
+    // skip == total: nothing left, an empty list (SCP); beyond: invalid.
+    assert_eq!(ok(&mut a, 0x10, 0x6, &[n], 0, Some(4)), [0]);
+    err(&mut a, 0x10, 0x6, &[n + 1], INVALID_PARAMETERS);
+
+    // Voltage levels, every list-form domain.
+    let volts = &scmi_server::sim::voltage::VOLTAGES;
+    let mut pages_seen = 0;
+    for (d, v) in volts.iter().enumerate() {
+        let SimLevels::List(list) = v.levels else {
+            continue;
+        };
+        let d = d as u32;
+        let w = Walk {
+            proto: 0x17,
+            msg: 0x4,
+            args: &|i| vec![d, i],
+            count: &count16,
+            entry_len: &|_| 4,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![4; list.len()], rx);
+            if rx == 128 {
+                pages_seen = pages_seen.max(pages.len());
+            }
+            let got: Vec<i32> = entries(&pages).iter().map(|e| le32(e, 0) as i32).collect();
+            assert_eq!(got, list, "domain {d}");
+        }
+        let n = list.len() as u32;
+        err(&mut a, 0x17, 0x4, &[d, n], OUT_OF_RANGE);
+        err(&mut a, 0x17, 0x4, &[d, n + 9], OUT_OF_RANGE);
+    }
+    assert!(pages_seen >= 2, "the 40-level rail takes two pages");
+
+    // Update intervals, every sensor with a discrete list.
+    let sensors = &scmi_server::sim::sensor::SENSORS;
+    let mut pages_seen = 0;
+    for (id, s) in sensors.iter().enumerate() {
+        let id = id as u32;
+        let SimIntervals::List(list) = s.intervals else {
+            continue;
+        };
+        let w = Walk {
+            proto: 0x15,
+            msg: 0x8,
+            args: &|i| vec![id, i],
+            count: &count16,
+            entry_len: &|_| 4,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![4; list.len()], rx);
+            if rx == 128 {
+                pages_seen = pages_seen.max(pages.len());
+            }
+            let got: Vec<u32> = entries(&pages).iter().map(|e| le32(e, 0)).collect();
+            let want: Vec<u32> = list.iter().map(|i| i.list_word()).collect();
+            assert_eq!(got, want, "sensor {id}");
+        }
+        let n = list.len() as u32;
+        err(&mut a, 0x15, 0x8, &[id, n], INVALID_PARAMETERS);
+        err(&mut a, 0x15, 0x8, &[id, n + 1], INVALID_PARAMETERS);
+    }
+    assert!(pages_seen >= 2, "the fan's 40 intervals take two pages");
+}
