@@ -1445,3 +1445,283 @@ fn paging_protocols_voltages_intervals(kind: Kind) {
     }
     assert!(pages_seen >= 2, "the fan's 40 intervals take two pages");
 }
+
+// ---------------------------------------------------------------------------
+// Sensor notifications on the eventq as simulated time passes.
+// ---------------------------------------------------------------------------
+
+static PAIR: Config = Config {
+    vendor: "rust-scmi",
+    sub_vendor: "frontend",
+    implementation_version: 1,
+    agents: &[
+        AgentConfig {
+            name: "linux",
+            trusted: true,
+            protocols: u32::MAX,
+            devices: u32::MAX,
+        },
+        AgentConfig {
+            name: "rtos",
+            trusted: true,
+            protocols: u32::MAX,
+            devices: u32::MAX,
+        },
+    ],
+    devices: &[],
+};
+
+both_transports!(sensor_notifications_on_the_eventq);
+
+/// Lets the platform's time reach `now_ms` (`Server::tick`) and lets both
+/// devices move what that queued onto their eventqs.
+fn tick(server: Shared, links: &[&Link], now_ms: u64) {
+    server.borrow_mut().tick(now_ms);
+    for l in links {
+        l.poll();
+    }
+}
+
+/// A notification (type 3) of the sensor protocol with `msg_id`.
+fn sensor_note(e: &frontend_tests::scmi_agent::Event, msg_id: u8) -> bool {
+    e.header.msg_type == msg_type::NOTIFICATION
+        && e.header.protocol == 0x15
+        && e.header.msg_id == msg_id
+}
+
+/// SENSOR_TRIP_POINT_NOTIFY + SENSOR_TRIP_POINT_CONFIG (§4.7.2.8-9) then
+/// time passes on the simulated platform: SENSOR_TRIP_POINT_EVENT
+/// (§4.7.4.1) reaches the subscribed agent's eventq at the crossing, in
+/// the direction crossed, and nobody else's; SENSOR_UPDATE (§4.7.4.2)
+/// arrives once per update interval to the agent that asked for it, with
+/// the reading the platform's model gives for that time.
+fn sensor_notifications_on_the_eventq(kind: Kind) {
+    use scmi_server::sim::sensor::{ids, timestamp_at, value_at};
+    let arena = Arena::new();
+    let server = shared(&PAIR);
+    let l1 = link(&arena, kind, server, 1, true, Options::default());
+    let l2 = link(&arena, kind, server, 2, false, Options::default());
+    let mut a1 = agent(&l1, AgentOptions::default());
+    let mut a2 = agent(&l2, AgentOptions::default());
+    let s = ids::CPU_LITTLE_TEMP;
+    let v = |t: u64| value_at(s, 0, t).unwrap();
+    // The model: a triangle from 35 °C (t = 0) up to 75 °C (t = 10 s).
+    assert!(v(0) < 50_000 && v(4_000) >= 50_000, "crosses 50 °C by 4 s");
+
+    // Agent 1 watches sensor s: trip 1 upward at 50 °C. Agent 2 watches
+    // another sensor only.
+    ok(&mut a1, 0x15, 0x4, &[s, 1], 0, Some(0));
+    ok(&mut a1, 0x15, 0x5, &[s, 1 << 4 | 1, 50_000, 0], 0, Some(0));
+    ok(&mut a2, 0x15, 0x4, &[ids::GPU_TEMP, 1], 0, Some(0));
+    assert!(a1.drain_events().is_empty() && a2.drain_events().is_empty());
+
+    tick(server, &[&l1, &l2], 2_000);
+    assert!(v(2_000) < 50_000);
+    assert!(a1.drain_events().is_empty(), "not crossed yet");
+    tick(server, &[&l1, &l2], 4_000);
+    let ev = a1.drain_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!(sensor_note(&ev[0], 0x0), "{ev:?}");
+    assert_eq!(ev[0].used_len, 16, "header + 12 bytes");
+    // agent_id 0: the platform caused it; trip 1, [16] upward.
+    assert_eq!(ev[0].words(), [0, s, 1 << 16 | 1]);
+    assert!(
+        a2.drain_events().is_empty(),
+        "agent 2 did not subscribe to s"
+    );
+    // No new crossing, no new event.
+    tick(server, &[&l1, &l2], 4_500);
+    assert!(a1.drain_events().is_empty());
+
+    // Trip 0 downward at 60 °C: crossed on the way down (t = 16 s).
+    ok(&mut a1, 0x15, 0x5, &[s, 2, 60_000, 0], 0, Some(0));
+    tick(server, &[&l1, &l2], 9_000);
+    assert!(v(9_000) >= 60_000);
+    assert!(
+        a1.drain_events().is_empty(),
+        "upward crossing of a downward trip"
+    );
+    tick(server, &[&l1, &l2], 16_000);
+    assert!(v(16_000) < 60_000);
+    let ev = a1.drain_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!(sensor_note(&ev[0], 0x0));
+    assert_eq!(ev[0].words(), [0, s, 0], "trip 0, [16] clear: downward");
+    // A negative threshold travels as a signed 64-bit value.
+    ok(
+        &mut a1,
+        0x15,
+        0x5,
+        &[
+            ids::OUTDOOR_TEMP,
+            3,
+            (-5_000i64) as u32,
+            ((-5_000i64) >> 32) as u32,
+        ],
+        0,
+        Some(0),
+    );
+
+    // Unsubscribed: the next upward crossing of trip 1 (t = 25 s) is silent.
+    ok(&mut a1, 0x15, 0x4, &[s, 0], 0, Some(0));
+    tick(server, &[&l1, &l2], 25_000);
+    assert!(v(19_000) < 50_000 && v(25_000) >= 50_000);
+    let quiet: Vec<_> = a1
+        .drain_events()
+        .into_iter()
+        .filter(|e| e.words().get(1) == Some(&s))
+        .collect();
+    assert!(quiet.is_empty(), "unsubscribed {quiet:?}");
+    assert!(a2.drain_events().is_empty());
+
+    // Continuous updates (§4.7.2.13) for agent 2: one SENSOR_UPDATE per
+    // interval (the default is the longest, 1 s) with the reading at that
+    // time, timestamped in µs.
+    ok(&mut a2, 0x15, 0xB, &[s, 1], 0, Some(0));
+    tick(server, &[&l1, &l2], 25_500);
+    assert!(a2.drain_events().is_empty(), "no interval boundary yet");
+    for t in [26_000u64, 27_000] {
+        tick(server, &[&l1, &l2], t);
+        let ev = a2.drain_events();
+        assert_eq!(ev.len(), 1, "t = {t}: {ev:?}");
+        assert!(sensor_note(&ev[0], 0x1));
+        assert_eq!(ev[0].used_len, 4 + 8 + 16);
+        let value = v(t) as u64;
+        let ts = timestamp_at(-6, t);
+        assert_eq!(
+            ev[0].words(),
+            [
+                0,
+                s,
+                value as u32,
+                (value >> 32) as u32,
+                ts as u32,
+                (ts >> 32) as u32
+            ],
+            "t = {t}"
+        );
+        assert!(a1.drain_events().is_empty(), "agent 1 asked for no updates");
+    }
+    ok(&mut a2, 0x15, 0xB, &[s, 0], 0, Some(0));
+    tick(server, &[&l1, &l2], 30_000);
+    assert!(a2.drain_events().is_empty(), "updates off");
+    // Not every sensor can notify.
+    err(&mut a1, 0x15, 0x4, &[ids::VDD_CPU_LITTLE, 1], NOT_SUPPORTED);
+    err(&mut a1, 0x15, 0xB, &[ids::REF_CLOCK, 1], NOT_SUPPORTED);
+    err(&mut a1, 0x15, 0x4, &[s, 3], INVALID_PARAMETERS);
+    for l in [&l1, &l2] {
+        assert_eq!(l.with_device(|d| d.stats()).events_dropped, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The command layout in ring memory.
+// ---------------------------------------------------------------------------
+
+both_transports!(command_layout_in_the_ring);
+
+/// One split-ring descriptor (virtio v1.2 §2.7.5) read from the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Desc {
+    addr: u64,
+    len: u32,
+    flags: u16,
+    next: u16,
+}
+
+const DESC_F_NEXT: u16 = 1;
+const DESC_F_WRITE: u16 = 2;
+const DESC_F_INDIRECT: u16 = 4;
+
+fn read_desc(mem: &frontend_tests::arena::ArenaMem, table: u64, i: u16) -> Desc {
+    let mut b = [0u8; 16];
+    mem.read(mem.offset_of(table + 16 * u64::from(i)), &mut b);
+    Desc {
+        addr: u64::from_le_bytes(b[..8].try_into().unwrap()),
+        len: u32::from_le_bytes(b[8..12].try_into().unwrap()),
+        flags: u16::from_le_bytes(b[12..14].try_into().unwrap()),
+        next: u16::from_le_bytes(b[14..].try_into().unwrap()),
+    }
+}
+
+/// The head descriptor of the chain the driver made available last on
+/// the cmdq, and the cmdq's descriptor table address.
+fn last_avail_head(l: &Link) -> (u64, Desc) {
+    let (desc, avail, _) = l.side().core().queues()[0].addresses();
+    let v = l.ring_view(0).expect("cmdq ready");
+    let mem = l.arena();
+    let slot = u64::from(v.avail_idx.wrapping_sub(1) % v.size);
+    let mut b = [0u8; 2];
+    mem.read(mem.offset_of(avail + 4 + 2 * slot), &mut b);
+    (desc, read_desc(mem, desc, u16::from_le_bytes(b)))
+}
+
+/// With `VIRTIO_F_INDIRECT_DESC` a command goes as Linux's
+/// `virtqueue_add_split` sends it: one ring descriptor with only the
+/// INDIRECT flag, pointing at a table of two entries, the request
+/// (readable, `4 + tx` bytes, chained) then the reply buffer (writable,
+/// `8 + rx` bytes, last). Without it, the same two buffers as a chain of
+/// two ring descriptors.
+fn command_layout_in_the_ring(kind: Kind) {
+    for indirect in [true, false] {
+        let opts = AgentOptions {
+            indirect,
+            ..AgentOptions::default()
+        };
+        let Rig {
+            mut a,
+            link: l,
+            _arena,
+            ..
+        } = rig(kind, opts);
+        assert_eq!(l.driver_features() & F_INDIRECT_DESC != 0, indirect);
+        let mem = Arc::clone(l.arena());
+        // (protocol, message, payload words, rx_size): a fixed-size reply,
+        // a variable one (rx 0 = 128) and the longest request Linux sends.
+        let cases: [(u8, u8, Vec<u32>, usize); 3] = [
+            (0x14, 0x6, vec![2], 8),
+            (0x15, 0x3, vec![0], 0),
+            (0x15, 0x5, vec![0, 1 << 4 | 1, 50_000, 0], 0),
+        ];
+        for (proto, msg, args, rx) in cases {
+            let payload = words(&args);
+            let t = a.post(proto, msg, &payload, rx);
+            let tx_len = 4 + payload.len() as u32;
+            let rx_len = 8 + if rx == 0 { 128 } else { rx } as u32;
+            let (table, head) = last_avail_head(&l);
+            let (req, resp) = if indirect {
+                assert_eq!(head.flags, DESC_F_INDIRECT, "only INDIRECT: {head:?}");
+                assert_eq!(head.len, 32, "a table of two 16-byte entries");
+                let e0 = read_desc(&mem, head.addr, 0);
+                let e1 = read_desc(&mem, head.addr, 1);
+                assert_eq!((e0.flags, e0.next), (DESC_F_NEXT, 1), "{e0:?}");
+                assert_eq!(e1.flags, DESC_F_WRITE, "{e1:?}");
+                (e0, e1)
+            } else {
+                assert_eq!(head.flags, DESC_F_NEXT, "{head:?}");
+                let e1 = read_desc(&mem, table, head.next);
+                assert_eq!(e1.flags, DESC_F_WRITE, "{e1:?}");
+                (head, e1)
+            };
+            assert_eq!((req.len, resp.len), (tx_len, rx_len));
+            // The readable entry holds the header and the payload.
+            let mut got = vec![0u8; tx_len as usize];
+            mem.read(mem.offset_of(req.addr), &mut got);
+            let hdr = frontend_tests::scmi_agent::Hdr {
+                msg_id: msg,
+                msg_type: msg_type::COMMAND,
+                protocol: proto,
+                token: t,
+            };
+            assert_eq!(got[..4], hdr.pack().to_le_bytes());
+            assert_eq!(got[4..], payload[..]);
+            // And the device answers it like any other command.
+            a.kick();
+            let r = a.reply(t);
+            assert_eq!((r.header, r.status), (hdr, SUCCESS));
+            assert!(r.used_len <= rx_len);
+        }
+        let s = l.with_device(|d| d.stats());
+        assert_eq!(s.invalid_chains + s.access_errors + s.unanswerable, 0);
+    }
+}
