@@ -1725,3 +1725,159 @@ fn command_layout_in_the_ring(kind: Kind) {
         assert_eq!(s.invalid_chains + s.access_errors + s.unanswerable, 0);
     }
 }
+
+// ---------------------------------------------------------------------------
+// The device on a thread of its own.
+// ---------------------------------------------------------------------------
+
+/// The device owns its server (one agent): it must be `Send` to run on the
+/// device thread.
+type OwnDev = VirtioScmi<Srv>;
+type OwnAgent = ScmiAgent<AnyTransport<OwnDev, 2>>;
+
+both_transports!(threaded_device_64_in_flight);
+
+/// How long the agent waits for a reply from the device thread.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Rounds of 64 commands in flight: more than 1024 commands, so the 10-bit
+/// tokens wrap.
+const ROUNDS: usize = 18;
+
+/// Sends one round: 64 commands, alternately a synchronous sensor read and
+/// a synchronous clock rate set, all posted before the first kick (the
+/// device thread may start on them while the driver is still adding), then
+/// collects every reply by the token in its header, last posted first.
+/// `last` gets the rate each clock must have afterwards.
+fn one_round(a: &mut OwnAgent, round: usize, clocks: &[(u32, Vec<u64>)], last: &mut [u64]) {
+    use scmi_server::sim::sensor::{COUNT, SENSORS, value_at};
+    let n = a.max_in_flight();
+    assert_eq!(n, 64, "Linux keeps half the 128-entry cmdq in flight");
+    let mut sent = Vec::new();
+    for i in 0..n {
+        let k = round * n + i;
+        let (proto, msg, args, expect_len) = if i % 2 == 0 {
+            let s = (k / 2 % COUNT) as u32;
+            let readings = SENSORS[s as usize].readings();
+            (0x15u8, 0x6u8, vec![s, 0], 16 * readings)
+        } else {
+            let j = k / 2 % clocks.len();
+            let (c, list) = &clocks[j];
+            let rate = list[(k / 2 + round) % list.len()];
+            last[j] = rate;
+            (0x14, 0x5, vec![0, *c, rate as u32, (rate >> 32) as u32], 0)
+        };
+        let t = a.post(proto, msg, &words(&args), 0);
+        sent.push((t, proto, msg, args, expect_len));
+    }
+    assert_eq!(a.in_flight(), n, "64 commands in flight");
+    a.kick();
+    for (t, proto, msg, args, len) in sent.into_iter().rev() {
+        let r = a.reply(t);
+        let hdr = frontend_tests::scmi_agent::Hdr {
+            msg_id: msg,
+            msg_type: msg_type::COMMAND,
+            protocol: proto,
+            token: t,
+        };
+        assert_eq!(r.header, hdr, "the reply for token {t} is its command's");
+        assert_eq!(r.status, SUCCESS, "{proto:#x}/{msg:#x} {args:?}");
+        assert_eq!(r.used_len as usize, 8 + len, "{proto:#x}/{msg:#x}");
+        if proto == 0x15 {
+            // Time stands still at 0: every reading is the model's value at
+            // t = 0 (timestamp 0).
+            let s = args[0];
+            for (axis, q) in r.payload.chunks_exact(16).enumerate() {
+                let v = i64::from_le_bytes(q[..8].try_into().unwrap());
+                assert_eq!(Some(v), value_at(s, axis, 0), "sensor {s} axis {axis}");
+                assert_eq!(q[8..], [0; 8]);
+            }
+        }
+    }
+    assert_eq!(a.in_flight(), 0);
+}
+
+/// The clocks agent 1 may set to several listed rates (from the probe).
+fn settable_clocks(p: &Probe) -> Vec<(u32, Vec<u64>)> {
+    let (clocks, _) = p.clocks.as_ref().expect("clocks probed");
+    clocks
+        .iter()
+        .enumerate()
+        .filter_map(|(c, clk)| match &clk.rates {
+            Rates::Discrete(l)
+                if l.len() > 1 && clk.permissions.unwrap_or(u32::MAX) & 1 << 29 != 0 =>
+            {
+                Some((c as u32, l.clone()))
+            }
+            _ => None,
+        })
+        .take(6)
+        .collect()
+}
+
+fn check_rates(a: &mut OwnAgent, clocks: &[(u32, Vec<u64>)], last: &[u64]) {
+    for ((c, _), &rate) in clocks.iter().zip(last) {
+        let r = a.callw(0x14, 0x6, &[*c], 8);
+        assert_eq!(r.status, SUCCESS);
+        assert_eq!(
+            r.words(),
+            [rate as u32, (rate >> 32) as u32],
+            "clock {c} has the rate set last"
+        );
+    }
+}
+
+/// The device serves its cmdq from its own thread (polling between posted
+/// kicks, as a vhost-user back-end would) while the agent on the test
+/// thread keeps 64 commands in flight, round after round; every reply
+/// carries its own command's header and the right answer. Then the driver
+/// resets the device and probes again from scratch: discovery is whole,
+/// and platform state (clock rates) survived the driver's reset.
+fn threaded_device_64_in_flight(kind: Kind) {
+    use virtio_drivers::transport::{DeviceStatus, Transport};
+    let arena = Arena::new();
+    let dev: OwnDev = VirtioScmi::new(Srv::new(&ONE, SimPlatform::default()), 1);
+    let l = Loopback::new(&arena, kind, Mode::Threaded, dev);
+    let device = l.spawn();
+    let opts = AgentOptions {
+        patience: PATIENCE,
+        ..AgentOptions::default()
+    };
+    let mut a: OwnAgent = ScmiAgent::new(AnyTransport::new(&l), opts);
+    let p = Prober::run(&mut a);
+    assert!(p.complaints.is_empty(), "{:?}", p.complaints);
+    let clocks = settable_clocks(&p);
+    assert!(clocks.len() >= 2, "{clocks:?}");
+    let mut last = vec![0u64; clocks.len()];
+    for round in 0..ROUNDS {
+        one_round(&mut a, round, &clocks, &mut last);
+        check_rates(&mut a, &clocks, &last);
+    }
+    let s = a.stats();
+    assert_eq!(s.commands, s.replies);
+    assert!(
+        s.commands > 1024,
+        "tokens wrapped ({} commands)",
+        s.commands
+    );
+    assert_eq!(s.max_in_flight, 64);
+    let first_commands = s.commands;
+
+    // Reset (status 0) and probe again on fresh rings.
+    a.transport().set_status(DeviceStatus::empty());
+    assert_eq!(l.status(), 0);
+    drop(a);
+    let mut a: OwnAgent = ScmiAgent::new(AnyTransport::new(&l), opts);
+    let p2 = Prober::run(&mut a);
+    assert!(p2.complaints.is_empty(), "{:?}", p2.complaints);
+    assert_eq!(p2.base.protocols, p.base.protocols);
+    assert_eq!(settable_clocks(&p2), clocks);
+    check_rates(&mut a, &clocks, &last);
+    one_round(&mut a, ROUNDS, &clocks, &mut last);
+    check_rates(&mut a, &clocks, &last);
+    let d = l.with_device(|d| d.stats());
+    assert_eq!(d.requests, first_commands + a.stats().commands);
+    assert_eq!(d.requests, d.replies, "every command answered");
+    assert_eq!(d.unanswerable + d.invalid_chains + d.access_errors, 0);
+    device.join();
+}
