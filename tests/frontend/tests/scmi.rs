@@ -44,6 +44,7 @@ const INVALID_PARAMETERS: i32 = -2;
 const DENIED: i32 = -3;
 const NOT_FOUND: i32 = -4;
 const OUT_OF_RANGE: i32 = -5;
+const GENERIC_ERROR: i32 = -8;
 const PROTOCOL_ERROR: i32 = -10;
 
 static ONE: Config = Config {
@@ -1377,6 +1378,11 @@ fn paging_protocols_voltages_intervals(kind: Kind) {
         }
         assert_eq!(got, want, "rx {rx}");
     }
+    // A buffer with room for the count but not one id while ids remain:
+    // an empty page would stall the agent, so GENERIC_ERROR, as for every
+    // other multi-part command (clock rates shown).
+    assert_eq!(a.callw(0x10, 0x6, &[0], 4).status, GENERIC_ERROR);
+    assert_eq!(a.callw(0x14, 0x4, &[0, 0], 4).status, GENERIC_ERROR);
     let n = want.len() as u32;
     // skip == total: nothing left, an empty list (SCP); beyond: invalid.
     assert_eq!(ok(&mut a, 0x10, 0x6, &[n], 0, Some(4)), [0]);
