@@ -92,6 +92,12 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
             // list padded to whole words (§4.2.2.8).
             let room = out.remaining().saturating_sub(4) / 4 * 4;
             let n = (total - skip).min(room);
+            // Not one id fits while some remain: an empty page would stall
+            // the agent (GENERIC_ERROR, as `Reply::page` does for every
+            // other multi-part reply).
+            if n == 0 && skip < total {
+                return Err(Status::GenericError);
+            }
             out.u32(n as u32)?;
             let mut word = [0u8; 4];
             for (k, p) in s.protocols_of(agent).skip(skip).take(n).enumerate() {

@@ -91,6 +91,28 @@ fn header_round_trip_and_reserved_bits() {
     assert_eq!(Header::decode(d.encode()), Some(d));
 }
 
+/// BASE_DISCOVER_LIST_PROTOCOLS (§4.2.2.8) pages by the buffer it is
+/// given: four ids a word; a buffer with room for the count but no id
+/// while ids remain is GENERIC_ERROR, never an empty page that would stall
+/// the agent; once all are skipped the empty list is fine.
+#[test]
+fn list_protocols_pages_and_never_returns_an_empty_page_early() {
+    let mut s = server();
+    let total = s.protocols_of(1).count();
+    assert!(total > 4);
+    let (status, v) = call(&mut s, 1, 0x10, base::DISCOVER_LIST_PROTOCOLS, &[0], 8);
+    assert_eq!((status, words(&v)[0]), (0, 4));
+    assert_eq!(
+        call(&mut s, 1, 0x10, base::DISCOVER_LIST_PROTOCOLS, &[0], 4),
+        (Status::GenericError.code(), Vec::new())
+    );
+    let skip = total as u32;
+    assert_eq!(
+        call(&mut s, 1, 0x10, base::DISCOVER_LIST_PROTOCOLS, &[skip], 4),
+        (0, words_le(&[0]))
+    );
+}
+
 #[test]
 fn base_discovery() {
     let mut s = server();

@@ -34,11 +34,14 @@
 //! exactly the status word). It also records every command it sent, in
 //! order ([`ScmiAgent::transcript`]).
 //!
-//! The device runs inline (the doorbell calls it), so a command is answered
-//! by the time `notify` returns; a reply that is not there then is a device
-//! bug and panics instead of spinning forever.
+//! With the device inline (the doorbell calls it) a command is answered by
+//! the time `notify` returns; a reply that is not there then is a device bug
+//! and panics instead of spinning forever. With the device on a thread of
+//! its own, [`AgentOptions::patience`] says how long to wait for a reply
+//! (Linux waits `max_rx_timeout_ms`) before the test fails.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
@@ -189,6 +192,10 @@ pub struct AgentOptions {
     pub event_buffers: usize,
     /// Size of each eventq buffer (Linux: 4 + 128).
     pub event_buffer_len: usize,
+    /// How long [`ScmiAgent::reply`] waits for a reply that has not
+    /// arrived: zero for an inline device (it must be there at once), some
+    /// seconds for a device on its own thread.
+    pub patience: Duration,
 }
 
 impl Default for AgentOptions {
@@ -199,6 +206,7 @@ impl Default for AgentOptions {
             p2a: true,
             event_buffers: usize::MAX,
             event_buffer_len: 4 + MAX_MSG,
+            patience: Duration::ZERO,
         }
     }
 }
@@ -517,12 +525,22 @@ impl<T: Transport, const CQ: usize, const EQ: usize> ScmiAgent<T, CQ, EQ> {
         }
     }
 
-    /// The reply for `token`, which must have arrived.
+    /// The reply for `token`, which must have arrived (or arrive within
+    /// [`AgentOptions::patience`]).
     pub fn reply(&mut self, token: u16) -> Reply {
-        self.reap();
-        self.done
-            .remove(&token)
-            .unwrap_or_else(|| panic!("no reply for token {token} (inline device)"))
+        let start = Instant::now();
+        loop {
+            self.reap();
+            if let Some(r) = self.done.remove(&token) {
+                return r;
+            }
+            assert!(
+                start.elapsed() < self.opts.patience,
+                "no reply for token {token} within {:?}",
+                self.opts.patience
+            );
+            std::thread::yield_now();
+        }
     }
 
     /// Whether a reply for `token` has arrived.

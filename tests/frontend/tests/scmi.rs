@@ -44,6 +44,7 @@ const INVALID_PARAMETERS: i32 = -2;
 const DENIED: i32 = -3;
 const NOT_FOUND: i32 = -4;
 const OUT_OF_RANGE: i32 = -5;
+const GENERIC_ERROR: i32 = -8;
 const PROTOCOL_ERROR: i32 = -10;
 
 static ONE: Config = Config {
@@ -985,4 +986,904 @@ fn robustness_through_the_front_end(kind: Kind) {
     }
     assert_eq!(a.stats().max_in_flight, n);
     assert_eq!(a.in_flight(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Multi-part replies at the 128-byte limit.
+//
+// Linux's virtio transport gives every reply `8 + 128` writable bytes
+// (`rx_size` 0 = `VIRTIO_SCMI_MAX_MSG_SIZE`), so after the status a page has
+// 128 bytes: one count word and as many whole entries as fit in the other
+// 124. Each walk below goes page by page as `driver.c:scmi_iterator_run`
+// does (next index = entries read so far, until remaining is 0), and checks
+// every page against the platform's own tables: returned is the most that
+// fits, remaining is exactly what is left, the used length is exact, and the
+// entries are the platform's, in order. The same walks run with a smaller
+// `rx_size` too, where the page rule must follow the buffer the agent gave.
+// ---------------------------------------------------------------------------
+
+use scmi_server::protocols::clock::Rates as SimRates;
+use scmi_server::protocols::sensor::Intervals as SimIntervals;
+use scmi_server::protocols::voltage::Levels as SimLevels;
+
+/// One page of a multi-part reply: the index asked for, the counts, and
+/// the entries as byte strings (parsed by their own length rule).
+#[derive(Debug)]
+struct Page {
+    start: usize,
+    returned: usize,
+    remaining: usize,
+    entries: Vec<Vec<u8>>,
+}
+
+/// How a multi-part command is laid out on the wire.
+struct Walk<'f> {
+    proto: u8,
+    msg: u8,
+    /// The request for a page starting at `index`.
+    args: &'f dyn Fn(u32) -> Vec<u32>,
+    /// (returned, remaining) from the count word; checks reserved and
+    /// format bits.
+    count: &'f dyn Fn(u32) -> (usize, usize),
+    /// Length of the entry at the start of `b` (from its own fields).
+    entry_len: &'f dyn Fn(&[u8]) -> usize,
+    /// Bytes `n` entries of lengths `lens` take in the reply (protocol ids
+    /// are packed and padded to whole words).
+    span: &'f dyn Fn(&[usize]) -> usize,
+}
+
+fn sum_span(lens: &[usize]) -> usize {
+    lens.iter().sum()
+}
+
+fn count16(w: u32) -> (usize, usize) {
+    assert_eq!(w & 0xf000, 0, "reserved and format bits clear: {w:#x}");
+    ((w & 0xfff) as usize, (w >> 16) as usize)
+}
+
+fn count26(w: u32) -> (usize, usize) {
+    assert_eq!(w & 0x03ff_ffc0, 0, "reserved bits clear: {w:#x}");
+    ((w & 0x3f) as usize, (w >> 26) as usize)
+}
+
+/// Walks `w` with `rx` bytes of reply payload per page, as Linux does,
+/// checking each page's framing; returns the pages.
+fn walk(a: &mut Agent, w: &Walk<'_>, rx: usize) -> Vec<Page> {
+    let mut pages: Vec<Page> = Vec::new();
+    let mut index = 0usize;
+    loop {
+        let r = a.callw(w.proto, w.msg, &(w.args)(index as u32), rx);
+        let what = format!("{:#x}/{:#x} index {index} rx {rx}", w.proto, w.msg);
+        assert_eq!(r.status, SUCCESS, "{what}");
+        let (returned, remaining) = (w.count)(r.word(0));
+        let body = &r.payload[4..];
+        let mut lens = Vec::new();
+        let mut at = 0;
+        let mut entries = Vec::new();
+        for _ in 0..returned {
+            let rest = body
+                .get(at..)
+                .unwrap_or_else(|| panic!("{what}: entries overrun the reply"));
+            let n = (w.entry_len)(rest);
+            let e = rest
+                .get(..n)
+                .unwrap_or_else(|| panic!("{what}: entry of {n} bytes cut short"));
+            entries.push(e.to_vec());
+            lens.push(n);
+            at += n;
+        }
+        // Exactly the count word and the announced entries: no more, no
+        // less (Linux reads past nothing and finds nothing missing).
+        let span = (w.span)(&lens);
+        assert_eq!(r.payload.len(), 4 + span, "{what}: payload length");
+        assert_eq!(r.used_len as usize, 8 + 4 + span, "{what}: used length");
+        assert!(4 + span <= rx, "{what}: page larger than the buffer");
+        pages.push(Page {
+            start: index,
+            returned,
+            remaining,
+            entries,
+        });
+        index += returned;
+        if remaining == 0 || returned == 0 {
+            return pages;
+        }
+        assert!(pages.len() < 64, "{what}: the walk does not end");
+    }
+}
+
+/// Checks a finished walk against the platform: `lens` are the lengths of
+/// all `lens.len()` entries (the platform's total), `rx` the page size.
+fn check_pages(w: &Walk<'_>, pages: &[Page], lens: &[usize], rx: usize) {
+    let total = lens.len();
+    let room = rx - 4;
+    let mut read = 0;
+    for (k, p) in pages.iter().enumerate() {
+        let what = format!(
+            "{:#x}/{:#x} page {k} (index {}) rx {rx}",
+            w.proto, w.msg, p.start
+        );
+        assert_eq!(p.start, read, "{what}: index = entries read so far");
+        assert!(p.returned > 0, "{what}: an empty page stalls Linux");
+        // The most that fits: these do, one more would not (or none left).
+        let end = p.start + p.returned;
+        assert!((w.span)(&lens[p.start..end]) <= room, "{what}");
+        if end < total {
+            assert!(
+                (w.span)(&lens[p.start..=end]) > room,
+                "{what}: entry {end} would have fitted too"
+            );
+        }
+        assert_eq!(p.remaining, total - end, "{what}: remaining = total - read");
+        read = end;
+    }
+    assert_eq!(read, total, "the pages add up to the platform's total");
+    assert_eq!(pages.last().map(|p| p.remaining), Some(0));
+}
+
+/// Both page sizes: Linux's 128 and a smaller buffer that forces more
+/// pages.
+const PAGE_SIZES: [usize; 2] = [128, 72];
+
+fn entries(pages: &[Page]) -> Vec<Vec<u8>> {
+    pages.iter().flat_map(|p| p.entries.clone()).collect()
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+both_transports!(
+    paging_clock_rates,
+    paging_perf_levels,
+    paging_sensor_descriptions_and_axes,
+    paging_protocols_voltages_intervals,
+);
+
+/// CLOCK_DESCRIBE_RATES (§4.6.2.6) over every list-form clock, 8-byte
+/// rates: 15 a page at 128 bytes. Past the last rate: OUT_OF_RANGE.
+fn paging_clock_rates(kind: Kind) {
+    let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
+    let clocks = &scmi_server::sim::clock::CLOCKS;
+    let biggest = clocks
+        .iter()
+        .filter_map(|c| match c.rates {
+            SimRates::List(l) => Some(l.len()),
+            SimRates::Range { .. } => None,
+        })
+        .max()
+        .unwrap();
+    assert!(biggest > 15, "some clock needs two pages at 128 bytes");
+    for (c, d) in clocks.iter().enumerate() {
+        let SimRates::List(list) = d.rates else {
+            continue;
+        };
+        let c = c as u32;
+        let w = Walk {
+            proto: 0x14,
+            msg: 0x4,
+            args: &|i| vec![c, i],
+            count: &count16,
+            entry_len: &|_| 8,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![8; list.len()], rx);
+            let got: Vec<u64> = entries(&pages)
+                .iter()
+                .map(|e| u64::from(le32(e, 0)) | u64::from(le32(e, 4)) << 32)
+                .collect();
+            assert_eq!(got, list, "clock {c}: the platform's rates, ascending");
+            if rx == 128 && list.len() == biggest {
+                assert_eq!(pages.iter().map(|p| p.returned).collect::<Vec<_>>()[0], 15);
+            }
+        }
+        // clk-scmi's lazy enumeration asks for the last rate directly.
+        let n = list.len() as u32;
+        let last = ok(&mut a, 0x14, 0x4, &[c, n - 1], 0, Some(12));
+        assert_eq!(last[0], 1, "one returned, none remaining");
+        assert_eq!(
+            u64::from(last[1]) | u64::from(last[2]) << 32,
+            list[list.len() - 1]
+        );
+        err(&mut a, 0x14, 0x4, &[c, n], OUT_OF_RANGE);
+        err(&mut a, 0x14, 0x4, &[c, n + 7], OUT_OF_RANGE);
+    }
+}
+
+/// PERFORMANCE_DESCRIBE_LEVELS (§4.5.3.6), 20-byte v4 entries: 6 a page at
+/// 128 bytes. `level_index` is a skip count: skipping all of them returns
+/// an empty list; skipping more is OUT_OF_RANGE.
+fn paging_perf_levels(kind: Kind) {
+    let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
+    let doms = &scmi_server::sim::perf::DOMAINS;
+    assert!(doms.iter().any(|d| d.levels.len() > 2 * 6), "several pages");
+    for (d, dom) in doms.iter().enumerate() {
+        let d = d as u32;
+        let w = Walk {
+            proto: 0x13,
+            msg: 0x4,
+            args: &|i| vec![d, i],
+            count: &count16,
+            entry_len: &|_| 20,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![20; dom.levels.len()], rx);
+            if rx == 128 {
+                for p in &pages[..pages.len() - 1] {
+                    assert_eq!(p.returned, 6, "(128 - 4) / 20 per page");
+                }
+            }
+            for (k, (e, l)) in entries(&pages).iter().zip(dom.levels).enumerate() {
+                assert_eq!(
+                    [le32(e, 0), le32(e, 4), le32(e, 8), le32(e, 12), le32(e, 16)],
+                    [
+                        l.value,
+                        l.power_cost,
+                        u32::from(l.latency_us),
+                        l.indicative_khz,
+                        k as u32 + scmi_server::protocols::perf::INDEX_BASE
+                    ],
+                    "domain {d} level {k}"
+                );
+            }
+        }
+        let n = dom.levels.len() as u32;
+        assert_eq!(ok(&mut a, 0x13, 0x4, &[d, n], 0, Some(4)), [0]);
+        err(&mut a, 0x13, 0x4, &[d, n + 1], OUT_OF_RANGE);
+        err(&mut a, 0x13, 0x4, &[d, u32::MAX], OUT_OF_RANGE);
+    }
+}
+
+/// Length of a sensor descriptor, from its attribute words as Linux 6.12
+/// reads them (`iter_sens_descr_process_response`): 28 bytes, plus the
+/// power word when low[8] says extended attributes, plus resolution and
+/// range (20 bytes) for those without axes.
+fn sensor_desc_len(e: &[u8]) -> usize {
+    let (low, high) = (le32(e, 4), le32(e, 8));
+    let axes = if high & 1 << 8 != 0 {
+        (high >> 16) & 0x3f
+    } else {
+        0
+    };
+    match (low & 1 << 8 != 0, axes) {
+        (false, _) => 28,
+        (true, 0) => 52,
+        (true, _) => 32,
+    }
+}
+
+/// SENSOR_DESCRIPTION_GET (§4.7.2.5) over the 20 sensors (descriptors of
+/// 28, 32 and 52 bytes packed back to back), SENSOR_AXIS_DESCRIPTION_GET
+/// (§4.7.2.6; 28 or 48 bytes) and SENSOR_AXIS_NAME_GET (68 bytes) over
+/// every sensor with axes. Past the end: INVALID_PARAMETERS.
+fn paging_sensor_descriptions_and_axes(kind: Kind) {
+    let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
+    let sensors = &scmi_server::sim::sensor::SENSORS;
+    let w = Walk {
+        proto: 0x15,
+        msg: 0x3,
+        args: &|i| vec![i],
+        count: &count16,
+        entry_len: &sensor_desc_len,
+        span: &sum_span,
+    };
+    for rx in PAGE_SIZES {
+        let pages = walk(&mut a, &w, rx);
+        let all = entries(&pages);
+        let lens: Vec<usize> = all.iter().map(|e| e.len()).collect();
+        check_pages(&w, &pages, &lens, rx);
+        assert_eq!(all.len(), sensors.len());
+        for (i, (e, s)) in all.iter().zip(sensors).enumerate() {
+            assert_eq!(le32(e, 0), i as u32, "sensor ids in order");
+            let short: String = s.name.chars().take(15).collect();
+            assert_eq!(frontend_tests::scmi_probe::cstr(&e[12..28]), short);
+            let axes = ((le32(e, 8) >> 16) & 0x3f) as usize;
+            assert_eq!(axes, s.axes.len(), "sensor {i}");
+        }
+        if rx == 128 {
+            assert!(pages.len() >= 5, "20 sensors take several pages");
+        }
+    }
+    let n = sensors.len() as u32;
+    err(&mut a, 0x15, 0x3, &[n], INVALID_PARAMETERS);
+    err(&mut a, 0x15, 0x3, &[n + 3], INVALID_PARAMETERS);
+
+    let mut multi_page_axes = false;
+    for (id, s) in sensors.iter().enumerate() {
+        let id = id as u32;
+        if s.axes.is_empty() {
+            err(&mut a, 0x15, 0x7, &[id, 0], NOT_SUPPORTED);
+            continue;
+        }
+        let w = Walk {
+            proto: 0x15,
+            msg: 0x7,
+            args: &|i| vec![id, i],
+            count: &count26,
+            entry_len: &|e| if le32(e, 4) & 1 << 8 != 0 { 48 } else { 28 },
+            span: &sum_span,
+        };
+        let names = Walk {
+            proto: 0x15,
+            msg: 0xD,
+            args: &|i| vec![id, i],
+            count: &count26,
+            entry_len: &|_| 68,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            multi_page_axes |= rx == 128 && pages.len() > 1;
+            let all = entries(&pages);
+            let lens: Vec<usize> = all.iter().map(|e| e.len()).collect();
+            check_pages(&w, &pages, &lens, rx);
+            for (k, (e, x)) in all.iter().zip(s.axes).enumerate() {
+                assert_eq!(le32(e, 0), k as u32);
+                assert_eq!(e.len(), if x.ext.is_some() { 48 } else { 28 });
+                let short: String = x.name.chars().take(15).collect();
+                assert_eq!(frontend_tests::scmi_probe::cstr(&e[12..28]), short);
+            }
+            let pages = walk(&mut a, &names, rx);
+            check_pages(&names, &pages, &vec![68; s.axes.len()], rx);
+            for (k, (e, x)) in entries(&pages).iter().zip(s.axes).enumerate() {
+                assert_eq!(le32(e, 0), k as u32);
+                assert_eq!(frontend_tests::scmi_probe::cstr(&e[4..]), x.name);
+            }
+        }
+        let n = s.axes.len() as u32;
+        err(&mut a, 0x15, 0x7, &[id, n], INVALID_PARAMETERS);
+        err(&mut a, 0x15, 0xD, &[id, n], INVALID_PARAMETERS);
+    }
+    assert!(multi_page_axes, "some sensor's axes take several pages");
+}
+
+/// BASE_DISCOVER_LIST_PROTOCOLS (§4.2.2.8; ids packed four to a word),
+/// VOLTAGE_DESCRIBE_LEVELS (§4.9.2.6; 4-byte levels: 31 a page) and
+/// SENSOR_LIST_UPDATE_INTERVALS (§4.7.2.7; 4-byte words: 31 a page).
+fn paging_protocols_voltages_intervals(kind: Kind) {
+    let Rig {
+        mut a, p, _arena, ..
+    } = rig(kind, AgentOptions::default());
+    // Protocols: all fit at 128 bytes; 8 and 12 bytes force pages of 4
+    // and 8 ids.
+    let want = p.base.protocols.clone();
+    let w = Walk {
+        proto: 0x10,
+        msg: 0x6,
+        args: &|i| vec![i],
+        count: &|w| (w as usize, usize::MAX),
+        entry_len: &|_| 1,
+        span: &|l| l.len().div_ceil(4) * 4,
+    };
+    for rx in [128, 12, 8] {
+        // The count word carries no remaining count: Linux stops when it
+        // has num_protocols (PROTOCOL_ATTRIBUTES).
+        let mut got = Vec::new();
+        let mut index = 0;
+        while got.len() < want.len() {
+            let r = a.callw(0x10, 0x6, &(w.args)(index), rx);
+            assert_eq!(r.status, SUCCESS);
+            let n = r.word(0) as usize;
+            let fit = (rx - 4) / 4 * 4;
+            assert_eq!(n, (want.len() - got.len()).min(fit), "skip {index} rx {rx}");
+            assert_eq!(r.used_len as usize, 8 + 4 + n.div_ceil(4) * 4);
+            let ids = &r.payload[4..];
+            got.extend_from_slice(&ids[..n]);
+            assert!(ids[n..].iter().all(|&b| b == 0), "padding is zero");
+            index += n as u32;
+        }
+        assert_eq!(got, want, "rx {rx}");
+    }
+    // A buffer with room for the count but not one id while ids remain:
+    // an empty page would stall the agent, so GENERIC_ERROR, as for every
+    // other multi-part command (clock rates shown).
+    assert_eq!(a.callw(0x10, 0x6, &[0], 4).status, GENERIC_ERROR);
+    assert_eq!(a.callw(0x14, 0x4, &[0, 0], 4).status, GENERIC_ERROR);
+    let n = want.len() as u32;
+    // skip == total: nothing left, an empty list (SCP); beyond: invalid.
+    assert_eq!(ok(&mut a, 0x10, 0x6, &[n], 0, Some(4)), [0]);
+    err(&mut a, 0x10, 0x6, &[n + 1], INVALID_PARAMETERS);
+
+    // Voltage levels, every list-form domain.
+    let volts = &scmi_server::sim::voltage::VOLTAGES;
+    let mut pages_seen = 0;
+    for (d, v) in volts.iter().enumerate() {
+        let SimLevels::List(list) = v.levels else {
+            continue;
+        };
+        let d = d as u32;
+        let w = Walk {
+            proto: 0x17,
+            msg: 0x4,
+            args: &|i| vec![d, i],
+            count: &count16,
+            entry_len: &|_| 4,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![4; list.len()], rx);
+            if rx == 128 {
+                pages_seen = pages_seen.max(pages.len());
+            }
+            let got: Vec<i32> = entries(&pages).iter().map(|e| le32(e, 0) as i32).collect();
+            assert_eq!(got, list, "domain {d}");
+        }
+        let n = list.len() as u32;
+        err(&mut a, 0x17, 0x4, &[d, n], OUT_OF_RANGE);
+        err(&mut a, 0x17, 0x4, &[d, n + 9], OUT_OF_RANGE);
+    }
+    assert!(pages_seen >= 2, "the 40-level rail takes two pages");
+
+    // Update intervals, every sensor with a discrete list.
+    let sensors = &scmi_server::sim::sensor::SENSORS;
+    let mut pages_seen = 0;
+    for (id, s) in sensors.iter().enumerate() {
+        let id = id as u32;
+        let SimIntervals::List(list) = s.intervals else {
+            continue;
+        };
+        let w = Walk {
+            proto: 0x15,
+            msg: 0x8,
+            args: &|i| vec![id, i],
+            count: &count16,
+            entry_len: &|_| 4,
+            span: &sum_span,
+        };
+        for rx in PAGE_SIZES {
+            let pages = walk(&mut a, &w, rx);
+            check_pages(&w, &pages, &vec![4; list.len()], rx);
+            if rx == 128 {
+                pages_seen = pages_seen.max(pages.len());
+            }
+            let got: Vec<u32> = entries(&pages).iter().map(|e| le32(e, 0)).collect();
+            let want: Vec<u32> = list.iter().map(|i| i.list_word()).collect();
+            assert_eq!(got, want, "sensor {id}");
+        }
+        let n = list.len() as u32;
+        err(&mut a, 0x15, 0x8, &[id, n], INVALID_PARAMETERS);
+        err(&mut a, 0x15, 0x8, &[id, n + 1], INVALID_PARAMETERS);
+    }
+    assert!(pages_seen >= 2, "the fan's 40 intervals take two pages");
+}
+
+// ---------------------------------------------------------------------------
+// Sensor notifications on the eventq as simulated time passes.
+// ---------------------------------------------------------------------------
+
+static PAIR: Config = Config {
+    vendor: "rust-scmi",
+    sub_vendor: "frontend",
+    implementation_version: 1,
+    agents: &[
+        AgentConfig {
+            name: "linux",
+            trusted: true,
+            protocols: u32::MAX,
+            devices: u32::MAX,
+        },
+        AgentConfig {
+            name: "rtos",
+            trusted: true,
+            protocols: u32::MAX,
+            devices: u32::MAX,
+        },
+    ],
+    devices: &[],
+};
+
+both_transports!(sensor_notifications_on_the_eventq);
+
+/// Lets the platform's time reach `now_ms` (`Server::tick`) and lets both
+/// devices move what that queued onto their eventqs.
+fn tick(server: Shared, links: &[&Link], now_ms: u64) {
+    server.borrow_mut().tick(now_ms);
+    for l in links {
+        l.poll();
+    }
+}
+
+/// A notification (type 3) of the sensor protocol with `msg_id`.
+fn sensor_note(e: &frontend_tests::scmi_agent::Event, msg_id: u8) -> bool {
+    e.header.msg_type == msg_type::NOTIFICATION
+        && e.header.protocol == 0x15
+        && e.header.msg_id == msg_id
+}
+
+/// SENSOR_TRIP_POINT_NOTIFY + SENSOR_TRIP_POINT_CONFIG (§4.7.2.8-9) then
+/// time passes on the simulated platform: SENSOR_TRIP_POINT_EVENT
+/// (§4.7.4.1) reaches the subscribed agent's eventq at the crossing, in
+/// the direction crossed, and nobody else's; SENSOR_UPDATE (§4.7.4.2)
+/// arrives once per update interval to the agent that asked for it, with
+/// the reading the platform's model gives for that time.
+fn sensor_notifications_on_the_eventq(kind: Kind) {
+    use scmi_server::sim::sensor::{ids, timestamp_at, value_at};
+    let arena = Arena::new();
+    let server = shared(&PAIR);
+    let l1 = link(&arena, kind, server, 1, true, Options::default());
+    let l2 = link(&arena, kind, server, 2, false, Options::default());
+    let mut a1 = agent(&l1, AgentOptions::default());
+    let mut a2 = agent(&l2, AgentOptions::default());
+    let s = ids::CPU_LITTLE_TEMP;
+    let v = |t: u64| value_at(s, 0, t).unwrap();
+    // The model: a triangle from 35 °C (t = 0) up to 75 °C (t = 10 s).
+    assert!(v(0) < 50_000 && v(4_000) >= 50_000, "crosses 50 °C by 4 s");
+
+    // Agent 1 watches sensor s: trip 1 upward at 50 °C. Agent 2 watches
+    // another sensor only.
+    ok(&mut a1, 0x15, 0x4, &[s, 1], 0, Some(0));
+    ok(&mut a1, 0x15, 0x5, &[s, 1 << 4 | 1, 50_000, 0], 0, Some(0));
+    ok(&mut a2, 0x15, 0x4, &[ids::GPU_TEMP, 1], 0, Some(0));
+    assert!(a1.drain_events().is_empty() && a2.drain_events().is_empty());
+
+    tick(server, &[&l1, &l2], 2_000);
+    assert!(v(2_000) < 50_000);
+    assert!(a1.drain_events().is_empty(), "not crossed yet");
+    tick(server, &[&l1, &l2], 4_000);
+    let ev = a1.drain_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!(sensor_note(&ev[0], 0x0), "{ev:?}");
+    assert_eq!(ev[0].used_len, 16, "header + 12 bytes");
+    // agent_id 0: the platform caused it; trip 1, [16] upward.
+    assert_eq!(ev[0].words(), [0, s, 1 << 16 | 1]);
+    assert!(
+        a2.drain_events().is_empty(),
+        "agent 2 did not subscribe to s"
+    );
+    // No new crossing, no new event.
+    tick(server, &[&l1, &l2], 4_500);
+    assert!(a1.drain_events().is_empty());
+
+    // Trip 0 downward at 60 °C: crossed on the way down (t = 16 s).
+    ok(&mut a1, 0x15, 0x5, &[s, 2, 60_000, 0], 0, Some(0));
+    tick(server, &[&l1, &l2], 9_000);
+    assert!(v(9_000) >= 60_000);
+    assert!(
+        a1.drain_events().is_empty(),
+        "upward crossing of a downward trip"
+    );
+    tick(server, &[&l1, &l2], 16_000);
+    assert!(v(16_000) < 60_000);
+    let ev = a1.drain_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!(sensor_note(&ev[0], 0x0));
+    assert_eq!(ev[0].words(), [0, s, 0], "trip 0, [16] clear: downward");
+    // A negative threshold travels as a signed 64-bit value.
+    ok(
+        &mut a1,
+        0x15,
+        0x5,
+        &[
+            ids::OUTDOOR_TEMP,
+            3,
+            (-5_000i64) as u32,
+            ((-5_000i64) >> 32) as u32,
+        ],
+        0,
+        Some(0),
+    );
+
+    // Unsubscribed: the next upward crossing of trip 1 (t = 25 s) is silent.
+    ok(&mut a1, 0x15, 0x4, &[s, 0], 0, Some(0));
+    tick(server, &[&l1, &l2], 25_000);
+    assert!(v(19_000) < 50_000 && v(25_000) >= 50_000);
+    let quiet: Vec<_> = a1
+        .drain_events()
+        .into_iter()
+        .filter(|e| e.words().get(1) == Some(&s))
+        .collect();
+    assert!(quiet.is_empty(), "unsubscribed {quiet:?}");
+    assert!(a2.drain_events().is_empty());
+
+    // Continuous updates (§4.7.2.13) for agent 2: one SENSOR_UPDATE per
+    // interval (the default is the longest, 1 s) with the reading at that
+    // time, timestamped in µs.
+    ok(&mut a2, 0x15, 0xB, &[s, 1], 0, Some(0));
+    tick(server, &[&l1, &l2], 25_500);
+    assert!(a2.drain_events().is_empty(), "no interval boundary yet");
+    for t in [26_000u64, 27_000] {
+        tick(server, &[&l1, &l2], t);
+        let ev = a2.drain_events();
+        assert_eq!(ev.len(), 1, "t = {t}: {ev:?}");
+        assert!(sensor_note(&ev[0], 0x1));
+        assert_eq!(ev[0].used_len, 4 + 8 + 16);
+        let value = v(t) as u64;
+        let ts = timestamp_at(-6, t);
+        assert_eq!(
+            ev[0].words(),
+            [
+                0,
+                s,
+                value as u32,
+                (value >> 32) as u32,
+                ts as u32,
+                (ts >> 32) as u32
+            ],
+            "t = {t}"
+        );
+        assert!(a1.drain_events().is_empty(), "agent 1 asked for no updates");
+    }
+    ok(&mut a2, 0x15, 0xB, &[s, 0], 0, Some(0));
+    tick(server, &[&l1, &l2], 30_000);
+    assert!(a2.drain_events().is_empty(), "updates off");
+    // Not every sensor can notify.
+    err(&mut a1, 0x15, 0x4, &[ids::VDD_CPU_LITTLE, 1], NOT_SUPPORTED);
+    err(&mut a1, 0x15, 0xB, &[ids::REF_CLOCK, 1], NOT_SUPPORTED);
+    err(&mut a1, 0x15, 0x4, &[s, 3], INVALID_PARAMETERS);
+    for l in [&l1, &l2] {
+        assert_eq!(l.with_device(|d| d.stats()).events_dropped, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The command layout in ring memory.
+// ---------------------------------------------------------------------------
+
+both_transports!(command_layout_in_the_ring);
+
+/// One split-ring descriptor (virtio v1.2 §2.7.5) read from the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Desc {
+    addr: u64,
+    len: u32,
+    flags: u16,
+    next: u16,
+}
+
+const DESC_F_NEXT: u16 = 1;
+const DESC_F_WRITE: u16 = 2;
+const DESC_F_INDIRECT: u16 = 4;
+
+fn read_desc(mem: &frontend_tests::arena::ArenaMem, table: u64, i: u16) -> Desc {
+    let mut b = [0u8; 16];
+    mem.read(mem.offset_of(table + 16 * u64::from(i)), &mut b);
+    Desc {
+        addr: u64::from_le_bytes(b[..8].try_into().unwrap()),
+        len: u32::from_le_bytes(b[8..12].try_into().unwrap()),
+        flags: u16::from_le_bytes(b[12..14].try_into().unwrap()),
+        next: u16::from_le_bytes(b[14..].try_into().unwrap()),
+    }
+}
+
+/// The head descriptor of the chain the driver made available last on
+/// the cmdq, and the cmdq's descriptor table address.
+fn last_avail_head(l: &Link) -> (u64, Desc) {
+    let (desc, avail, _) = l.side().core().queues()[0].addresses();
+    let v = l.ring_view(0).expect("cmdq ready");
+    let mem = l.arena();
+    let slot = u64::from(v.avail_idx.wrapping_sub(1) % v.size);
+    let mut b = [0u8; 2];
+    mem.read(mem.offset_of(avail + 4 + 2 * slot), &mut b);
+    (desc, read_desc(mem, desc, u16::from_le_bytes(b)))
+}
+
+/// With `VIRTIO_F_INDIRECT_DESC` a command goes as Linux's
+/// `virtqueue_add_split` sends it: one ring descriptor with only the
+/// INDIRECT flag, pointing at a table of two entries, the request
+/// (readable, `4 + tx` bytes, chained) then the reply buffer (writable,
+/// `8 + rx` bytes, last). Without it, the same two buffers as a chain of
+/// two ring descriptors.
+fn command_layout_in_the_ring(kind: Kind) {
+    for indirect in [true, false] {
+        let opts = AgentOptions {
+            indirect,
+            ..AgentOptions::default()
+        };
+        let Rig {
+            mut a,
+            link: l,
+            _arena,
+            ..
+        } = rig(kind, opts);
+        assert_eq!(l.driver_features() & F_INDIRECT_DESC != 0, indirect);
+        let mem = Arc::clone(l.arena());
+        // (protocol, message, payload words, rx_size): a fixed-size reply,
+        // a variable one (rx 0 = 128) and the longest request Linux sends.
+        let cases: [(u8, u8, Vec<u32>, usize); 3] = [
+            (0x14, 0x6, vec![2], 8),
+            (0x15, 0x3, vec![0], 0),
+            (0x15, 0x5, vec![0, 1 << 4 | 1, 50_000, 0], 0),
+        ];
+        for (proto, msg, args, rx) in cases {
+            let payload = words(&args);
+            let t = a.post(proto, msg, &payload, rx);
+            let tx_len = 4 + payload.len() as u32;
+            let rx_len = 8 + if rx == 0 { 128 } else { rx } as u32;
+            let (table, head) = last_avail_head(&l);
+            let (req, resp) = if indirect {
+                assert_eq!(head.flags, DESC_F_INDIRECT, "only INDIRECT: {head:?}");
+                assert_eq!(head.len, 32, "a table of two 16-byte entries");
+                let e0 = read_desc(&mem, head.addr, 0);
+                let e1 = read_desc(&mem, head.addr, 1);
+                assert_eq!((e0.flags, e0.next), (DESC_F_NEXT, 1), "{e0:?}");
+                assert_eq!(e1.flags, DESC_F_WRITE, "{e1:?}");
+                (e0, e1)
+            } else {
+                assert_eq!(head.flags, DESC_F_NEXT, "{head:?}");
+                let e1 = read_desc(&mem, table, head.next);
+                assert_eq!(e1.flags, DESC_F_WRITE, "{e1:?}");
+                (head, e1)
+            };
+            assert_eq!((req.len, resp.len), (tx_len, rx_len));
+            // The readable entry holds the header and the payload.
+            let mut got = vec![0u8; tx_len as usize];
+            mem.read(mem.offset_of(req.addr), &mut got);
+            let hdr = frontend_tests::scmi_agent::Hdr {
+                msg_id: msg,
+                msg_type: msg_type::COMMAND,
+                protocol: proto,
+                token: t,
+            };
+            assert_eq!(got[..4], hdr.pack().to_le_bytes());
+            assert_eq!(got[4..], payload[..]);
+            // And the device answers it like any other command.
+            a.kick();
+            let r = a.reply(t);
+            assert_eq!((r.header, r.status), (hdr, SUCCESS));
+            assert!(r.used_len <= rx_len);
+        }
+        let s = l.with_device(|d| d.stats());
+        assert_eq!(s.invalid_chains + s.access_errors + s.unanswerable, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The device on a thread of its own.
+// ---------------------------------------------------------------------------
+
+/// The device owns its server (one agent): it must be `Send` to run on the
+/// device thread.
+type OwnDev = VirtioScmi<Srv>;
+type OwnAgent = ScmiAgent<AnyTransport<OwnDev, 2>>;
+
+both_transports!(threaded_device_64_in_flight);
+
+/// How long the agent waits for a reply from the device thread.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Rounds of 64 commands in flight: more than 1024 commands, so the 10-bit
+/// tokens wrap.
+const ROUNDS: usize = 18;
+
+/// Sends one round: 64 commands, alternately a synchronous sensor read and
+/// a synchronous clock rate set, all posted before the first kick (the
+/// device thread may start on them while the driver is still adding), then
+/// collects every reply by the token in its header, last posted first.
+/// `last` gets the rate each clock must have afterwards.
+fn one_round(a: &mut OwnAgent, round: usize, clocks: &[(u32, Vec<u64>)], last: &mut [u64]) {
+    use scmi_server::sim::sensor::{COUNT, SENSORS, value_at};
+    let n = a.max_in_flight();
+    assert_eq!(n, 64, "Linux keeps half the 128-entry cmdq in flight");
+    let mut sent = Vec::new();
+    for i in 0..n {
+        let k = round * n + i;
+        let (proto, msg, args, expect_len) = if i % 2 == 0 {
+            let s = (k / 2 % COUNT) as u32;
+            let readings = SENSORS[s as usize].readings();
+            (0x15u8, 0x6u8, vec![s, 0], 16 * readings)
+        } else {
+            let j = k / 2 % clocks.len();
+            let (c, list) = &clocks[j];
+            let rate = list[(k / 2 + round) % list.len()];
+            last[j] = rate;
+            (0x14, 0x5, vec![0, *c, rate as u32, (rate >> 32) as u32], 0)
+        };
+        let t = a.post(proto, msg, &words(&args), 0);
+        sent.push((t, proto, msg, args, expect_len));
+    }
+    assert_eq!(a.in_flight(), n, "64 commands in flight");
+    a.kick();
+    for (t, proto, msg, args, len) in sent.into_iter().rev() {
+        let r = a.reply(t);
+        let hdr = frontend_tests::scmi_agent::Hdr {
+            msg_id: msg,
+            msg_type: msg_type::COMMAND,
+            protocol: proto,
+            token: t,
+        };
+        assert_eq!(r.header, hdr, "the reply for token {t} is its command's");
+        assert_eq!(r.status, SUCCESS, "{proto:#x}/{msg:#x} {args:?}");
+        assert_eq!(r.used_len as usize, 8 + len, "{proto:#x}/{msg:#x}");
+        if proto == 0x15 {
+            // Time stands still at 0: every reading is the model's value at
+            // t = 0 (timestamp 0).
+            let s = args[0];
+            for (axis, q) in r.payload.chunks_exact(16).enumerate() {
+                let v = i64::from_le_bytes(q[..8].try_into().unwrap());
+                assert_eq!(Some(v), value_at(s, axis, 0), "sensor {s} axis {axis}");
+                assert_eq!(q[8..], [0; 8]);
+            }
+        }
+    }
+    assert_eq!(a.in_flight(), 0);
+}
+
+/// The clocks agent 1 may set to several listed rates (from the probe).
+fn settable_clocks(p: &Probe) -> Vec<(u32, Vec<u64>)> {
+    let (clocks, _) = p.clocks.as_ref().expect("clocks probed");
+    clocks
+        .iter()
+        .enumerate()
+        .filter_map(|(c, clk)| match &clk.rates {
+            Rates::Discrete(l)
+                if l.len() > 1 && clk.permissions.unwrap_or(u32::MAX) & 1 << 29 != 0 =>
+            {
+                Some((c as u32, l.clone()))
+            }
+            _ => None,
+        })
+        .take(6)
+        .collect()
+}
+
+fn check_rates(a: &mut OwnAgent, clocks: &[(u32, Vec<u64>)], last: &[u64]) {
+    for ((c, _), &rate) in clocks.iter().zip(last) {
+        let r = a.callw(0x14, 0x6, &[*c], 8);
+        assert_eq!(r.status, SUCCESS);
+        assert_eq!(
+            r.words(),
+            [rate as u32, (rate >> 32) as u32],
+            "clock {c} has the rate set last"
+        );
+    }
+}
+
+/// The device serves its cmdq from its own thread (polling between posted
+/// kicks, as a vhost-user back-end would) while the agent on the test
+/// thread keeps 64 commands in flight, round after round; every reply
+/// carries its own command's header and the right answer. Then the driver
+/// resets the device and probes again from scratch: discovery is whole,
+/// and platform state (clock rates) survived the driver's reset.
+fn threaded_device_64_in_flight(kind: Kind) {
+    use virtio_drivers::transport::{DeviceStatus, Transport};
+    let arena = Arena::new();
+    let dev: OwnDev = VirtioScmi::new(Srv::new(&ONE, SimPlatform::default()), 1);
+    let l = Loopback::new(&arena, kind, Mode::Threaded, dev);
+    let device = l.spawn();
+    let opts = AgentOptions {
+        patience: PATIENCE,
+        ..AgentOptions::default()
+    };
+    let mut a: OwnAgent = ScmiAgent::new(AnyTransport::new(&l), opts);
+    let p = Prober::run(&mut a);
+    assert!(p.complaints.is_empty(), "{:?}", p.complaints);
+    let clocks = settable_clocks(&p);
+    assert!(clocks.len() >= 2, "{clocks:?}");
+    let mut last = vec![0u64; clocks.len()];
+    for round in 0..ROUNDS {
+        one_round(&mut a, round, &clocks, &mut last);
+        check_rates(&mut a, &clocks, &last);
+    }
+    let s = a.stats();
+    assert_eq!(s.commands, s.replies);
+    assert!(
+        s.commands > 1024,
+        "tokens wrapped ({} commands)",
+        s.commands
+    );
+    assert_eq!(s.max_in_flight, 64);
+    let first_commands = s.commands;
+
+    // Reset (status 0) and probe again on fresh rings.
+    a.transport().set_status(DeviceStatus::empty());
+    assert_eq!(l.status(), 0);
+    drop(a);
+    let mut a: OwnAgent = ScmiAgent::new(AnyTransport::new(&l), opts);
+    let p2 = Prober::run(&mut a);
+    assert!(p2.complaints.is_empty(), "{:?}", p2.complaints);
+    assert_eq!(p2.base.protocols, p.base.protocols);
+    assert_eq!(settable_clocks(&p2), clocks);
+    check_rates(&mut a, &clocks, &last);
+    one_round(&mut a, ROUNDS, &clocks, &mut last);
+    check_rates(&mut a, &clocks, &last);
+    let d = l.with_device(|d| d.stats());
+    assert_eq!(d.requests, first_commands + a.stats().commands);
+    assert_eq!(d.requests, d.replies, "every command answered");
+    assert_eq!(d.unanswerable + d.invalid_chains + d.access_errors, 0);
+    device.join();
 }
