@@ -293,7 +293,7 @@ impl<B: Backend> VirtioScmi<B> {
                     }
                     Err(e) => return Err(e),
                 };
-                let used = self.serve_request(&chain, mem);
+                let used = self.serve_request(q, &chain, mem);
                 q.add_used(mem, chain, used)?;
             }
             // virtio v1.2 §2.7.10 / §2.8.10: re-enable, then look again so
@@ -305,12 +305,17 @@ impl<B: Backend> VirtioScmi<B> {
     }
 
     /// Serves one cmdq chain; returns the used length.
-    fn serve_request<M: GuestMemory>(&mut self, chain: &DescriptorChain, mem: &M) -> u32 {
+    fn serve_request<M: GuestMemory>(
+        &mut self,
+        q: &Queue,
+        chain: &DescriptorChain,
+        mem: &M,
+    ) -> u32 {
         self.stats.requests += 1;
         let readable = chain.readable_len() as usize;
         let mut request = [0u8; MAX_REQUEST];
         let n = readable.min(MAX_REQUEST);
-        if chain.reader(mem).read_exact(&mut request[..n]).is_err() {
+        if q.reader(chain, mem).read_exact(&mut request[..n]).is_err() {
             self.stats.access_errors += 1;
             return 0;
         }
@@ -342,7 +347,7 @@ impl<B: Backend> VirtioScmi<B> {
             self.stats.access_errors += 1;
             return 0;
         };
-        let mut w = chain.writer(mem);
+        let mut w = q.writer(chain, mem);
         if w.write_all(reply).is_err() {
             self.stats.access_errors += 1;
         } else {
@@ -389,7 +394,7 @@ impl<B: Backend> VirtioScmi<B> {
                 }
                 Err(e) => return Err(e),
             };
-            let used = self.fill_event(&chain, mem);
+            let used = self.fill_event(q, &chain, mem);
             q.add_used(mem, chain, used)?;
         }
         Ok(())
@@ -400,7 +405,7 @@ impl<B: Backend> VirtioScmi<B> {
     /// returned empty: a driver posting eventq buffers smaller than the
     /// largest message breaks virtio v1.2 §5.17.6.2, and keeping the message
     /// would hold an outbox slot other agents need.
-    fn fill_event<M: GuestMemory>(&mut self, chain: &DescriptorChain, mem: &M) -> u32 {
+    fn fill_event<M: GuestMemory>(&mut self, q: &Queue, chain: &DescriptorChain, mem: &M) -> u32 {
         let mut msg = [0u8; MAX_MESSAGE];
         let Some(len) = self.backend.next_event(self.agent, &mut msg) else {
             return 0;
@@ -412,7 +417,7 @@ impl<B: Backend> VirtioScmi<B> {
             self.stats.events_dropped += 1;
             return 0;
         }
-        let mut w = chain.writer(mem);
+        let mut w = q.writer(chain, mem);
         if w.write_all(msg).is_err() {
             self.stats.access_errors += 1;
         } else {

@@ -12,9 +12,6 @@
 #
 # Needs a nightly toolchain and cargo-fuzz. Non-interactive (fine with
 # CI=true and no stdin). Extra libFuzzer flags can go in FUZZ_ARGS.
-# VIRTIO_FUZZ_STRICT_PACKED=1 makes the rings target fail on the known
-# packed-ring out-of-order bug (see fuzz_targets/rings.rs) instead of
-# looking past it.
 set -euo pipefail
 
 usage() {

@@ -69,6 +69,23 @@ pub enum ChainError {
     /// The walk disagrees with the chain as validated when it was popped:
     /// the driver changed descriptors it had handed to the device.
     Changed,
+    /// The list's descriptors are kept by the queue that popped it (a
+    /// packed-ring list of more than [`CAPTURED`] descriptors): read and
+    /// write it through [`Queue::reader`](crate::Queue::reader) and
+    /// [`Queue::writer`](crate::Queue::writer) of that queue, and not
+    /// after the queue was reset.
+    HeldByQueue,
+    /// Packed ring: the queue's store of held lists has no room for this
+    /// list's descriptors. An honest driver cannot cause this when the
+    /// queue size is at most the store's capacity: it only reuses a slot
+    /// once the device has returned the list that occupied it, so the
+    /// lists the device holds never add up to more than the queue size.
+    HeldListsFull {
+        /// Descriptors in the list.
+        needed: u16,
+        /// Free entries in the store.
+        free: usize,
+    },
     /// The chain has fewer readable (or writable) bytes than the access
     /// needs. Not a malformation: the buffers are just too small.
     Short {
@@ -170,6 +187,36 @@ pub struct DescriptorChain {
     /// order may overwrite that slot (virtio v1.2 §2.8.6), so later walks
     /// start from the table, never from the ring.
     pub(crate) packed_table: Option<(u64, u32)>,
+    /// Packed ring: where the queue keeps the copy of a long direct list.
+    pub(crate) held: Option<HeldRef>,
+}
+
+/// A long packed list's entry in its queue's store of held lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeldRef {
+    /// The store's tag for the list (unique among the lists it holds).
+    pub key: u32,
+    /// Number of elements.
+    pub count: u16,
+    /// Number of readable elements (they come first).
+    pub readable: u16,
+}
+
+/// One descriptor of a held list, as validated at pop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeldCell {
+    pub addr: u64,
+    pub len: u32,
+    /// [`HeldRef::key`] of the list the cell belongs to.
+    pub owner: u32,
+}
+
+impl HeldCell {
+    pub(crate) const EMPTY: HeldCell = HeldCell {
+        addr: 0,
+        len: 0,
+        owner: 0,
+    };
 }
 
 /// Elements captured at pop time.
@@ -215,10 +262,14 @@ impl DescriptorChain {
         self.writable
     }
 
-    /// Walks the chain's elements in order.
+    /// Walks the chain's elements in order. For a list its queue holds
+    /// (see [`ChainError::HeldByQueue`]) the walk yields that error: the
+    /// ring no longer describes the list.
     pub fn elements<'m, M: GuestMemory>(&self, mem: &'m M) -> Elements<'m, M> {
         let mut walk = Elements::new(mem, self.origin, self.indirect_ok);
-        if let Some((table, entries)) = self.packed_table {
+        if self.held.is_some() {
+            walk.pos = Pos::Held;
+        } else if let Some((table, entries)) = self.packed_table {
             walk.pos = Pos::Indirect {
                 table,
                 entries,
@@ -230,15 +281,25 @@ impl DescriptorChain {
     }
 
     /// Whether the chain's elements were captured when it was popped (see
-    /// the module documentation).
+    /// the module documentation): in the chain itself, or in its queue's
+    /// store of held lists.
     pub fn is_captured(&self) -> bool {
-        self.captured.is_complete()
+        self.captured.is_complete() || self.held.is_some()
+    }
+
+    /// Whether the chain's descriptors are kept by its queue: then only
+    /// [`Queue::reader`](crate::Queue::reader) and
+    /// [`Queue::writer`](crate::Queue::writer) reach its buffers.
+    pub fn is_held_by_queue(&self) -> bool {
+        self.held.is_some()
     }
 
     #[inline]
     fn source<'a, M: GuestMemory>(&'a self, mem: &'a M, writable: bool) -> Source<'a, M> {
         let c = &self.captured;
-        if c.is_complete() {
+        if self.held.is_some() {
+            Source::Unavailable
+        } else if c.is_complete() {
             let range = if writable {
                 &c.elems[usize::from(c.readable)..usize::from(c.count)]
             } else {
@@ -250,22 +311,69 @@ impl DescriptorChain {
         }
     }
 
-    /// A reader over the device-readable bytes.
+    /// The source over a held list's cells (`None`: the queue does not
+    /// hold it).
+    #[inline]
+    fn held_source<'a, M>(&self, cells: Option<&'a [HeldCell]>, writable: bool) -> Source<'a, M> {
+        match (cells, self.held) {
+            (Some(cells), Some(h)) => {
+                let split = usize::from(h.readable).min(cells.len());
+                let (r, w) = cells.split_at(split);
+                Source::Held(if writable { w } else { r }.iter())
+            }
+            _ => Source::Unavailable,
+        }
+    }
+
+    /// A reader over the device-readable bytes. For a list its queue holds
+    /// (see [`DescriptorChain::is_held_by_queue`]) use
+    /// [`Queue::reader`](crate::Queue::reader); this one then fails with
+    /// [`ChainError::HeldByQueue`].
     pub fn reader<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Reader<'a, M> {
+        self.reader_from(mem, self.source(mem, false))
+    }
+
+    /// A writer over the device-writable bytes. For a list its queue holds
+    /// use [`Queue::writer`](crate::Queue::writer); this one then fails
+    /// with [`ChainError::HeldByQueue`].
+    pub fn writer<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Writer<'a, M> {
+        self.writer_from(mem, self.source(mem, true))
+    }
+
+    /// A reader over a held list's cells as its queue keeps them.
+    pub(crate) fn held_reader<'a, M: GuestMemory>(
+        &'a self,
+        mem: &'a M,
+        cells: Option<&'a [HeldCell]>,
+    ) -> Reader<'a, M> {
+        self.reader_from(mem, self.held_source(cells, false))
+    }
+
+    /// A writer over a held list's cells as its queue keeps them.
+    pub(crate) fn held_writer<'a, M: GuestMemory>(
+        &'a self,
+        mem: &'a M,
+        cells: Option<&'a [HeldCell]>,
+    ) -> Writer<'a, M> {
+        self.writer_from(mem, self.held_source(cells, true))
+    }
+
+    #[inline]
+    fn reader_from<'a, M: GuestMemory>(&self, mem: &'a M, source: Source<'a, M>) -> Reader<'a, M> {
         Reader {
             mem,
-            source: self.source(mem, false),
+            source,
             cur: (0, 0),
             left: self.readable,
             done: false,
         }
     }
 
-    /// A writer over the device-writable bytes.
-    pub fn writer<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Writer<'a, M> {
+    #[inline]
+    fn writer_from<'a, M: GuestMemory>(&self, mem: &'a M, source: Source<'a, M>) -> Writer<'a, M> {
         Writer {
             mem,
-            source: self.source(mem, true),
+            source,
             cur: (0, 0),
             left: self.writable,
             written: 0,
@@ -279,8 +387,12 @@ impl DescriptorChain {
 enum Source<'m, M> {
     /// The captured elements still to be used.
     Captured(core::slice::Iter<'m, Element>),
+    /// A held list's cells still to be used (one direction only).
+    Held(core::slice::Iter<'m, HeldCell>),
     /// A fresh, fully checked walk of the ring.
     Walk(Elements<'m, M>),
+    /// A held list read without its queue.
+    Unavailable,
 }
 
 impl<M: GuestMemory> Source<'_, M> {
@@ -289,6 +401,12 @@ impl<M: GuestMemory> Source<'_, M> {
     fn next_element(&mut self, writable: bool) -> Result<Option<Element>, ChainError> {
         match self {
             Source::Captured(elems) => Ok(elems.next().copied()),
+            Source::Held(cells) => Ok(cells.next().map(|c| Element {
+                addr: c.addr,
+                len: c.len,
+                writable,
+            })),
+            Source::Unavailable => Err(ChainError::HeldByQueue),
             Source::Walk(walk) => loop {
                 match walk.next() {
                     Some(Ok(e)) if e.writable == writable => return Ok(Some(e)),
@@ -316,6 +434,8 @@ enum Pos {
         entries: u32,
         at: u32,
     },
+    /// The list is held by its queue; the ring does not describe it.
+    Held,
     Done,
 }
 
@@ -358,6 +478,7 @@ impl<'m, M: GuestMemory> Elements<'m, M> {
         loop {
             let (desc, in_indirect) = match self.pos {
                 Pos::Done => return Ok(None),
+                Pos::Held => return Err(ChainError::HeldByQueue),
                 Pos::Direct { at, .. } => {
                     let (base, packed) = match self.origin {
                         Origin::Split { table, .. } => (table, false),
@@ -503,7 +624,7 @@ impl<'m, M: GuestMemory> Elements<'m, M> {
                     }
                 }
             }
-            (Pos::Done, _) => Pos::Done,
+            (Pos::Done | Pos::Held, _) => Pos::Done,
         };
         Ok(())
     }
@@ -569,6 +690,63 @@ pub(crate) fn validate<M: GuestMemory>(
         chain.packed_table = walk.entered;
     }
     Ok(())
+}
+
+/// Walks a long packed list once, checking every descriptor, and copies
+/// its elements into `free` (the free part of the queue's store) tagged
+/// with `key`. Records the byte totals in `chain` and where the copy is;
+/// returns the number of cells used. `chain` arrives with zero totals.
+pub(crate) fn validate_held<M: GuestMemory>(
+    mem: &M,
+    chain: &mut DescriptorChain,
+    free: &mut [HeldCell],
+    key: u32,
+) -> Result<u16, ChainError> {
+    let slots = match chain.origin {
+        Origin::Packed { slots, .. } => slots,
+        Origin::Split { .. } => return Err(ChainError::HeldByQueue),
+    };
+    // A direct list has one descriptor per slot; the walk checks that.
+    if usize::from(slots) > free.len() {
+        return Err(ChainError::HeldListsFull {
+            needed: slots,
+            free: free.len(),
+        });
+    }
+    let mut count = 0u16;
+    let mut readable = 0u16;
+    let mut walk = Elements::new(mem, chain.origin, chain.indirect_ok);
+    for e in walk.by_ref() {
+        let e = e?;
+        let Some(cell) = free.get_mut(usize::from(count)) else {
+            // More elements than slots: the walk refuses that first.
+            return Err(ChainError::Changed);
+        };
+        *cell = HeldCell {
+            addr: e.addr,
+            len: e.len,
+            owner: key,
+        };
+        count += 1;
+        // Cannot overflow: the walk caps the sum at u32::MAX.
+        if e.writable {
+            chain.writable += e.len;
+        } else {
+            chain.readable += e.len;
+            readable += 1;
+        }
+    }
+    if walk.entered.is_some() {
+        // An indirect descriptor in a multi-slot list is refused by the
+        // walk (§2.8.19); never hold a table walk.
+        return Err(ChainError::IndirectInList);
+    }
+    chain.held = Some(HeldRef {
+        key,
+        count,
+        readable,
+    });
+    Ok(count)
 }
 
 /// The common case of [`validate`]: a split-ring chain without indirect

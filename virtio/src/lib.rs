@@ -60,4 +60,4 @@ pub use memory::{
     CacheMaintenance, Coherent, FixedWindow, GuestMemory, HOST_ALIGN, MemoryError, RegionError,
     RegionTable,
 };
-pub use queue::{Area, MAX_PACKED_SIZE, Queue, QueueConfigError, QueueError};
+pub use queue::{Area, DEFAULT_HELD, MAX_PACKED_SIZE, Queue, QueueConfigError, QueueError};

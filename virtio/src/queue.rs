@@ -5,8 +5,9 @@
 //! the negotiated features and driver memory. The device then
 //!
 //! 1. pops chains with [`Queue::pop_descriptor_chain`],
-//! 2. reads and writes them through [`DescriptorChain::reader`] and
-//!    [`DescriptorChain::writer`],
+//! 2. reads and writes them through [`Queue::reader`] and [`Queue::writer`]
+//!    (or [`DescriptorChain::reader`] and [`DescriptorChain::writer`] for
+//!    every chain but the long packed lists the queue holds),
 //! 3. returns them with [`Queue::add_used`], and
 //! 4. asks [`Queue::needs_notification`] whether the driver wants a
 //!    used-buffer notification. The queue decides; the integrator notifies.
@@ -19,7 +20,10 @@
 
 use core::sync::atomic::{Ordering, fence};
 
-use crate::chain::{self, ChainError, DESC_SIZE, DescriptorChain, Origin, RawDesc};
+use crate::chain::{
+    self, CAPTURED, ChainError, DESC_SIZE, DescriptorChain, HeldCell, HeldRef, Origin, RawDesc,
+    Reader, Writer,
+};
 use crate::memory::{GuestMemory, MemoryError};
 use crate::spec::desc::{AVAIL, NEXT, USED, WRITE};
 use crate::spec::features;
@@ -30,6 +34,10 @@ use crate::spec::ring::{
 
 /// Largest packed queue (virtio v1.2 §2.8: up to 2^15 entries).
 pub const MAX_PACKED_SIZE: u16 = 1 << 15;
+
+/// Descriptors a [`Queue`] can keep for the long packed lists it holds,
+/// unless chosen otherwise with [`Queue::with_store`]. 16 bytes each.
+pub const DEFAULT_HELD: usize = 256;
 
 /// Why the driver's queue configuration was refused by [`Queue::enable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +149,18 @@ impl From<MemoryError> for QueueError {
 }
 
 /// The device side of one virtqueue.
+///
+/// `HELD` is the capacity, in descriptors, of the queue's store of held
+/// lists: a packed-ring list of more than [`CAPTURED`](crate::CAPTURED)
+/// descriptors is copied there when popped, because its ring slots stop
+/// describing it once the device completes later lists (virtio v1.2
+/// §2.8.6) and the driver reuses them. Such lists are read and written
+/// through [`Queue::reader`] and [`Queue::writer`]. With a queue size of
+/// at most `HELD`, an honest driver can never fill the store; a list that
+/// does not fit is completed with used length 0
+/// ([`ChainError::HeldListsFull`]). Split rings never use the store.
 #[derive(Debug, Clone)]
-pub struct Queue {
+pub struct Queue<const HELD: usize = DEFAULT_HELD> {
     max_size: u16,
     size: u16,
     desc: u64,
@@ -168,11 +186,77 @@ pub struct Queue {
     pending: u32,
     /// Split with EVENT_IDX: `next_used` at the last decision, if any.
     signalled_used: Option<u16>,
+    /// Packed: copies of the long direct lists the device holds.
+    held: HeldLists<HELD>,
+}
+
+/// The store of held lists: the lists' cells packed at the front in pop
+/// order, each list contiguous and tagged with its key.
+#[derive(Clone)]
+struct HeldLists<const N: usize> {
+    cells: [HeldCell; N],
+    used: usize,
+    next_key: u32,
+}
+
+impl<const N: usize> core::fmt::Debug for HeldLists<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HeldLists")
+            .field("capacity", &N)
+            .field("used", &self.used)
+            .finish()
+    }
+}
+
+impl<const N: usize> HeldLists<N> {
+    const fn new() -> Self {
+        HeldLists {
+            cells: [HeldCell::EMPTY; N],
+            used: 0,
+            next_key: 0,
+        }
+    }
+
+    /// Where a held list's cells start.
+    fn find(&self, key: u32) -> Option<usize> {
+        self.cells
+            .get(..self.used)?
+            .iter()
+            .position(|c| c.owner == key)
+    }
+
+    /// The cells of a held list, if the store holds it.
+    fn cells(&self, h: HeldRef) -> Option<&[HeldCell]> {
+        let start = self.find(h.key)?;
+        let cells = self.cells.get(start..start + usize::from(h.count))?;
+        (cells.last()?.owner == h.key).then_some(cells)
+    }
+
+    /// Forgets a held list, moving the lists after it down.
+    fn release(&mut self, h: HeldRef) {
+        let Some(start) = self.find(h.key) else {
+            return;
+        };
+        let end = (start + usize::from(h.count)).min(self.used);
+        self.cells.copy_within(end..self.used, start);
+        self.used -= end - start;
+    }
 }
 
 impl Queue {
-    /// A queue in reset state whose size the driver may set up to `max_size`.
+    /// A queue in reset state whose size the driver may set up to
+    /// `max_size`, with the default store of held lists
+    /// ([`DEFAULT_HELD`] descriptors).
     pub const fn new(max_size: u16) -> Self {
+        Self::with_store(max_size)
+    }
+}
+
+impl<const HELD: usize> Queue<HELD> {
+    /// A queue in reset state whose size the driver may set up to
+    /// `max_size`, keeping up to `HELD` descriptors of held long packed
+    /// lists (see [`Queue`]).
+    pub const fn with_store(max_size: u16) -> Self {
         Queue {
             max_size,
             size: max_size,
@@ -191,6 +275,7 @@ impl Queue {
             avail_shadow: 0,
             pending: 0,
             signalled_used: None,
+            held: HeldLists::new(),
         }
     }
 
@@ -305,9 +390,14 @@ impl Queue {
     /// configuration cleared, size back to the maximum. Chains popped before
     /// this can no longer be returned.
     pub fn reset(&mut self) {
-        let epoch = self.epoch;
-        *self = Queue::new(self.max_size);
-        self.epoch = epoch;
+        self.size = self.max_size;
+        self.desc = 0;
+        self.driver = 0;
+        self.device = 0;
+        self.ready = false;
+        self.packed = false;
+        self.event_idx = false;
+        self.indirect = false;
         self.reset_ring_state();
     }
 
@@ -320,6 +410,9 @@ impl Queue {
         self.avail_shadow = 0;
         self.pending = 0;
         self.signalled_used = None;
+        // Chains popped before now are stale; their keys are not reused
+        // (the key counter runs on).
+        self.held.used = 0;
     }
 
     /// The device's position in the available ring, as vhost-user's
@@ -399,14 +492,76 @@ impl Queue {
             epoch: self.epoch,
             captured: chain::Captured::NONE,
             packed_table: None,
+            held: None,
         };
-        match chain::validate(mem, &mut chain) {
+        let checked = match origin {
+            // A direct list too long to capture in the chain: its ring
+            // slots will not keep describing it (see `Queue`), so copy it.
+            Origin::Packed { slots, .. } if usize::from(slots) > CAPTURED => {
+                self.hold(mem, &mut chain)
+            }
+            _ => chain::validate(mem, &mut chain),
+        };
+        match checked {
             Ok(()) => Ok(Some(chain)),
             Err(error) => {
                 self.add_used(mem, chain, 0)?;
                 Err(QueueError::InvalidChain { id, error })
             }
         }
+    }
+
+    /// Validates a long packed list into the store of held lists.
+    fn hold<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        chain: &mut DescriptorChain,
+    ) -> Result<(), ChainError> {
+        let key = self.held.next_key;
+        let used = self.held.used;
+        let free = self.held.cells.get_mut(used..).unwrap_or_default();
+        let n = chain::validate_held(mem, chain, free, key)?;
+        self.held.used = used + usize::from(n);
+        self.held.next_key = key.wrapping_add(1);
+        Ok(())
+    }
+
+    /// A reader over the device-readable bytes of `chain`, a chain this
+    /// queue popped. Works for every chain, including the long packed
+    /// lists the queue holds ([`DescriptorChain::is_held_by_queue`]);
+    /// for those, after a reset of the queue, it fails with
+    /// [`ChainError::HeldByQueue`].
+    #[inline]
+    pub fn reader<'a, M: GuestMemory>(
+        &'a self,
+        chain: &'a DescriptorChain,
+        mem: &'a M,
+    ) -> Reader<'a, M> {
+        match chain.held {
+            None => chain.reader(mem),
+            Some(h) => chain.held_reader(mem, self.held_cells(chain, h)),
+        }
+    }
+
+    /// A writer over the device-writable bytes of `chain`, a chain this
+    /// queue popped (see [`Queue::reader`]).
+    #[inline]
+    pub fn writer<'a, M: GuestMemory>(
+        &'a self,
+        chain: &'a DescriptorChain,
+        mem: &'a M,
+    ) -> Writer<'a, M> {
+        match chain.held {
+            None => chain.writer(mem),
+            Some(h) => chain.held_writer(mem, self.held_cells(chain, h)),
+        }
+    }
+
+    fn held_cells(&self, chain: &DescriptorChain, h: HeldRef) -> Option<&[HeldCell]> {
+        if chain.epoch != self.epoch || !self.ready {
+            return None;
+        }
+        self.held.cells(h)
     }
 
     /// Returns a chain to the driver with `len` bytes written (clamped to
@@ -421,6 +576,9 @@ impl Queue {
         self.check_ready()?;
         if chain.epoch != self.epoch {
             return Err(QueueError::StaleChain);
+        }
+        if let Some(h) = chain.held {
+            self.held.release(h);
         }
         let len = len.min(chain.writable);
         if self.packed {

@@ -721,9 +721,9 @@ impl VirtioDevice for EchoDevice {
                     Err(_) => continue,
                 };
                 let mut buf = [0u8; 512];
-                let n = c.reader(mem).read(&mut buf).unwrap_or(0);
+                let n = q.reader(&c, mem).read(&mut buf).unwrap_or(0);
                 buf[..n].make_ascii_uppercase();
-                let mut w = c.writer(mem);
+                let mut w = q.writer(&c, mem);
                 let _ = w.write(&buf[..n]);
                 let written = w.written();
                 q.add_used(mem, c, written)?;

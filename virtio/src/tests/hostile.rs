@@ -610,3 +610,149 @@ fn packed_long_indirect_list_survives_out_of_order_completion() {
     assert_eq!(back, [0xEE; 0x40]);
     q.add_used(&m, a, 0xC0).unwrap();
 }
+
+/// A direct packed list of more than `CAPTURED` buffers, held while a
+/// later list completes out of order. An honest driver does exactly this
+/// (virtio v1.2 §2.8.6: the device may write used descriptors into slots
+/// of buffers it still holds): queue of 8, list A of 5 buffers, list B of
+/// 1; B completes first, its used descriptor lands in A's first slot. A
+/// must still read and write its own buffers.
+#[test]
+fn packed_long_direct_list_survives_out_of_order_completion() {
+    let mut arena = Arena::new(0x10000, 0);
+    let m = arena.window();
+    let (mut q, mut drv) = packed_queue(&m);
+    let n = CAPTURED as u64 + 1;
+    let bufs: std::vec::Vec<(u64, u32, bool)> =
+        (0..n).map(|i| (DATA + 0x100 * i, 0x40, i >= 2)).collect();
+    m.write(DATA, &[5; 0x40]).unwrap();
+    m.write(DATA + 0x100, &[6; 0x40]).unwrap();
+    let ida = drv.add_chain(&bufs);
+    let idb = drv.add_chain(&[(DATA + 0x1000, 0x10, true)]);
+    let a = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    let b = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    assert_eq!((a.readable_len(), a.writable_len()), (0x80, 0xC0));
+    // B completes first: its used descriptor overwrites A's first slot.
+    q.add_used(&m, b, 0x10).unwrap();
+    assert_eq!(drv.pop_used(), Some((idb, 0x10)));
+    let mut got = [0u8; 0x80];
+    q.reader(&a, &m).read_exact(&mut got).unwrap();
+    assert_eq!(got[..0x40], [5; 0x40]);
+    assert_eq!(got[0x40..], [6; 0x40]);
+    q.writer(&a, &m).write_all(&[0xEE; 0xC0]).unwrap();
+    for i in 2..n {
+        let mut back = [0u8; 0x40];
+        m.read(DATA + 0x100 * i, &mut back).unwrap();
+        assert_eq!(back, [0xEE; 0x40], "buffer {i}");
+    }
+    q.add_used(&m, a, 0xC0).unwrap();
+    assert_eq!(drv.pop_used(), Some((ida, 0xC0)));
+}
+
+/// As above, and the driver then reuses the slots B's completion freed:
+/// its next list wraps round into A's first slots. A's descriptors are
+/// gone from the ring; A must still reach exactly its own buffers, and the
+/// new list is served too.
+#[test]
+fn packed_long_direct_list_survives_slot_reuse_by_the_driver() {
+    let mut arena = Arena::new(0x10000, 0);
+    let m = arena.window();
+    let (mut q, mut drv) = packed_queue(&m);
+    let a_bufs: std::vec::Vec<(u64, u32, bool)> =
+        (0..5).map(|i| (DATA + 0x100 * i, 0x40, i >= 2)).collect();
+    m.write(DATA, &[5; 0x40]).unwrap();
+    m.write(DATA + 0x100, &[6; 0x40]).unwrap();
+    let ida = drv.add_chain(&a_bufs);
+    let idb = drv.add_chain(&[(DATA + 0x1000, 0x10, true)]);
+    let a = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    let b = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    q.add_used(&m, b, 0).unwrap();
+    assert_eq!(drv.pop_used(), Some((idb, 0)));
+    // Slots 6, 7 and 0: slot 0 was A's first descriptor.
+    m.write(DATA + 0x2000, &[7; 0x20]).unwrap();
+    let idc = drv.add_chain(&[
+        (DATA + 0x2000, 0x20, false),
+        (DATA + 0x2100, 0x20, true),
+        (DATA + 0x2200, 0x20, true),
+    ]);
+    let c = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    let mut got = [0u8; 0x80];
+    q.reader(&a, &m).read_exact(&mut got).unwrap();
+    assert_eq!(got[..0x40], [5; 0x40]);
+    assert_eq!(got[0x40..], [6; 0x40]);
+    q.writer(&a, &m).write_all(&[0xEE; 0xC0]).unwrap();
+    let mut cin = [0u8; 0x20];
+    q.reader(&c, &m).read_exact(&mut cin).unwrap();
+    assert_eq!(cin, [7; 0x20]);
+    q.writer(&c, &m).write_all(&[0xCC; 0x40]).unwrap();
+    for (at, want) in [
+        (DATA + 0x200, 0xEE),
+        (DATA + 0x300, 0xEE),
+        (DATA + 0x400, 0xEE),
+        (DATA + 0x2100, 0xCC),
+        (DATA + 0x2200, 0xCC),
+    ] {
+        let mut back = [0u8; 0x20];
+        m.read(at, &mut back).unwrap();
+        assert_eq!(back, [want; 0x20], "buffer at {at:#x}");
+    }
+    q.add_used(&m, c, 0x40).unwrap();
+    q.add_used(&m, a, 0xC0).unwrap();
+    assert_eq!(drv.pop_used(), Some((idc, 0x40)));
+    assert_eq!(drv.pop_used(), Some((ida, 0xC0)));
+}
+
+/// The store of held lists is bounded: a long list that does not fit is
+/// completed with used length 0 and the queue goes on; returning a held
+/// list frees its room. A held list read without its queue, or after a
+/// reset, fails instead of reading the ring.
+#[test]
+fn packed_held_lists_store_is_bounded() {
+    let mut arena = Arena::new(0x10000, 0);
+    let m = arena.window();
+    let drv = MockPackedQueue::new(&m, RING, SIZE);
+    let (d, a, u) = drv.addresses();
+    let mut drv = drv;
+    let mut q = Queue::<5>::with_store(SIZE);
+    q.set_desc_table_address(d);
+    q.set_avail_ring_address(a);
+    q.set_used_ring_address(u);
+    q.enable(&m, VERSION_1 | RING_PACKED).unwrap();
+    let five: std::vec::Vec<(u64, u32, bool)> =
+        (0..5).map(|i| (DATA + 0x100 * i, 0x10, true)).collect();
+    let ida = drv.add_chain(&five);
+    let a = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    assert!(a.is_held_by_queue() && a.is_captured());
+    assert_eq!(
+        a.reader(&m).read(&mut [0u8; 4]),
+        Err(ChainError::HeldByQueue)
+    );
+    assert_eq!(a.elements(&m).next(), Some(Err(ChainError::HeldByQueue)));
+    let idb = drv.add_chain(&five[..3]);
+    let idc = drv.add_chain(&five);
+    let b = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    assert!(!b.is_held_by_queue());
+    assert_eq!(
+        q.pop_descriptor_chain(&m),
+        Err(QueueError::InvalidChain {
+            id: idc,
+            error: ChainError::HeldListsFull { needed: 5, free: 0 }
+        })
+    );
+    assert_eq!(drv.pop_used(), Some((idc, 0)));
+    q.writer(&a, &m).write_all(&[1; 0x50]).unwrap();
+    q.add_used(&m, a, 0x50).unwrap();
+    q.add_used(&m, b, 0).unwrap();
+    assert_eq!(drv.pop_used(), Some((ida, 0x50)));
+    assert_eq!(drv.pop_used(), Some((idb, 0)));
+    // Room again.
+    let idd = drv.add_chain(&five);
+    let dd = q.pop_descriptor_chain(&m).unwrap().unwrap();
+    assert_eq!(dd.id(), idd);
+    // After a reset the queue no longer holds it.
+    q.reset();
+    assert_eq!(
+        q.writer(&dd, &m).write(&[1; 4]),
+        Err(ChainError::HeldByQueue)
+    );
+}
