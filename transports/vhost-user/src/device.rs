@@ -274,6 +274,9 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
                 device.reset_queue(i as u16);
             }
             v.started = false;
+            // A restarted ring is initialised disabled again when protocol
+            // features are in use (vhost-user spec, "Ring states").
+            v.enabled = None;
             // The front-end owns the kick eventfd again (vhost-user spec:
             // the back-end stops watching it once the ring is stopped).
             v.kick = None;
