@@ -52,13 +52,16 @@ type Result<T> = std::result::Result<T, Error>;
 pub const VHOST_USER_F_PROTOCOL_FEATURES: u64 = 1 << 30;
 
 /// Protocol features offered (`REPLY_ACK` is added by the `vhost` crate,
-/// which implements it): several queues with `GET_QUEUE_NUM`, `GET_CONFIG`
-/// and `SET_CONFIG` (refused past the device's configuration space, which
-/// for virtio-scmi is empty), and `RESET_DEVICE`.
+/// which implements it): several queues with `GET_QUEUE_NUM`, and
+/// `RESET_DEVICE`.
+///
+/// `CONFIG` is not offered: virtio-scmi has no configuration space (virtio
+/// v1.2 §5.17.4), QEMU 10's vhost-user-scmi never reads one and warns at
+/// start-up when a back-end offers it. The `GET_CONFIG`/`SET_CONFIG`
+/// handlers still answer from the device's configuration space for a
+/// front-end that sends them anyway.
 pub fn protocol_features() -> VhostUserProtocolFeatures {
-    VhostUserProtocolFeatures::MQ
-        | VhostUserProtocolFeatures::CONFIG
-        | VhostUserProtocolFeatures::RESET_DEVICE
+    VhostUserProtocolFeatures::MQ | VhostUserProtocolFeatures::RESET_DEVICE
 }
 
 /// Front-end state of one vring.
