@@ -277,6 +277,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
                 device.reset_queue(i as u16);
             }
             v.started = false;
+            eprintln!("vhost-user: queue {i} stopped at {}", v.base);
             // A restarted ring is initialised disabled again when protocol
             // features are in use (vhost-user spec, "Ring states").
             v.enabled = None;
@@ -323,6 +324,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
             .map_err(|e| format!("ring refused: {e:?}"))?;
         q.set_avail_base(base);
         self.vrings[i].started = true;
+        eprintln!("vhost-user: queue {i} started (size {num}, base {base})");
         Ok(())
     }
 
@@ -366,6 +368,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
         self.protocol = features & VHOST_USER_F_PROTOCOL_FEATURES != 0;
         match self.negotiate(virtio) {
             Ok(()) => {
+                eprintln!("vhost-user: features {virtio:#x} negotiated");
                 self.features = Some(virtio);
                 Ok(())
             }
