@@ -26,8 +26,9 @@
 #                              cpuinfo_cur_freq (PERF_LEVEL_GET)
 #   raw PROTO MSG [WORD...]    one raw command, reply printed
 #   kill_wait SECONDS FILE     print "kill-now", wait, then time one read of
-#                              FILE and one raw BASE_PROTOCOL_VERSION
-#   bench_raw N PROTO MSG [WORD...]  / bench_file N PATH
+#                              FILE ("-": none; "hwmon:temp1": that hwmon
+#                              input) and one raw BASE_PROTOCOL_VERSION
+#   bench_raw N PROTO MSG [WORD...]  / bench_file N FILE
 #                              benchmark loops (vscmi-guest), bracketed by
 #                              bench-ready / bench-done with pauses so the
 #                              host can sample the daemon's CPU time
@@ -76,6 +77,15 @@ hwmon_dir() {
     return 1
 }
 
+# resolve FILE: "hwmon:ATTR" names ATTR_input of the scmi_sensors hwmon
+# device (its number is not fixed); anything else is a path.
+resolve() {
+    case "$1" in
+        hwmon:*) d=$(hwmon_dir) && echo "$d/${1#hwmon:}_input" || echo /nonexistent ;;
+        *) echo "$1" ;;
+    esac
+}
+
 do_probe() {
     dmesg | grep -i 'scmi' | while IFS= read -r line; do
         say "dmesg $(echo "$line" | sed 's/^\[[^]]*\] *//' | tr ' ' '_')"
@@ -86,23 +96,29 @@ do_probe() {
 do_hwmon() {
     anchor=$1
     d=$(hwmon_dir) || { say "hwmon dir=none"; return; }
+    attrs=""
+    for f in "$d"/*_input; do attrs="$attrs $(basename "$f" _input)"; done
+    # One process reads anchor, every input, anchor again (milliseconds),
+    # retried until the anchor did not move: then all values are of one
+    # instant of the server's time.
     try=1
-    while [ "$try" -le 10 ]; do
-        a0=$(rd "$d/${anchor}_input")
-        snap=""
-        for f in "$d"/*_input; do
-            a=$(basename "$f" _input)
-            v=$(rd "$f")
-            l=$(cat "$d/${a}_label" 2>/dev/null | tr ' ' '_')
-            snap="$snap
-@vscmi hwmon attr=$a label=${l:-none} value=${v:-error}"
-        done
-        a1=$(rd "$d/${anchor}_input")
+    while [ "$try" -le 20 ]; do
+        set -- "$d/${anchor}_input"
+        for a in $attrs; do set -- "$@" "$d/${a}_input"; done
+        vals=$(timeout "$T" $TOOL read-files "$@" "$d/${anchor}_input")
+        a0=$(echo "$vals" | head -n 1)
+        a1=$(echo "$vals" | tail -n 1)
         [ "$a0" = "$a1" ] && break
         try=$((try + 1))
     done
     say "hwmon-snapshot anchor=$anchor a0=${a0:-error} a1=${a1:-error} tries=$try"
-    echo "$snap" | grep '^@vscmi'
+    k=2
+    for a in $attrs; do
+        v=$(echo "$vals" | sed -n "${k}p")
+        l=$(cat "$d/${a}_label" 2>/dev/null | tr ' ' '_')
+        say "hwmon attr=$a label=${l:-none} value=${v:-error}"
+        k=$((k + 1))
+    done
 }
 
 do_hwmon_ramp() {
@@ -195,10 +211,11 @@ do_kill_wait() {
     say "kill-now"
     sleep "$1"
     t0=$(uptime_ms)
-    if [ "$2" = - ]; then
+    f=$(resolve "$2")
+    if [ "$f" = - ]; then
         v=skipped
     else
-        v=$(timeout "$T" cat "$2" 2>&1 | head -n 1 | tr ' ' '_')
+        v=$(timeout "$T" cat "$f" 2>&1 | head -n 1 | tr ' ' '_')
     fi
     t1=$(uptime_ms)
     raw=$(timeout 6 $TOOL raw 0x10 0x0 | tr ' ' '_')
@@ -234,7 +251,7 @@ while read -r cmd args; do
         raw) do_raw $args ;;
         kill_wait) do_kill_wait $args ;;
         bench_raw) do_bench bench-raw $args ;;
-        bench_file) do_bench bench-file $args ;;
+        bench_file) set -- $args; do_bench bench-file "$1" "$(resolve "$2")" ;;
         *) say "unknown-command $cmd" ;;
     esac
 done </etc/vscmi/plan

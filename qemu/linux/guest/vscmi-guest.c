@@ -22,6 +22,9 @@
  *       open/read/close PATH N times (a hwmon *_input file: each read is one
  *       SENSOR_READING_GET, scmi-hwmon does not cache); prints the same
  *       figures plus last=<the last value read>.
+ *   vscmi-guest read-files PATH...
+ *       The first word of each file, one line each ("error<errno>" when the
+ *       read fails), from one process.
  *
  * Exit status 0 when every request got a reply, 1 otherwise (a raw read or
  * write that fails prints errno=<n>), 2 on usage errors.
@@ -172,7 +175,7 @@ static u64 now_ns(void)
 
 static void usage(void)
 {
-	puts_("usage: vscmi-guest raw PROTO MSG [WORD...] | bench-raw N PROTO MSG [WORD...] | bench-file N PATH\n");
+	puts_("usage: vscmi-guest raw PROTO MSG [WORD...] | bench-raw N PROTO MSG [WORD...] | bench-file N PATH | read-files PATH...\n");
 	die(2);
 }
 
@@ -350,6 +353,36 @@ static int cmd_bench_file(int argc, char **argv)
 	return ok == n ? 0 : 1;
 }
 
+/* read-files PATH...: one line "<value>" per PATH (first line of the file,
+ * or "error<errno>"), all from one process so a series of sysfs reads takes
+ * milliseconds, not one fork per file. */
+static int cmd_read_files(int argc, char **argv)
+{
+	char v[128];
+	int bad = 0;
+	for (int i = 2; i < argc; i++) {
+		s64 fd = sys4(SYS_openat, AT_FDCWD, (s64)argv[i], O_RDONLY, 0);
+		s64 r = fd;
+		if (fd >= 0) {
+			r = sys3(SYS_read, fd, (s64)v, sizeof(v) - 1);
+			sys3(SYS_close, fd, 0, 0);
+		}
+		if (r < 0) {
+			puts_("error");
+			putu((u64)-r);
+			bad = 1;
+		} else {
+			v[r] = 0;
+			for (s64 k = 0; k < r; k++)
+				if (v[k] == '\n' || v[k] == ' ')
+					v[k] = 0;
+			puts_(v[0] ? v : "empty");
+		}
+		puts_("\n");
+	}
+	return bad;
+}
+
 static int streq(const char *a, const char *b)
 {
 	while (*a && *a == *b) {
@@ -369,6 +402,8 @@ int vscmi_main(int argc, char **argv)
 		return cmd_bench_raw(argc, argv);
 	if (streq(argv[1], "bench-file"))
 		return cmd_bench_file(argc, argv);
+	if (streq(argv[1], "read-files"))
+		return cmd_read_files(argc, argv);
 	usage();
 	return 2;
 }
