@@ -16,9 +16,10 @@
 #         SENSOR_READING_GET (scmi_hwmon_read -> reading_get).
 # Measured:
 #   back-end CPU time per request: the daemon's CPU time (sum of
-#     /proc/PID/task/*/schedstat run times, in ns) sampled while the guest
-#     idles before and after the series (the guest prints bench-ready, waits
-#     3 s, runs, prints its result, waits 3 s), divided by N;
+#     /proc/PID/task/*/schedstat run times, in ns) sampled at three guest
+#     lines: bench-idle (3 s of idling follow: the daemon's idle CPU rate,
+#     e.g. its platform tick), bench-ready (1 s pause, then the series) and
+#     bench-result; (series window - idle rate x window) / N;
 #   guest latency per read: the guest's CLOCK_MONOTONIC around each request
 #     (TCG guest time, so the absolute figure includes QEMU's emulation).
 # Prints both figures per back-end and the ratio ours / vhost-device-scmi
@@ -46,14 +47,12 @@ if [ -z "${VSCMI_PEER:-}" ]; then
     VSCMI_PEER="$b --socket-path {sock} -d fake,name=accel0"
 fi
 
-# Sample the daemon's CPU time when the guest says bench-ready (it then
-# idles 3 s before starting) and when it prints bench-result (it idles 3 s
-# after).
-CPU0="" CPU1=""
-sample_start() { CPU0=$(cpu_ns "$DAEMON_PID"); }
-sample_end() { CPU1=$(cpu_ns "$DAEMON_PID"); }
+# Samples of the daemon's CPU time (ns) and the host clock (ns) at the
+# guest's bench-idle (3 s of idling follow), bench-ready (1 s pause, then the
+# series) and bench-result lines.
+sample() { printf '%s %s' "$(cpu_ns "$DAEMON_PID")" "$(date +%s%N)"; }
 
-declare -A CPU_PER_REQ LAT_PER_REQ
+declare -A CPU_PER_REQ RAW_PER_REQ LAT_PER_REQ
 # series NAME PROFILE DAEMON_CMD KIND ARGS...: one boot, one series.
 series() {
     local name=$1 profile=$2 cmd=$3 kind=$4
@@ -69,29 +68,35 @@ series() {
     build_initramfs "$name" "$WORK/plan.$name"
     start_daemon "$cmd" "$name"
     local console="$WORK/$name.console.log"
-    CPU0="" CPU1=""
     log "series $name: $N x $kind ($*) ..."
     boot_bench "$WORK/$name.cpio.gz" "$console"
     stop_daemon "$DAEMON_PID"
     local res
     res=$(vs "$console" bench-result | head -n 1)
-    if [ -z "$res" ] || [ -z "$CPU0" ] || [ -z "$CPU1" ]; then
+    if [ -z "$res" ] || [ -z "$S_IDLE" ] || [ -z "$S_READY" ] || [ -z "$S_END" ]; then
         tail -n 20 "$console" >&2
         die "series $name: no result (qemu exit $BOOT_RC)"
     fi
-    local n ok ns
+    local n ok ns c0 t0 c1 t1 c2 t2 idle_rate
     n=$(kv "$res" n) ok=$(kv "$res" ok) ns=$(kv "$res" ns)
     [ "$ok" = "$n" ] || die "series $name: only $ok of $n requests succeeded ($res)"
-    CPU_PER_REQ[$name]=$(( (CPU1 - CPU0) / n ))
+    read -r c0 t0 <<<"$S_IDLE"; read -r c1 t1 <<<"$S_READY"; read -r c2 t2 <<<"$S_END"
+    # Idle CPU (timers, polling) in ns per host second, subtracted from the
+    # series window so the figure is the cost of the requests alone.
+    idle_rate=$(( (c1 - c0) * 1000000000 / (t1 - t0 > 0 ? t1 - t0 : 1) ))
+    RAW_PER_REQ[$name]=$(( (c2 - c1) / n ))
+    CPU_PER_REQ[$name]=$(( (c2 - c1 - idle_rate * (t2 - t1) / 1000000000) / n ))
     LAT_PER_REQ[$name]=$(( ns / n ))
-    printf '%s: %-14s %6d reads  back-end CPU %7d ns/req  guest latency %7d ns/read (min %d, max %d ns)\n' \
-        "$LOG_TAG" "$name" "$n" "${CPU_PER_REQ[$name]}" "${LAT_PER_REQ[$name]}" \
-        "$(kv "$res" min_ns)" "$(kv "$res" max_ns)"
+    printf '%s: %-11s %6d reads  back-end CPU %6d ns/req (%d before subtracting idle %d us/s)  guest latency %6d ns/read (min %d, max %d)\n' \
+        "$LOG_TAG" "$name" "$n" "${CPU_PER_REQ[$name]}" "${RAW_PER_REQ[$name]}" "$((idle_rate / 1000))" \
+        "${LAT_PER_REQ[$name]}" "$(kv "$res" min_ns)" "$(kv "$res" max_ns)"
 }
 
-# boot_bench INITRD CONSOLE: like boot_guest, with the two sampling points.
+# boot_bench INITRD CONSOLE: like boot_guest, sampling S_IDLE, S_READY and
+# S_END at the guest's bench-idle, bench-ready and bench-result lines.
 boot_bench() {
-    local initrd=$1 console=$2 started=0 ended=0 qpid
+    local initrd=$1 console=$2 qpid
+    S_IDLE="" S_READY="" S_END=""
     : >"$console"
     timeout "$BOOT_TIMEOUT" qemu-system-aarch64 -M virt "${MACHINE_ARGS[@]}" \
         -nographic -no-reboot \
@@ -103,17 +108,16 @@ boot_bench() {
         -append "$KERNEL_CMDLINE" </dev/null >"$console" 2>&1 &
     qpid=$!
     while kill -0 "$qpid" 2>/dev/null; do
-        if [ "$started" -eq 0 ] && grep -q '@vscmi bench-ready' "$console"; then
-            sample_start; started=1
-        fi
-        if [ "$ended" -eq 0 ] && grep -q '@vscmi bench-result' "$console"; then
-            sample_end; ended=1
-        fi
+        if [ -z "$S_IDLE" ] && grep -q '@vscmi bench-idle' "$console"; then S_IDLE=$(sample); fi
+        if [ -z "$S_READY" ] && grep -q '@vscmi bench-ready' "$console"; then S_READY=$(sample); fi
+        if [ -z "$S_END" ] && grep -q '@vscmi bench-result' "$console"; then S_END=$(sample); fi
         sleep 0.05
     done
     BOOT_RC=0
     wait "$qpid" || BOOT_RC=$?
 }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
 trap 'stop_daemon' EXIT
 read -r -a PEER_RAW <<<"$(source "$HERE/profiles/sensors-only.sh"; profile_bench_raw)"
@@ -122,10 +126,9 @@ if [ -n "${VSCMI_DAEMON:-}" ]; then
     read -r -a OUR_RAW <<<"$(source "$HERE/profiles/sim.sh"; profile_bench_raw)"
     series ours-raw sim "$VSCMI_DAEMON" raw "${OUR_RAW[@]}"
     series ours-hwmon sim "$VSCMI_DAEMON" file "$(source "$HERE/profiles/sim.sh"; profile_bench_file)"
-    printf '%s: ratio ours/vhost-device-scmi (raw READING_GET): back-end CPU %s, guest latency %s (goal: CPU <= 0.3)\n' \
-        "$LOG_TAG" \
-        "$(awk -v a="${CPU_PER_REQ[ours-raw]}" -v b="${CPU_PER_REQ[peer-raw]}" 'BEGIN { printf b > 0 ? "%.2f" : "n/a", a / (b > 0 ? b : 1) }')" \
-        "$(awk -v a="${LAT_PER_REQ[ours-raw]}" -v b="${LAT_PER_REQ[peer-raw]}" 'BEGIN { printf b > 0 ? "%.2f" : "n/a", a / (b > 0 ? b : 1) }')"
+    printf '%s: ratio ours/vhost-device-scmi, raw SENSOR_READING_GET: back-end CPU %s (goal <= 0.3), guest latency %s\n' \
+        "$LOG_TAG" "$(ratio "${CPU_PER_REQ[ours-raw]}" "${CPU_PER_REQ[peer-raw]}")" \
+        "$(ratio "${LAT_PER_REQ[ours-raw]}" "${LAT_PER_REQ[peer-raw]}")"
 else
     log "VSCMI_DAEMON not set: only the vhost-device-scmi series ran"
 fi

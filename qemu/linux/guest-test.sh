@@ -41,8 +41,13 @@
 #   VSCMI_PROFILE          as --profile (default: sim if VSCMI_DAEMON is set,
 #                          else sensors-only)
 #   VSCMI_DT_FRAGMENT_CMD  command printing the SCMI DT fragment instead of
-#                          the profile's template, e.g.
-#                          "manifest-tool linux-dt manifests/qemu-sim.dts"
+#                          the profile's template (qemu/linux/dt/*.dtsi), e.g.
+#                          "manifest-tool linux-dt manifests/qemu-sim.dts".
+#                          Contract: DTS source appended to QEMU's DT, i.e.
+#                          `/ { firmware { scmi { ... }; }; };`; the label
+#                          scmi_dvfs on protocol@13 (#clock-cells) makes
+#                          mkdtb.sh point cpu@0 at perf domain 0; the
+#                          placeholder VSCMI_RX_TIMEOUT_MS is optional
 #   VSCMI_CACHE            kernel/busybox cache (read only here)
 #   VSCMI_WORK             scratch dir (default target/guest-test)
 #   BOOT_TIMEOUT           seconds per boot (default 300)
@@ -119,7 +124,7 @@ boot_checked() {
     log "boot '$name' (timeout ${BOOT_TIMEOUT}s, console: $console)"
     boot_guest "$WORK/$name.cpio.gz" "$console" "${2:-}" "${3:-}"
     local done_line
-    done_line=$(vs "$console" done | head -n 1)
+    done_line=$(vs "$console" "done" | head -n 1)
     check "boot $name completes" "$([ "$BOOT_RC" -eq 0 ] && [ -n "$done_line" ] && echo 1)" \
         "qemu exit $BOOT_RC after ${BOOT_SECS}s$([ -n "$done_line" ] || echo ', no @vscmi done')"
     if [ -z "$done_line" ]; then tail -n 30 "$console" | sed 's/^/  console| /' >&2; fi

@@ -30,8 +30,9 @@
 #                              input) and one raw BASE_PROTOCOL_VERSION
 #   bench_raw N PROTO MSG [WORD...]  / bench_file N FILE
 #                              benchmark loops (vscmi-guest), bracketed by
-#                              bench-ready / bench-done with pauses so the
-#                              host can sample the daemon's CPU time
+#                              bench-idle / bench-ready / bench-result with
+#                              pauses so the host can sample the daemon's
+#                              CPU time (idle rate, then the series)
 #
 # Why raw mode for some commands: Linux 6.12 offers no user-space path to
 # CLOCK_RATE_SET (debugfs clk_rate is read-only: CLOCK_ALLOW_WRITE_DEBUGFS is
@@ -224,8 +225,12 @@ do_kill_wait() {
 }
 
 do_bench() {
-    say "bench-ready"
+    # idle window (the host measures the back-end's idle CPU rate), then a
+    # pause, then the series; the host samples at each line.
+    say "bench-idle"
     sleep 3
+    say "bench-ready"
+    sleep 1
     out=$(timeout 3000 $TOOL "$@")
     say "bench-result what=$1 $out"
     sleep 3

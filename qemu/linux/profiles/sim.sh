@@ -205,10 +205,10 @@ profile_check_full() {
 }
 
 profile_check_restart() {
-    local log=$1 names c missing=0
+    local log=$1 names c absent=0
     check_probe "$log" "$PROFILE_VENDOR"
     check_hwmon "$log"
     names=" $(vs "$log" clk | sed -n 's/^name=\([^ ]*\).*/\1/p' | tr '\n' ' ') "
-    for c in $SIM_CLOCKS; do [[ "$names" == *" $c "* ]] || missing=$((missing + 1)); done
-    check "clocks in clk_summary" "$([ "$missing" -eq 0 ] && echo 1)" "$((34 - missing))/34 present"
+    for c in $SIM_CLOCKS; do [[ "$names" == *" $c "* ]] || absent=$((absent + 1)); done
+    check "clocks in clk_summary" "$([ "$absent" -eq 0 ] && echo 1)" "$((34 - absent))/34 present"
 }
