@@ -96,6 +96,17 @@ check_probe() {
         "${shown:-no 'SCMI Protocol' line in dmesg} (want vendor '$want')"
 }
 
+# check_dmesg_clean LOG: no SCMI error lines in dmesg ("failed", "error",
+# "timed out", "malformed"), apart from the profile's PROFILE_DMESG_ALLOW
+# (an extended regex for known, explained lines).
+check_dmesg_clean() {
+    local bad
+    bad=$(vs "$1" dmesg | grep -Ei 'fail|error|timed_out|malformed|invalid' \
+        | grep -Ev "${PROFILE_DMESG_ALLOW:-^\$}" || true)
+    check "dmesg: no SCMI errors" "$([ -z "$bad" ] && echo 1)" \
+        "$([ -z "$bad" ] && echo "none${PROFILE_DMESG_ALLOW:+ (allowed: $PROFILE_DMESG_ALLOW)}" || head -n 3 <<<"$bad" | tr '\n' ' ')"
+}
+
 # shellcheck source=/dev/null
 source "$HERE/profiles/$PROFILE.sh"
 
@@ -138,6 +149,7 @@ start_daemon "$DAEMON_CMD" main
 MAIN_PID=$DAEMON_PID
 
 boot_checked full
+check_dmesg_clean "$WORK/full.console.log"
 profile_check_full "$WORK/full.console.log"
 
 if [ "$SKIP_RESTART" -eq 0 ]; then
