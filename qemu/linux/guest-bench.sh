@@ -87,9 +87,9 @@ series() {
     RAW_PER_REQ[$name]=$(( (c2 - c1) / n ))
     CPU_PER_REQ[$name]=$(( (c2 - c1 - idle_rate * (t2 - t1) / 1000000000) / n ))
     LAT_PER_REQ[$name]=$(( ns / n ))
-    printf '%s: %-11s %6d reads  back-end CPU %6d ns/req (%d before subtracting idle %d us/s)  guest latency %6d ns/read (min %d, max %d)\n' \
+    printf '%s: %-11s %6d reads  back-end CPU %6d ns/req (%d before subtracting idle %d us/s)  guest latency %6d ns/read (min %d, max %d, %d over 10 ms)\n' \
         "$LOG_TAG" "$name" "$n" "${CPU_PER_REQ[$name]}" "${RAW_PER_REQ[$name]}" "$((idle_rate / 1000))" \
-        "${LAT_PER_REQ[$name]}" "$(kv "$res" min_ns)" "$(kv "$res" max_ns)"
+        "${LAT_PER_REQ[$name]}" "$(kv "$res" min_ns)" "$(kv "$res" max_ns)" "$(kv "$res" slow)"
 }
 
 # boot_bench INITRD CONSOLE: like boot_guest, sampling S_IDLE, S_READY and
