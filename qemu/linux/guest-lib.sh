@@ -103,6 +103,9 @@ start_daemon() {
     # fails (EPERM) when fd 1 is a regular file.
     bash -c "exec $cmd" > >(cat >"$WORK/$tag.daemon.log") 2>&1 </dev/null &
     DAEMON_PID=$!
+    # Not a job of this shell: no "Killed" report when a test kills it
+    # (bash still reaps it).
+    disown "$DAEMON_PID"
     for i in $(seq 1 300); do
         [ -S "$SOCK" ] && return 0
         kill -0 "$DAEMON_PID" 2>/dev/null || { tail -n 20 "$WORK/$tag.daemon.log" >&2; die "back-end $tag exited at start"; }
@@ -119,7 +122,6 @@ stop_daemon() {
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
-    wait "$pid" 2>/dev/null || true
 }
 
 # boot_guest INITRD CONSOLE_LOG [WATCH_LINE ACTION]: boots QEMU against

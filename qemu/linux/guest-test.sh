@@ -165,7 +165,11 @@ if [ "$SKIP_KILL" -eq 0 ]; then
     stop_daemon "$MAIN_PID"
     start_daemon "$DAEMON_CMD" kill
     KILLED_AT=""
-    kill_backend() { kill -9 "$DAEMON_PID" 2>/dev/null || true; KILLED_AT=$(date +%s.%N); }
+    kill_backend() {
+        kill -9 "$DAEMON_PID" 2>/dev/null || true
+        KILLED_AT=$(date +%s.%N)
+        sleep 0.2
+    }
     boot_checked kill "@vscmi kill-now" kill_backend
     line=$(vs "$WORK/kill.console.log" after-kill | head -n 1)
     check "back-end killed mid-run" "$([ -n "$KILLED_AT" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null && echo 1)" \
