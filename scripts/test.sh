@@ -103,7 +103,14 @@ msg="peer: $peer checks"
 # Our daemon with the simulated platform, once the vhost-user transport is in.
 if [ -f transports/vhost-user/Cargo.toml ]; then
     cargo build --release --locked -p transport-vhost-user --bin scmi-vhost-user
-    VSCMI_DAEMON="$REPO/target/release/scmi-vhost-user --socket-path {sock}" \
+    # The guest's SCMI node from the platform manifest when the manifest
+    # tool is in, else qemu/linux/dt/sim-platform.dtsi.
+    FRAGMENT_CMD=""
+    if [ -f manifests/Cargo.toml ] && [ -f manifests/host-vhost-user.dts ]; then
+        cargo build --release --locked -p manifest --bin manifest-tool
+        FRAGMENT_CMD="$REPO/target/release/manifest-tool linux-dt $REPO/manifests/host-vhost-user.dts"
+    fi
+    VSCMI_DT_FRAGMENT_CMD="$FRAGMENT_CMD" VSCMI_DAEMON="$REPO/target/release/scmi-vhost-user --socket-path {sock}" \
         qemu/linux/guest-test.sh --profile sim 2>&1 | tee "$LOG"
     [ "${PIPESTATUS[0]}" -eq 0 ] || die "guest test (scmi-vhost-user)"
     msg="$msg, ours: $(grep -Eo '^[0-9]+ passed, 0 failed' "$LOG" | cut -d' ' -f1) checks"

@@ -8,13 +8,16 @@
 #      boot; -device options of virtio-mmio devices do not change it, QEMU
 #      always lists all 32 virtio-mmio transports);
 #   2. dtc -I dtb -O dts -> base.dts;
-#   3. append FRAGMENT (DTS source: a `/ { firmware { scmi { ... }; }; };`
-#      block; the placeholder VSCMI_RX_TIMEOUT_MS is replaced by
-#      $VSCMI_RX_TIMEOUT_MS, default 2000);
-#   4. when FRAGMENT defines the label scmi_dvfs (protocol@13 with
-#      #clock-cells), give each CPU node N `clocks = <&scmi_dvfs D>` where D
-#      is the N-th word of $VSCMI_CPU_PERF_DOMAINS (default: "0" for cpu@0;
-#      CPUs beyond the list get none), so scmi-cpufreq probes
+#   3. append FRAGMENT: DTS source, either root blocks (`/ { firmware {
+#      scmi { ... }; }; };`) or the nodes for the root (`firmware { ... };`,
+#      what `manifest-tool linux-dt` prints), wrapped in `/ { };` then; the
+#      placeholder VSCMI_RX_TIMEOUT_MS is replaced by $VSCMI_RX_TIMEOUT_MS
+#      (default 2000);
+#   4. when protocol@13 has a label in FRAGMENT, point each CPU node N at
+#      perf domain D, the N-th word of $VSCMI_CPU_PERF_DOMAINS (default "0":
+#      cpu@0 -> domain 0; CPUs beyond the list get none): `clocks = <&L D>`
+#      for #clock-cells, `power-domains = <&L D>; power-domain-names =
+#      "perf"` for #power-domain-cells, so scmi-cpufreq probes
 #      (scmi_dev_used_by_cpus);
 #   5. dtc -I dts -O dtb -> OUT.dtb, and OUT.dts next to it for reading.
 #
@@ -43,15 +46,43 @@ qemu-system-aarch64 -M virt,dumpdtb="$TMP/base.dtb" -nographic "$@" \
 [ -s "$TMP/base.dtb" ] || die "qemu wrote no DT"
 dtc -q -I dtb -O dts -o "$TMP/base.dts" "$TMP/base.dtb" || die "dtc could not decompile QEMU's DT"
 
+sed "s/VSCMI_RX_TIMEOUT_MS/$RX_TIMEOUT/g" "$FRAGMENT" >"$TMP/fragment.dtsi"
+# The perf provider: the label on protocol@13 and whether it is a clock
+# provider (#clock-cells: CPU `clocks`) or a power-domain provider
+# (#power-domain-cells: CPU `power-domains` + `power-domain-names = "perf"`).
+# Both are what scmi-cpufreq looks for (scmi_dev_used_by_cpus).
+read -r PERF_LABEL PERF_KIND < <(awk '
+    match($0, /[A-Za-z_][A-Za-z0-9_]*:[ \t]*protocol@13[ \t]*\{/) {
+        split(substr($0, RSTART, RLENGTH), a, ":"); label = a[1]; inside = 1; next
+    }
+    inside && /#clock-cells/ { kind = "clock" }
+    inside && /#power-domain-cells/ { kind = "pd" }
+    inside && /\};/ { inside = 0 }
+    END { if (label != "" && kind != "") print label, kind }
+' "$TMP/fragment.dtsi") || true
+
 {
     cat "$TMP/base.dts"
     printf '\n/* ---- appended by qemu/linux/mkdtb.sh from %s ---- */\n' "$(basename "$FRAGMENT")"
-    sed "s/VSCMI_RX_TIMEOUT_MS/$RX_TIMEOUT/g" "$FRAGMENT"
-    if grep -q 'scmi_dvfs:' "$FRAGMENT"; then
+    # A fragment is either whole root blocks (`/ { ... };`) or the nodes to
+    # put under the root (the manifest tool's `firmware { ... };`).
+    if grep -Eq '^[[:space:]]*/[[:space:]]*\{' "$TMP/fragment.dtsi"; then
+        cat "$TMP/fragment.dtsi"
+    else
+        printf '/ {\n'
+        cat "$TMP/fragment.dtsi"
+        printf '};\n'
+    fi
+    if [ -n "${PERF_LABEL:-}" ]; then
         n=0
         for d in $PERF_DOMAINS; do
             grep -q "cpu@$n {" "$TMP/base.dts" || break
-            printf '\n&{/cpus/cpu@%s} {\n\tclocks = <&scmi_dvfs %s>;\n};\n' "$n" "$d"
+            if [ "$PERF_KIND" = clock ]; then
+                printf '\n&{/cpus/cpu@%s} {\n\tclocks = <&%s %s>;\n};\n' "$n" "$PERF_LABEL" "$d"
+            else
+                printf '\n&{/cpus/cpu@%s} {\n\tpower-domains = <&%s %s>;\n\tpower-domain-names = "perf";\n};\n' \
+                    "$n" "$PERF_LABEL" "$d"
+            fi
             n=$((n + 1))
         done
     fi

@@ -35,7 +35,7 @@ raw 0x15 0x3 0
 PLAN
 }
 profile_plan_restart() { profile_plan_full; }
-profile_plan_kill() { printf 'raw 0x15 0xa 0 1\nkill_wait 3 -\n'; }
+profile_plan_kill() { printf 'probe\nraw 0x15 0xa 0 1\nkill_wait 3 -\n'; }
 # bench: SENSOR_READING_GET of sensor 0 through raw mode.
 profile_bench_raw() { echo "0x15 0x6 0 0"; }
 profile_bench_file() { :; }

@@ -70,7 +70,7 @@ cpufreq 0 700000
 PLAN
 }
 profile_plan_restart() { printf 'probe\nhwmon energy1\nclk_summary\n'; }
-profile_plan_kill() { echo "kill_wait 3 hwmon:temp1"; }
+profile_plan_kill() { printf 'probe\nkill_wait 3 hwmon:temp1\n'; }
 # bench: SENSOR_READING_GET of gpu_temp (id 2: sync, scalar, no timestamp).
 profile_bench_raw() { echo "0x15 0x6 2 0"; }
 profile_bench_file() { echo "hwmon:temp3"; }
