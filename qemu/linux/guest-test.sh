@@ -92,8 +92,9 @@ check_probe() {
     line=$(vs "$log" dmesg | grep -E 'SCMI_Protocol_v[0-9]+\.[0-9]+_' | head -n 1 || true)
     local shown=${line//_/ }
     shown=${shown#*scmi: }
-    check "SCMI probe" "$([ -n "$line" ] && grep -q "'$want" <<<"$shown" && echo 1)" \
-        "${shown:-no 'SCMI Protocol' line in dmesg} (want vendor '$want')"
+    local ver=${PROFILE_BASE_VERSION:-[0-9]+\.[0-9]+}
+    check "SCMI probe" "$([ -n "$line" ] && grep -Eq "SCMI Protocol v$ver '$want" <<<"$shown" && echo 1)" \
+        "${shown:-no 'SCMI Protocol' line in dmesg} (want v${PROFILE_BASE_VERSION:-X.Y} '$want...')"
 }
 
 # check_dmesg_clean LOG: no SCMI error lines in dmesg ("failed", "error",

@@ -8,9 +8,10 @@
 # Sourced by guest-test.sh (needs check, check_probe, vs, kv from there).
 
 PROFILE_FRAGMENT="$HERE/dt/sim-platform.dtsi"
-# The vendor our Base protocol reports is the daemon's Config; only the
-# format is pinned here unless VSCMI_VENDOR says more.
-PROFILE_VENDOR="${VSCMI_VENDOR:-}"
+# Base 2.1, vendor "rust-scmi" (scmi/src/host.rs HOST_CONFIG, used by the
+# daemon); the sub-vendor names the build and is not pinned.
+PROFILE_VENDOR="${VSCMI_VENDOR:-rust-scmi:}"
+PROFILE_BASE_VERSION=2.1
 # CONFIG_THERMAL is off in the test kernel, so scmi-hwmon cannot register
 # thermal zones for the temperature sensors (-EOPNOTSUPP, harmless).
 PROFILE_DMESG_ALLOW='Thermal_zone_misconfigured_for_.*err=-524'
