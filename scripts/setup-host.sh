@@ -2,7 +2,7 @@
 # Host setup for the virtio-SCMI backend: Rust toolchain bits, QEMU 10 (from
 # bookworm-backports) and the tools to build a minimal arm64 Linux guest.
 #
-# Usage: scripts/setup-host.sh {rust|tools|qemu|linux|all}...
+# Usage: scripts/setup-host.sh {rust|tools|qemu|linux|vhost-device-scmi|all}...
 #
 # Idempotent and non-interactive (CI=true, no stdin). Every step checks first
 # and does nothing when already done. Artefacts that are downloaded go to
@@ -223,7 +223,28 @@ do_linux() {
     rm -rf "$tmp"
 }
 
-usage() { echo "usage: $0 {rust|tools|qemu|linux|all}..." >&2; exit 2; }
+# --------------------------------------------------------- vhost-device-scmi
+# rust-vmm's vhost-user SCMI back-end (sensors only), the peer the guest test
+# and benchmark compare against. Installed repo-locally into $TOOLS/bin with
+# cargo (locked dependencies); skipped when that version is already there.
+VDSCMI_VERSION=0.4.0
+TOOLS="${VSCMI_TOOLS:-$REPO/target/tools}"
+do_vhost_device_scmi() {
+    local bin="$TOOLS/bin/vhost-device-scmi" have
+    have="$("$bin" --version 2>/dev/null || true)"
+    if [ "$have" = "vhost-device-scmi $VDSCMI_VERSION" ]; then
+        log "vhost-device-scmi $VDSCMI_VERSION present in $TOOLS/bin"
+        return 0
+    fi
+    command -v cargo >/dev/null 2>&1 || die "cargo not found in PATH"
+    log "cargo install --locked vhost-device-scmi@$VDSCMI_VERSION --root $TOOLS (a few minutes)"
+    quiet cargo install --locked "vhost-device-scmi@$VDSCMI_VERSION" --root "$TOOLS" \
+        --target-dir "$REPO/target/cargo-install" \
+        || die "cargo install vhost-device-scmi failed"
+    [ -x "$bin" ] || die "vhost-device-scmi not in $TOOLS/bin after cargo install"
+}
+
+usage() { echo "usage: $0 {rust|tools|qemu|linux|vhost-device-scmi|all}..." >&2; exit 2; }
 
 [ "$#" -ge 1 ] || usage
 for cmd in "$@"; do
@@ -232,7 +253,8 @@ for cmd in "$@"; do
         tools) do_tools ;;
         qemu) do_qemu ;;
         linux) do_linux ;;
-        all) do_rust; do_tools; do_qemu; do_linux ;;
+        vhost-device-scmi) do_vhost_device_scmi ;;
+        all) do_rust; do_tools; do_qemu; do_linux; do_vhost_device_scmi ;;
         -h|--help) usage ;;
         *) echo "setup-host: unknown subcommand: $cmd" >&2; usage ;;
     esac
