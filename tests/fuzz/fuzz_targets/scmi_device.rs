@@ -8,7 +8,9 @@
 //! request out (readable bytes split over several descriptors, writable
 //! buffers of 0 to 320 bytes each, indirect or not), split or packed ring,
 //! EVENT_IDX, how many requests go in flight per kick, whether eventq
-//! buffers are posted and how large, agent time ticks and device resets.
+//! buffers are posted and how large, agent time ticks and device resets,
+//! and whether a second device (another agent, or the same one) shares the
+//! server, the way `&RefCell<Server>` backends do.
 //! The driver itself is well behaved (hostile rings are the `rings`
 //! target's business); the one spec breach it may commit is an indirect
 //! descriptor without `VIRTIO_F_INDIRECT_DESC`.
@@ -30,7 +32,8 @@
 //!   answers (so the scatter/gather glue loses or adds nothing);
 //! * eventq used lengths fit their buffers, each event delivered is the
 //!   reference server's next one, and no event waits while the driver has
-//!   eventq buffers posted.
+//!   eventq buffers posted; every agent's outbox agrees with the
+//!   reference's.
 
 #![no_main]
 
@@ -69,21 +72,23 @@ pub struct Input {
     pub eventq_size: u8,
     /// Agent the device serves: 1 and 2 exist, 0 and 3 do not.
     pub agent: u8,
+    /// A second device, for agent `second % 4`, over the same server.
+    pub second: Option<u8>,
     pub steps: Vec<Step>,
 }
 
 #[derive(Arbitrary, Debug, PartialEq)]
 pub enum Step {
-    /// Puts the requests on the cmdq and kicks it (more than once if they
-    /// do not fit the ring at once).
-    Kick(Vec<Request>),
-    /// Posts `count` eventq buffers of `len % 321` bytes and kicks the
-    /// eventq.
-    Events { count: u8, len: u16 },
-    /// Lets `ms` milliseconds pass on the platform, then polls the device.
+    /// Puts the requests on device `dev`'s cmdq and kicks it (more than
+    /// once if they do not fit the ring at once).
+    Kick { dev: bool, requests: Vec<Request> },
+    /// Posts `count` eventq buffers of `len % 321` bytes on device `dev`
+    /// and kicks its eventq.
+    Events { dev: bool, count: u8, len: u16 },
+    /// Lets `ms` milliseconds pass on the platform, then polls the devices.
     Tick { ms: u16 },
-    /// The driver resets the device and brings it up again.
-    Reset,
+    /// The driver of device `dev` resets it and brings it up again.
+    Reset { dev: bool },
 }
 
 #[derive(Arbitrary, Debug, PartialEq)]
@@ -120,6 +125,7 @@ enc_struct!(Input {
     cmdq_size,
     eventq_size,
     agent,
+    second,
     steps
 });
 enc_struct!(Request {
@@ -135,12 +141,14 @@ impl Enc for Step {
     fn enc(&self, out: &mut Vec<u8>) {
         const N: u32 = 4;
         match self {
-            Step::Kick(reqs) => {
+            Step::Kick { dev, requests } => {
                 variant(out, 0, N);
-                reqs.enc(out);
+                dev.enc(out);
+                requests.enc(out);
             }
-            Step::Events { count, len } => {
+            Step::Events { dev, count, len } => {
                 variant(out, 1, N);
+                dev.enc(out);
                 count.enc(out);
                 len.enc(out);
             }
@@ -148,7 +156,10 @@ impl Enc for Step {
                 variant(out, 2, N);
                 ms.enc(out);
             }
-            Step::Reset => variant(out, 3, N),
+            Step::Reset { dev } => {
+                variant(out, 3, N);
+                dev.enc(out);
+            }
         }
     }
 }
@@ -181,13 +192,17 @@ const MAX_WORDS: usize = 40;
 const MAX_PIECES: usize = 8;
 const MAX_WRITABLE: u16 = 320;
 
-// Driver memory map.
-const CMDQ_RING: u64 = 0x1000;
-const EVENTQ_RING: u64 = 0x3000;
-const EVENT_DATA: u64 = 0x4000;
+// Driver memory map: device `k`'s rings and eventq buffers from
+// `DEV_BASE + k * DEV_SPAN` (offsets below), then the cmdq buffers of the
+// kick in progress.
+const DEV_BASE: u64 = 0x1000;
+const DEV_SPAN: u64 = 0x8000;
+const CMDQ_RING: u64 = 0;
+const EVENTQ_RING: u64 = 0x1000;
+const EVENT_DATA: u64 = 0x2000;
 const EVENT_SLOT: u64 = 0x140;
-const CMD_DATA: u64 = 0x1_0000;
-const MEM_SIZE: usize = 0x2_0000;
+const CMD_DATA: u64 = DEV_BASE + 2 * DEV_SPAN;
+const MEM_SIZE: usize = 0x3_0000;
 /// What the driver fills buffers with before posting them.
 const FILL: u8 = 0xAA;
 
@@ -197,7 +212,7 @@ const EVENTQ_MAX: u16 = 64;
 const _: () = assert!(CMDQ_RING + MockSplitQueue::<'_, Mem>::footprint(CMDQ_MAX) <= EVENTQ_RING);
 const _: () = assert!(CMDQ_RING + MockPackedQueue::<'_, Mem>::footprint(CMDQ_MAX) <= EVENTQ_RING);
 const _: () = assert!(EVENTQ_RING + MockSplitQueue::<'_, Mem>::footprint(EVENTQ_MAX) <= EVENT_DATA);
-const _: () = assert!(EVENT_DATA + EVENT_SLOT * EVENTQ_MAX as u64 <= CMD_DATA);
+const _: () = assert!(EVENT_DATA + EVENT_SLOT * EVENTQ_MAX as u64 <= DEV_SPAN);
 const _: () = assert!(MAX_WRITABLE as u64 <= EVENT_SLOT);
 
 static CFG: Config = Config {
@@ -371,56 +386,91 @@ fn expected(reference: &mut Srv, agent: u32, request: &[u8], room: usize) -> Vec
 /// the reserved bits clear (SCMI v3.2 §4.1.1).
 const ECHO_MASK: u32 = 0x0fff_fcff;
 
-struct Harness<'m> {
-    mem: &'m Mem,
-    core: DeviceCore<VirtioScmi<Srv>, 2>,
-    reference: Srv,
+/// One device (one agent) and its driver.
+struct Dev<'m> {
+    core: DeviceCore<VirtioScmi<&'m RefCell<Srv>>, 2>,
     agent: u32,
-    features: u64,
-    cmdq_size: u16,
-    eventq_size: u16,
+    /// Where its rings and eventq buffers are.
+    base: u64,
     cmdq: Ring<'m>,
     eventq: Option<Ring<'m>>,
     /// Posted eventq buffers not yet used: (id, len), oldest first.
     events_out: VecDeque<(u16, u32)>,
     events_posted: u64,
-    now_ms: u64,
+    /// cmdq buffers made available so far.
     requests: u64,
 }
 
+struct Harness<'m> {
+    mem: &'m Mem,
+    server: &'m RefCell<Srv>,
+    /// Fed the same requests, ticks and resets as the devices' server.
+    reference: Srv,
+    features: u64,
+    cmdq_size: u16,
+    eventq_size: u16,
+    devs: Vec<Dev<'m>>,
+    now_ms: u64,
+}
+
 impl<'m> Harness<'m> {
-    fn bring_up(&mut self) {
-        let core = &mut self.core;
-        let packed = self.features & RING_PACKED != 0;
+    fn add_device(&mut self, agent: u32) {
+        let opts = Options {
+            p2a: true,
+            cmdq_size: CMDQ_MAX,
+            eventq_size: EVENTQ_MAX,
+            ..Options::default()
+        };
+        let base = DEV_BASE + DEV_SPAN * self.devs.len() as u64;
+        self.devs.push(Dev {
+            core: DeviceCore::new(VirtioScmi::with_options(self.server, agent, opts)),
+            agent,
+            base,
+            cmdq: Ring::new(self.mem, base + CMDQ_RING, self.cmdq_size, self.packed()),
+            eventq: None,
+            events_out: VecDeque::new(),
+            events_posted: 0,
+            requests: 0,
+        });
+        self.bring_up(self.devs.len() - 1);
+    }
+
+    fn bring_up(&mut self, d: usize) {
+        let packed = self.packed();
+        let (mem, features) = (self.mem, self.features);
+        let dev = &mut self.devs[d];
+        let core = &mut dev.core;
         core.set_status(ACKNOWLEDGE).unwrap();
         core.set_status(ACKNOWLEDGE | DRIVER).unwrap();
-        core.set_driver_feature_block(0, self.features as u32)
-            .unwrap();
-        core.set_driver_feature_block(1, (self.features >> 32) as u32)
+        core.set_driver_feature_block(0, features as u32).unwrap();
+        core.set_driver_feature_block(1, (features >> 32) as u32)
             .unwrap();
         core.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK).unwrap();
-        self.cmdq = Ring::new(self.mem, CMDQ_RING, self.cmdq_size, packed);
-        let (d, a, u) = self.cmdq.addresses();
-        core.set_vqueue(self.mem, CMDQ, self.cmdq_size, d, a, u)
-            .unwrap();
-        self.eventq = (self.features & F_P2A_CHANNELS != 0).then(|| {
-            let q = Ring::new(self.mem, EVENTQ_RING, self.eventq_size, packed);
-            let (d, a, u) = q.addresses();
-            core.set_vqueue(self.mem, EVENTQ, self.eventq_size, d, a, u)
-                .unwrap();
+        dev.cmdq = Ring::new(mem, dev.base + CMDQ_RING, self.cmdq_size, packed);
+        let (a, b, c) = dev.cmdq.addresses();
+        core.set_vqueue(mem, CMDQ, self.cmdq_size, a, b, c).unwrap();
+        let eventq_size = self.eventq_size;
+        dev.eventq = (features & F_P2A_CHANNELS != 0).then(|| {
+            let q = Ring::new(mem, dev.base + EVENTQ_RING, eventq_size, packed);
+            let (a, b, c) = q.addresses();
+            core.set_vqueue(mem, EVENTQ, eventq_size, a, b, c).unwrap();
             q
         });
-        self.events_out.clear();
-        self.events_posted = 0;
+        dev.events_out.clear();
+        dev.events_posted = 0;
         core.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
             .unwrap();
         self.reference
-            .set_p2a(self.agent, self.features & F_P2A_CHANNELS != 0);
-        self.cmdq.arm();
+            .set_p2a(dev.agent, features & F_P2A_CHANNELS != 0);
+        dev.cmdq.arm();
     }
 
     fn packed(&self) -> bool {
         self.features & RING_PACKED != 0
+    }
+
+    fn dev(&self, sel: bool) -> usize {
+        usize::from(sel) % self.devs.len()
     }
 
     /// Lays `r` out as the fuzzer asked, within what the ring can take.
@@ -473,11 +523,10 @@ impl<'m> Harness<'m> {
                 }
             }
         }
-        let indirect = r.indirect;
-        (bytes, readable, writable, indirect)
+        (bytes, readable, writable, r.indirect)
     }
 
-    fn kick_batch(&mut self, requests: &[Request]) {
+    fn kick_batch(&mut self, d: usize, requests: &[Request]) {
         let mut posted = Vec::new();
         let mut slots = 0usize;
         let mut next = CMD_DATA;
@@ -486,22 +535,20 @@ impl<'m> Harness<'m> {
             let n = readable.len() + writable.len();
             let need = if indirect { 1 } else { n };
             let room = bytes.len() as u64 + writable.iter().map(|&w| u64::from(w)).sum::<u64>();
-            let mem_need = room + 16 * n as u64 + 64;
+            let mem_need = room + 16 * n as u64 + 32 * (n as u64 + 2);
             if slots + need > usize::from(self.cmdq_size) || next + mem_need > MEM_SIZE as u64 {
-                self.kick(std::mem::take(&mut posted));
+                self.kick(d, std::mem::take(&mut posted));
                 slots = 0;
                 next = CMD_DATA;
             }
             slots += need;
             let mut bufs: Vec<Buf> = Vec::new();
-            let req_at = next;
-            self.mem.write(req_at, &bytes).unwrap();
-            let mut at = req_at;
+            self.mem.write(next, &bytes).unwrap();
             for &len in &readable {
-                bufs.push((at, len, false));
-                at += u64::from(len);
+                bufs.push((next, len, false));
+                next += u64::from(len);
             }
-            next = (at + 15) & !15;
+            next = (next + 15) & !15;
             let mut out = Vec::new();
             for &len in &writable {
                 self.mem.fill(next, len);
@@ -515,7 +562,7 @@ impl<'m> Harness<'m> {
                 next += 16 * n as u64;
                 t
             });
-            let id = self.cmdq.add(&bufs, table);
+            let id = self.devs[d].cmdq.add(&bufs, table);
             posted.push(Posted {
                 id,
                 request: bytes,
@@ -523,39 +570,44 @@ impl<'m> Harness<'m> {
                 valid: !indirect || self.features & INDIRECT_DESC != 0,
             });
         }
-        self.kick(posted);
+        self.kick(d, posted);
     }
 
-    fn kick(&mut self, posted: Vec<Posted>) {
+    fn kick(&mut self, d: usize, posted: Vec<Posted>) {
         if posted.is_empty() {
             return;
         }
-        let irq = self.core.queue_notify(self.mem, CMDQ);
-        assert!(!self.core.needs_reset(), "device set NEEDS_RESET");
-        self.requests += posted.len() as u64;
+        let dev = &mut self.devs[d];
+        let irq = dev.core.queue_notify(self.mem, CMDQ);
+        assert!(!dev.core.needs_reset(), "device set NEEDS_RESET");
+        dev.requests += posted.len() as u64;
         let mut used = Vec::new();
-        while let Some(u) = self.cmdq.pop_used() {
+        while let Some(u) = dev.cmdq.pop_used() {
             used.push(u);
         }
-        self.cmdq.arm();
+        dev.cmdq.arm();
         assert_eq!(
             used.len(),
             posted.len(),
             "every buffer made available is used by the end of the kick: {used:?}"
         );
         assert!(irq.queue(CMDQ), "the driver is told about its buffers");
+        let stats = dev.core.device().stats();
+        assert_eq!(
+            stats.requests + stats.invalid_chains,
+            dev.requests,
+            "device counters"
+        );
         // The device serves chains in ring order, so the reference does.
+        let agent = dev.agent;
         for (p, &(id, len)) in posted.iter().zip(&used) {
             assert_eq!(id, p.id, "buffers are used in the order they came");
-            self.check_reply(p, len);
+            self.check_reply(agent, p, len);
         }
-        let served = self.core.device().stats().requests;
-        let invalid = self.core.device().stats().invalid_chains;
-        assert_eq!(served + invalid, self.requests, "device counters");
-        self.check_events();
+        self.check_events(d);
     }
 
-    fn check_reply(&mut self, p: &Posted, len: u32) {
+    fn check_reply(&mut self, agent: u32, p: &Posted, len: u32) {
         let room = p.writable();
         assert!(len <= room, "used length {len} > writable {room}");
         let mut all = Vec::new();
@@ -589,56 +641,66 @@ impl<'m> Harness<'m> {
             }
             assert!(len as usize <= MAX_MESSAGE);
         }
-        let want = expected(&mut self.reference, self.agent, req, room as usize);
+        let want = expected(&mut self.reference, agent, req, room as usize);
         assert_eq!(reply, &want[..], "reply differs from the reference server");
     }
 
-    fn post_events(&mut self, count: u8, len: u16) {
-        let Some(q) = self.eventq.as_mut() else {
+    fn post_events(&mut self, d: usize, count: u8, len: u16) {
+        let eventq_size = self.eventq_size;
+        let dev = &mut self.devs[d];
+        let Some(q) = dev.eventq.as_mut() else {
             return;
         };
         let len = u32::from(len % (MAX_WRITABLE + 1));
-        let free = usize::from(self.eventq_size) - self.events_out.len();
+        let free = usize::from(eventq_size) - dev.events_out.len();
         let count = usize::from(count).min(free);
         if count == 0 {
             return;
         }
         for _ in 0..count {
-            let slot = self.events_posted % u64::from(self.eventq_size);
-            let at = EVENT_DATA + EVENT_SLOT * slot;
+            let slot = dev.events_posted % u64::from(eventq_size);
+            let at = dev.base + EVENT_DATA + EVENT_SLOT * slot;
             self.mem.fill(at, len);
             let id = q.add(&[(at, len, true)], None);
-            self.events_out.push_back((id, len));
-            self.events_posted += 1;
+            dev.events_out.push_back((id, len));
+            dev.events_posted += 1;
         }
-        let _ = self.core.queue_notify(self.mem, EVENTQ);
-        assert!(!self.core.needs_reset(), "device set NEEDS_RESET");
-        self.check_events();
+        let _ = dev.core.queue_notify(self.mem, EVENTQ);
+        assert!(!dev.core.needs_reset(), "device set NEEDS_RESET");
+        self.check_events(d);
     }
 
     fn tick(&mut self, ms: u16) {
         self.now_ms += u64::from(ms);
-        self.core.device_mut().backend_mut().tick(self.now_ms);
+        self.server.borrow_mut().tick(self.now_ms);
         self.reference.tick(self.now_ms);
-        let _ = self.core.poll(self.mem);
-        assert!(!self.core.needs_reset(), "device set NEEDS_RESET");
-        self.check_events();
+        for d in 0..self.devs.len() {
+            let _ = self.devs[d].core.poll(self.mem);
+            assert!(!self.devs[d].core.needs_reset(), "device set NEEDS_RESET");
+            self.check_events(d);
+        }
     }
 
-    fn check_events(&mut self) {
-        let Some(q) = self.eventq.as_mut() else {
+    /// Takes device `d`'s used eventq buffers and checks them against the
+    /// reference; the device just ran, so nothing of its agent may wait
+    /// while it has buffers.
+    fn check_events(&mut self, d: usize) {
+        let eventq_size = u64::from(self.eventq_size);
+        let dev = &mut self.devs[d];
+        let Some(q) = dev.eventq.as_mut() else {
             return;
         };
         while let Some((id, len)) = q.pop_used() {
-            let (want_id, room) = self
+            let (want_id, room) = dev
                 .events_out
                 .pop_front()
                 .expect("an eventq buffer used that was never posted");
             assert_eq!(id, want_id, "eventq buffers are used in order");
             assert!(len <= room, "eventq used length {len} > buffer {room}");
-            let slot = (self.events_posted - self.events_out.len() as u64 - 1)
-                % u64::from(self.eventq_size);
-            let got = self.mem.bytes(EVENT_DATA + EVENT_SLOT * slot, room);
+            let slot = (dev.events_posted - dev.events_out.len() as u64 - 1) % eventq_size;
+            let got = self
+                .mem
+                .bytes(dev.base + EVENT_DATA + EVENT_SLOT * slot, room);
             assert!(
                 got[len as usize..].iter().all(|&b| b == FILL),
                 "eventq bytes past the used length were written"
@@ -646,7 +708,7 @@ impl<'m> Harness<'m> {
             let mut msg = [0u8; MAX_MESSAGE];
             let n = self
                 .reference
-                .next_event(self.agent, &mut msg)
+                .next_event(dev.agent, &mut msg)
                 .expect("the device delivered an event the reference does not have");
             if n as u32 <= room {
                 assert_eq!(&got[..len as usize], &msg[..n], "event differs");
@@ -660,24 +722,26 @@ impl<'m> Harness<'m> {
                 assert_eq!(len, 0, "an event too large for its buffer is dropped");
             }
         }
-        let server = self.core.device().backend();
-        if !self.events_out.is_empty() {
+        let server = self.server.borrow();
+        if !dev.events_out.is_empty() {
             assert!(
-                !server.has_event(self.agent),
+                !server.has_event(dev.agent),
                 "an event waits while eventq buffers are posted"
             );
         }
-        assert_eq!(
-            server.has_event(self.agent),
-            self.reference.has_event(self.agent),
-            "outbox differs from the reference"
-        );
+        for agent in 0..4 {
+            assert_eq!(
+                server.has_event(agent),
+                self.reference.has_event(agent),
+                "outbox of agent {agent} differs from the reference"
+            );
+        }
     }
 
-    fn reset(&mut self) {
-        self.core.set_status(0).unwrap();
-        self.reference.forget_agent(self.agent);
-        self.bring_up();
+    fn reset(&mut self, d: usize) {
+        self.devs[d].core.set_status(0).unwrap();
+        self.reference.forget_agent(self.devs[d].agent);
+        self.bring_up(d);
     }
 }
 
@@ -703,38 +767,28 @@ fn run(input: &Input) {
     } else {
         (2 << (input.cmdq_size % 7), 1 << (input.eventq_size % 7))
     };
-    let agent = u32::from(input.agent % 4);
     let mem = Mem(RefCell::new(vec![0; MEM_SIZE]));
-    let opts = Options {
-        p2a: true,
-        cmdq_size: CMDQ_MAX,
-        eventq_size: EVENTQ_MAX,
-        ..Options::default()
-    };
-    let device = VirtioScmi::with_options(Server::new(&CFG, SimPlatform::default()), agent, opts);
+    let server = RefCell::new(Server::new(&CFG, SimPlatform::default()));
     let mut h = Harness {
         mem: &mem,
-        core: DeviceCore::new(device),
+        server: &server,
         reference: Server::new(&CFG, SimPlatform::default()),
-        agent,
         features,
         cmdq_size,
         eventq_size,
-        cmdq: Ring::new(&mem, CMDQ_RING, cmdq_size, input.packed),
-        eventq: None,
-        events_out: VecDeque::new(),
-        events_posted: 0,
+        devs: Vec::new(),
         now_ms: 0,
-        requests: 0,
     };
-    h.bring_up();
-    assert_eq!(h.packed(), input.packed);
+    h.add_device(u32::from(input.agent % 4));
+    if let Some(a) = input.second {
+        h.add_device(u32::from(a % 4));
+    }
     for step in input.steps.iter().take(MAX_STEPS) {
         match step {
-            Step::Kick(reqs) => h.kick_batch(reqs),
-            Step::Events { count, len } => h.post_events(*count, *len),
+            Step::Kick { dev, requests } => h.kick_batch(h.dev(*dev), requests),
+            Step::Events { dev, count, len } => h.post_events(h.dev(*dev), *count, *len),
             Step::Tick { ms } => h.tick(*ms),
-            Step::Reset => h.reset(),
+            Step::Reset { dev } => h.reset(h.dev(*dev)),
         }
     }
 }
@@ -935,20 +989,28 @@ fn seeds() -> Vec<Vec<u8>> {
             },
         ]
     };
+    let kick = |requests| Step::Kick {
+        dev: false,
+        requests,
+    };
     let mut out = Vec::new();
     for packed in [false, true] {
         for indirect in [false, true] {
             let mut steps = vec![
-                Step::Events { count: 8, len: 136 },
-                Step::Kick(discovery(indirect)),
-                Step::Kick(devices(indirect)),
+                Step::Events {
+                    dev: false,
+                    count: 8,
+                    len: 136,
+                },
+                kick(discovery(indirect)),
+                kick(devices(indirect)),
                 Step::Tick { ms: 1000 },
-                Step::Kick(odd()),
+                kick(odd()),
                 Step::Tick { ms: 60_000 },
             ];
             if indirect {
-                steps.push(Step::Reset);
-                steps.push(Step::Kick(discovery(false)));
+                steps.push(Step::Reset { dev: false });
+                steps.push(kick(discovery(false)));
             }
             out.push(Input {
                 packed,
@@ -958,6 +1020,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 cmdq_size: if packed { 62 } else { 5 },
                 eventq_size: if packed { 15 } else { 4 },
                 agent: 1,
+                second: None,
                 steps,
             });
         }
@@ -971,7 +1034,48 @@ fn seeds() -> Vec<Vec<u8>> {
         cmdq_size: 0,
         eventq_size: 0,
         agent: 2,
-        steps: vec![Step::Kick(discovery(false)), Step::Kick(devices(false))],
+        second: None,
+        steps: vec![kick(discovery(false)), kick(devices(false))],
+    });
+    // Two devices over one server: the second agent subscribes to rate
+    // changes of clock 3, the first changes the rate, the second's eventq
+    // gets the notification when it posts buffers; then the first resets.
+    out.push(Input {
+        packed: false,
+        indirect: true,
+        event_idx: true,
+        p2a: true,
+        cmdq_size: 4,
+        eventq_size: 3,
+        agent: 1,
+        second: Some(2),
+        steps: vec![
+            Step::Events {
+                dev: false,
+                count: 4,
+                len: 136,
+            },
+            Step::Kick {
+                dev: true,
+                requests: vec![linux(
+                    clock::ID,
+                    clock::CLOCK_RATE_NOTIFY,
+                    1,
+                    &[3, 1],
+                    0,
+                    true,
+                )],
+            },
+            kick(devices(true)),
+            Step::Tick { ms: 10 },
+            Step::Events {
+                dev: true,
+                count: 4,
+                len: 136,
+            },
+            Step::Reset { dev: false },
+            kick(devices(false)),
+        ],
     });
     out.iter().map(encode).collect()
 }
