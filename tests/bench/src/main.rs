@@ -46,10 +46,13 @@
 //! Measures SENSOR_READING_GET and CLOCK_RATE_SET round trips through the
 //! virtio-scmi device (`DeviceCore` → `VirtioScmi` → `Server` over the
 //! simulated platform), laid out on the cmdq the way Linux does (see the
-//! `scmi` module). Each command is counted three ways, one callgrind run
-//! each (default 100 000 round trips): the whole round trip with the mock
-//! driver, the kick alone (the device side), and `Server::handle` alone on
-//! the same request. The table prints Ir per round trip for each, and the
+//! `scmi` module), on a split ring with a two-descriptor chain and on a
+//! packed ring with an indirect table and EVENT_IDX (what Linux negotiates
+//! with this device). Each command and ring is counted three ways, one
+//! callgrind run each (default 100 000 round trips): the whole round trip
+//! with the mock driver, the kick alone (the device side), and
+//! `Server::handle` alone on the same request (once per command: it does
+//! not depend on the ring). The table prints Ir per round trip for each, and the
 //! differences: device − server is the virtqueue and virtio-scmi glue,
 //! round trip − device the driver side. Figures only; no goal, no peer.
 
@@ -111,21 +114,23 @@ fn parse_count(args: &[String], flag: &str, default: u64) -> Result<u64, String>
 
 /// Worker mode: `__worker virtqueue <impl> <requests>` cross-checks every
 /// implementation, then runs the measured requests through one;
-/// `__worker scmi <command> <part> <iterations>` runs checked round trips
-/// counting one part.
+/// `__worker scmi <command> <setup> <part> <iterations>` runs checked
+/// round trips counting one part.
 fn worker(args: &[String]) -> Result<(), String> {
-    if let [bench, command, part, iterations] = args
+    if let [bench, command, setup, part, iterations] = args
         && bench == "scmi"
     {
         let command = scmi::Command::from_name(command)
             .ok_or_else(|| format!("worker: unknown command {command:?}"))?;
+        let setup = scmi::Setup::from_name(setup)
+            .ok_or_else(|| format!("worker: unknown setup {setup:?}"))?;
         let part =
             scmi::Part::from_name(part).ok_or_else(|| format!("worker: unknown part {part:?}"))?;
         let iterations: u64 = iterations
             .parse()
             .map_err(|_| format!("worker: bad iteration count {iterations:?}"))?;
         let mem = virtqueue::Memory::new()?;
-        scmi::run(&mem, command, part, iterations)?;
+        scmi::run(&mem, command, setup, part, iterations)?;
         println!("cross-check=ok");
         println!("counted-requests={}", iterations + scmi::CHECK_ITERATIONS);
         return Ok(());
@@ -261,9 +266,11 @@ fn measure_scmi(iterations: u64) -> Result<(), String> {
     let (version, exe, out_dir) = callgrind_setup()?;
     println!(
         "scmi: virtio-scmi device on the host (DeviceCore -> VirtioScmi -> Server<SimPlatform>); \
-         split cmdq of {} entries, VERSION_1 | P2A_CHANNELS, eventq with {} buffers posted; \
-         per round trip the driver posts one readable buffer (header + parameters) and one \
-         writable buffer of {} bytes, kicks, takes the used buffer and checks the status",
+         cmdq of {} entries, P2A_CHANNELS, eventq with {} buffers posted; per round trip the \
+         driver posts one readable buffer (header + parameters) and one writable buffer of {} \
+         bytes (split ring: as a 2-descriptor chain; packed ring with INDIRECT_DESC and \
+         EVENT_IDX, what Linux negotiates with this device: in an indirect table), kicks, \
+         takes the used buffer and checks the status",
         scmi::CMDQ_SIZE,
         scmi::EVENTQ_SIZE,
         scmi::RX_LEN
@@ -274,29 +281,41 @@ fn measure_scmi(iterations: u64) -> Result<(), String> {
          with a reference server's",
         scmi::CHECK_ITERATIONS
     );
+    let measure = |command: scmi::Command, setup: scmi::Setup, part: scmi::Part| {
+        let name = format!("{}-{}-{}", command.name(), setup.name(), part.name());
+        let out = out_dir.join(format!("scmi-{name}.out"));
+        let args = [
+            "scmi",
+            command.name(),
+            setup.name(),
+            part.name(),
+            &iterations.to_string(),
+        ]
+        .map(String::from);
+        let (total, counted) = callgrind_run(&exe, &out, part.measured_fn(), &args, &name)?;
+        Ok::<f64, String>(total as f64 / counted as f64)
+    };
     let mut rows = Vec::new();
     for command in scmi::Command::ALL {
-        let mut ir = [0f64; 3];
-        for (k, part) in scmi::Part::ALL.into_iter().enumerate() {
-            let out = out_dir.join(format!("scmi-{}-{}.out", command.name(), part.name()));
-            let args =
-                ["scmi", command.name(), part.name(), &iterations.to_string()].map(String::from);
-            let what = format!("scmi {} {}", command.name(), part.name());
-            let (total, counted) = callgrind_run(&exe, &out, part.measured_fn(), &args, &what)?;
-            ir[k] = total as f64 / counted as f64;
+        // The server alone does not depend on the ring.
+        let server = measure(command, scmi::Setup::Split, scmi::Part::Server)?;
+        for setup in scmi::Setup::ALL {
+            let rt = measure(command, setup, scmi::Part::RoundTrip)?;
+            let dev = measure(command, setup, scmi::Part::Device)?;
+            rows.push((command, setup, rt, dev, server));
         }
-        rows.push((command, ir));
     }
     println!();
     println!("Ir per round trip:");
     println!(
-        "{:<20} {:>11} {:>11} {:>11} {:>15} {:>13}",
-        "command", "round trip", "device", "server", "virtqueue+glue", "mock driver"
+        "{:<19} {:<28} {:>10} {:>8} {:>8} {:>14} {:>11}",
+        "command", "ring", "round trip", "device", "server", "virtqueue+glue", "mock driver"
     );
-    for (command, [rt, dev, srv]) in &rows {
+    for (command, setup, rt, dev, srv) in &rows {
         println!(
-            "{:<20} {:>11.1} {:>11.1} {:>11.1} {:>15.1} {:>13.1}",
+            "{:<19} {:<28} {:>10.1} {:>8.1} {:>8.1} {:>14.1} {:>11.1}",
             command.label(),
+            setup.label(),
             rt,
             dev,
             srv,
@@ -313,7 +332,7 @@ fn measure_scmi(iterations: u64) -> Result<(), String> {
     );
     println!(
         "callgrind output: {} (inspect with `callgrind_annotate --inclusive=yes <file>`)",
-        out_dir.join("scmi-<command>-<part>.out").display()
+        out_dir.join("scmi-<command>-<setup>-<part>.out").display()
     );
     Ok(())
 }

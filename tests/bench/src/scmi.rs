@@ -3,11 +3,16 @@
 //!
 //! The driver does what Linux 6.12's `transports/virtio.c` does for one
 //! command: one device-readable buffer (header and parameters), one
-//! device-writable buffer of 8 + 128 bytes, a two-descriptor chain on a
-//! split cmdq of 128 entries (`VERSION_1` and `VIRTIO_SCMI_F_P2A_CHANNELS`
-//! negotiated, an eventq with 16 posted buffers, no `EVENT_IDX`, no
-//! indirect descriptors), a kick, then it takes the used buffer and checks
-//! the status. One command in flight at a time.
+//! device-writable buffer of 8 + 128 bytes, a kick, then it takes the used
+//! buffer and checks the status. One command in flight at a time; cmdq of
+//! 128 entries, `VIRTIO_SCMI_F_P2A_CHANNELS` negotiated and an eventq with
+//! 16 posted buffers. Two ring setups ([`Setup`]):
+//!
+//! * split ring, `VERSION_1` only: the two buffers as a two-descriptor
+//!   chain;
+//! * what Linux's virtio core negotiates against this device's default
+//!   offer: packed ring, `VIRTIO_F_INDIRECT_DESC` and `VIRTIO_F_EVENT_IDX`;
+//!   Linux then puts the two buffers in an indirect table.
 //!
 //! Two commands, each measured three ways (one callgrind run each, only the
 //! named `#[inline(never)]` function and its callees counted):
@@ -25,8 +30,8 @@
 //! device − server is the virtqueue and virtio-scmi glue; round trip −
 //! device is the (mock) driver.
 
-use virtio_backend::mock::MockSplitQueue;
-use virtio_backend::spec::features::VERSION_1;
+use virtio_backend::mock::{Buf, MockPackedQueue, MockSplitQueue};
+use virtio_backend::spec::features::{EVENT_IDX, INDIRECT_DESC, RING_PACKED, VERSION_1};
 use virtio_backend::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
 use virtio_backend::{DeviceCore, FixedWindow, GuestMemory as _, Interrupts};
 
@@ -53,6 +58,7 @@ const CMDQ_RING: u64 = 0x1000;
 const EVENTQ_RING: u64 = 0x4000;
 const REQ_BUF: u64 = 0x8000;
 const RESP_BUF: u64 = 0x8100;
+const TABLE: u64 = 0x8200;
 const EVENT_BUFS: u64 = 0x9000;
 
 const _: () =
@@ -60,6 +66,11 @@ const _: () =
 const _: () =
     assert!(EVENTQ_RING + MockSplitQueue::<'_, FixedWindow<'_>>::footprint(EVENTQ_SIZE) <= REQ_BUF);
 const _: () = assert!(REQ_BUF + 132 <= RESP_BUF);
+const _: () = assert!(RESP_BUF + RX_LEN as u64 <= TABLE);
+const _: () = assert!(TABLE + 32 <= EVENT_BUFS);
+const _: () = assert!(
+    CMDQ_RING + MockPackedQueue::<'_, FixedWindow<'_>>::footprint(CMDQ_SIZE) <= EVENTQ_RING
+);
 
 static CFG: Config = Config {
     vendor: "bench",
@@ -88,6 +99,49 @@ pub enum Command {
     /// CLOCK_RATE_SET, synchronous, of clock 3 (a PLL), alternating
     /// between two rates so every command changes the rate.
     ClockRateSet,
+}
+
+/// How the driver sets up the rings and lays a command out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// Split ring, `VERSION_1` only, a two-descriptor chain.
+    Split,
+    /// Packed ring, indirect descriptors and EVENT_IDX negotiated, the two
+    /// buffers in an indirect table (what Linux does with this device).
+    Packed,
+}
+
+impl Setup {
+    /// Both setups.
+    pub const ALL: [Setup; 2] = [Setup::Split, Setup::Packed];
+
+    /// Worker command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Setup::Split => "split",
+            Setup::Packed => "packed-indirect",
+        }
+    }
+
+    /// Parses [`Setup::name`].
+    pub fn from_name(s: &str) -> Option<Setup> {
+        Setup::ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// What the table calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Setup::Split => "split, 2 descriptors",
+            Setup::Packed => "packed, indirect, EVENT_IDX",
+        }
+    }
+
+    fn features(self) -> u64 {
+        match self {
+            Setup::Split => VERSION_1 | F_P2A_CHANNELS,
+            Setup::Packed => VERSION_1 | F_P2A_CHANNELS | RING_PACKED | INDIRECT_DESC | EVENT_IDX,
+        }
+    }
 }
 
 /// Which part of the round trip is counted.
@@ -199,28 +253,66 @@ impl Part {
 /// trip, where it is part of what a round trip costs).
 pub struct Driver<'m> {
     mem: &'m FixedWindow<'m>,
-    cmdq: MockSplitQueue<'m, FixedWindow<'m>>,
+    cmdq: Ring<'m>,
+}
+
+/// A driver-side ring of either layout.
+enum Ring<'m> {
+    Split(MockSplitQueue<'m, FixedWindow<'m>>),
+    Packed(Box<MockPackedQueue<'m, FixedWindow<'m>>>),
+}
+
+impl<'m> Ring<'m> {
+    fn new(mem: &'m FixedWindow<'m>, base: u64, size: u16, setup: Setup) -> Self {
+        match setup {
+            Setup::Split => Ring::Split(MockSplitQueue::new(mem, base, size)),
+            Setup::Packed => Ring::Packed(Box::new(MockPackedQueue::new(mem, base, size))),
+        }
+    }
+
+    fn addresses(&self) -> (u64, u64, u64) {
+        match self {
+            Ring::Split(q) => q.addresses(),
+            Ring::Packed(q) => q.addresses(),
+        }
+    }
+
+    /// Posts `bufs`: a chain on the split ring, an indirect table on the
+    /// packed one (Linux uses one whenever it may and has two buffers).
+    fn add(&mut self, bufs: &[Buf]) -> u16 {
+        match self {
+            Ring::Split(q) => q.add_chain(bufs),
+            Ring::Packed(q) => q.add_indirect(TABLE, bufs),
+        }
+    }
+
+    fn pop_used(&mut self) -> Option<(u16, u32)> {
+        match self {
+            Ring::Split(q) => q.pop_used().map(|(id, len)| (id as u16, len)),
+            Ring::Packed(q) => q.pop_used(),
+        }
+    }
 }
 
 impl Driver<'_> {
-    /// Writes the request and posts the two-descriptor chain; returns its
-    /// head.
+    /// Writes the request and posts it with the response buffer; returns
+    /// the head (split) or buffer id (packed).
     fn post(&mut self, request: &[u8]) -> u16 {
         self.mem
             .write(REQ_BUF, request)
             .expect("request buffer inside memory");
-        self.cmdq.add_chain(&[
+        self.cmdq.add(&[
             (REQ_BUF, request.len() as u32, false),
             (RESP_BUF, RX_LEN, true),
         ])
     }
 
-    /// Takes the used buffer; returns `(head, used length, status)`.
+    /// Takes the used buffer; returns `(id, used length, status)`.
     fn complete(&mut self) -> Option<(u16, u32, i32)> {
         let (id, len) = self.cmdq.pop_used()?;
         let mut st = [0u8; 4];
         self.mem.read(RESP_BUF + 4, &mut st).ok()?;
-        Some((id as u16, len, i32::from_le_bytes(st)))
+        Some((id, len, i32::from_le_bytes(st)))
     }
 }
 
@@ -250,10 +342,10 @@ pub fn bench_scmi_server_handle(server: &mut Srv, request: &[u8], response: &mut
 }
 
 /// Brings the device up as Linux does and posts the eventq buffers.
-fn bring_up<'m>(mem: &'m FixedWindow<'m>) -> Result<(Core, Driver<'m>), String> {
+fn bring_up<'m>(mem: &'m FixedWindow<'m>, setup: Setup) -> Result<(Core, Driver<'m>), String> {
     let device = VirtioScmi::new(Server::new(&CFG, SimPlatform::default()), AGENT);
     let mut core = DeviceCore::new(device);
-    let features = VERSION_1 | F_P2A_CHANNELS;
+    let features = setup.features();
     let err = |what: &str, e| format!("bring-up, {what}: {e:?}");
     core.set_status(ACKNOWLEDGE | DRIVER)
         .map_err(|e| err("status", e))?;
@@ -263,18 +355,22 @@ fn bring_up<'m>(mem: &'m FixedWindow<'m>) -> Result<(Core, Driver<'m>), String> 
         .map_err(|e| err("features", e))?;
     core.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK)
         .map_err(|e| err("FEATURES_OK", e))?;
-    let cmdq = MockSplitQueue::new(mem, CMDQ_RING, CMDQ_SIZE);
+    let cmdq = Ring::new(mem, CMDQ_RING, CMDQ_SIZE, setup);
     let (d, a, u) = cmdq.addresses();
     core.set_vqueue(mem, CMDQ, CMDQ_SIZE, d, a, u)
         .map_err(|e| err("cmdq", e))?;
-    let mut eventq = MockSplitQueue::new(mem, EVENTQ_RING, EVENTQ_SIZE);
+    let mut eventq = Ring::new(mem, EVENTQ_RING, EVENTQ_SIZE, setup);
     let (d, a, u) = eventq.addresses();
     core.set_vqueue(mem, EVENTQ, EVENTQ_SIZE, d, a, u)
         .map_err(|e| err("eventq", e))?;
     core.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
         .map_err(|e| err("DRIVER_OK", e))?;
     for i in 0..u64::from(EVENTQ_SIZE) {
-        eventq.add_chain(&[(EVENT_BUFS + i * RX_LEN as u64, RX_LEN, true)]);
+        let buf = [(EVENT_BUFS + i * RX_LEN as u64, RX_LEN, true)];
+        match &mut eventq {
+            Ring::Split(q) => q.add_chain(&buf),
+            Ring::Packed(q) => q.add_chain(&buf),
+        };
     }
     let _ = core.queue_notify(mem, EVENTQ);
     Ok((core, Driver { mem, cmdq }))
@@ -284,10 +380,16 @@ fn bring_up<'m>(mem: &'m FixedWindow<'m>) -> Result<(Core, Driver<'m>), String> 
 /// reply is checked against a reference server fed the same commands: the
 /// device's reply bytes, in the round-trip and device parts, must equal
 /// what `Server::handle` answers.
-pub fn run(mem: &Memory, command: Command, part: Part, iterations: u64) -> Result<(), String> {
+pub fn run(
+    mem: &Memory,
+    command: Command,
+    setup: Setup,
+    part: Part,
+    iterations: u64,
+) -> Result<(), String> {
     mem.clear();
     let window = mem.window();
-    let (mut core, mut driver) = bring_up(&window)?;
+    let (mut core, mut driver) = bring_up(&window, setup)?;
     let mut reference: Srv = Server::new(&CFG, SimPlatform::default());
     reference.set_p2a(AGENT, true);
     let mut server: Srv = Server::new(&CFG, SimPlatform::default());
@@ -303,7 +405,14 @@ pub fn run(mem: &Memory, command: Command, part: Part, iterations: u64) -> Resul
             ));
         };
         let want = &want[..n];
-        let fail = |what: &str| format!("{} #{i} ({}): {what}", command.label(), part.name());
+        let fail = |what: &str| {
+            format!(
+                "{} #{i} ({}, {}): {what}",
+                command.label(),
+                setup.name(),
+                part.name()
+            )
+        };
         let status = i32::from_le_bytes(want[4..8].try_into().expect("8-byte reply"));
         if status != Status::Success.code() || n as u32 != command.reply_len() {
             return Err(fail(&format!(
@@ -359,8 +468,10 @@ mod tests {
     fn every_part_agrees_with_the_reference() {
         let mem = Memory::new().unwrap();
         for c in Command::ALL {
-            for p in Part::ALL {
-                run(&mem, c, p, 3000).unwrap();
+            for s in Setup::ALL {
+                for p in Part::ALL {
+                    run(&mem, c, s, p, 3000).unwrap();
+                }
             }
         }
     }
@@ -372,6 +483,9 @@ mod tests {
         }
         for p in Part::ALL {
             assert_eq!(Part::from_name(p.name()), Some(p));
+        }
+        for s in Setup::ALL {
+            assert_eq!(Setup::from_name(s.name()), Some(s));
         }
     }
 }
