@@ -85,6 +85,10 @@ step "benchmark: instructions per request (figures, not a pass/fail test)"
 cargo run --release --locked -p bench -- virtqueue
 done_step "bench virtqueue"
 
+step "benchmark: instructions per SCMI round trip (figures, not a pass/fail test)"
+cargo run --release --locked -p bench -- scmi
+done_step "bench scmi"
+
 step "fuzz: ${FUZZ_SECONDS}s per target"
 tests/fuzz/run.sh "$FUZZ_SECONDS"
 done_step "fuzz smoke"

@@ -36,7 +36,27 @@
 //! or MISS. The exit status is 0 either way; it is non-zero only when the
 //! measurement itself failed. Callgrind's output files stay in
 //! `target/release/callgrind/` for `callgrind_annotate --inclusive=yes`.
+//!
+//! # `scmi`: instructions per SCMI round trip
+//!
+//! ```text
+//! cargo run --release -p bench -- scmi [--iterations N]
+//! ```
+//!
+//! Measures SENSOR_READING_GET and CLOCK_RATE_SET round trips through the
+//! virtio-scmi device (`DeviceCore` → `VirtioScmi` → `Server` over the
+//! simulated platform), laid out on the cmdq the way Linux does (see the
+//! `scmi` module), on a split ring with a two-descriptor chain and on a
+//! packed ring with an indirect table and EVENT_IDX (what Linux negotiates
+//! with this device). Each command and ring is counted three ways, one
+//! callgrind run each (default 100 000 round trips): the whole round trip
+//! with the mock driver, the kick alone (the device side), and
+//! `Server::handle` alone on the same request (once per command: it does
+//! not depend on the ring). The table prints Ir per round trip for each, and the
+//! differences: device − server is the virtqueue and virtio-scmi glue,
+//! round trip − device the driver side. Figures only; no goal, no peer.
 
+mod scmi;
 mod virtqueue;
 
 use std::path::{Path, PathBuf};
@@ -48,16 +68,23 @@ use virtqueue::Impl;
 const WORKER: &str = "__worker";
 /// Default number of measured requests: 800 full batches.
 const DEFAULT_REQUESTS: u64 = 800 * virtqueue::BATCH as u64;
+/// Default number of measured SCMI round trips per command and part.
+const DEFAULT_ITERATIONS: u64 = 100_000;
 /// The goal for ours / virtio-queue.
 const GOAL_RATIO: f64 = 0.5;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("virtqueue") => parse_requests(&args[1..]).and_then(measure_virtqueue),
+        Some("virtqueue") => {
+            parse_count(&args[1..], "--requests", DEFAULT_REQUESTS).and_then(measure_virtqueue)
+        }
+        Some("scmi") => {
+            parse_count(&args[1..], "--iterations", DEFAULT_ITERATIONS).and_then(measure_scmi)
+        }
         Some(WORKER) => worker(&args[1..]),
         _ => {
-            eprintln!("usage: bench virtqueue [--requests N]");
+            eprintln!("usage: bench virtqueue [--requests N] | bench scmi [--iterations N]");
             return ExitCode::from(2);
         }
     };
@@ -70,23 +97,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_requests(args: &[String]) -> Result<u64, String> {
+/// Parses the optional `FLAG N` after a benchmark name.
+fn parse_count(args: &[String], flag: &str, default: u64) -> Result<u64, String> {
     match args {
-        [] => Ok(DEFAULT_REQUESTS),
-        [flag, n] if flag == "--requests" => n
+        [] => Ok(default),
+        [f, n] if f == flag => n
             .parse::<u64>()
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("--requests wants a positive integer, got {n:?}")),
+            .ok_or_else(|| format!("{flag} wants a positive integer, got {n:?}")),
         _ => Err(format!(
-            "unexpected arguments {args:?}; usage: bench virtqueue [--requests N]"
+            "unexpected arguments {args:?}; expected [{flag} N]"
         )),
     }
 }
 
-/// Worker mode: `__worker virtqueue <impl> <requests>`. Cross-checks every
-/// implementation, then runs the measured requests through one.
+/// Worker mode: `__worker virtqueue <impl> <requests>` cross-checks every
+/// implementation, then runs the measured requests through one;
+/// `__worker scmi <command> <setup> <part> <iterations>` runs checked
+/// round trips counting one part.
 fn worker(args: &[String]) -> Result<(), String> {
+    if let [bench, command, setup, part, iterations] = args
+        && bench == "scmi"
+    {
+        let command = scmi::Command::from_name(command)
+            .ok_or_else(|| format!("worker: unknown command {command:?}"))?;
+        let setup = scmi::Setup::from_name(setup)
+            .ok_or_else(|| format!("worker: unknown setup {setup:?}"))?;
+        let part =
+            scmi::Part::from_name(part).ok_or_else(|| format!("worker: unknown part {part:?}"))?;
+        let iterations: u64 = iterations
+            .parse()
+            .map_err(|_| format!("worker: bad iteration count {iterations:?}"))?;
+        let mem = virtqueue::Memory::new()?;
+        scmi::run(&mem, command, setup, part, iterations)?;
+        println!("cross-check=ok");
+        println!("counted-requests={}", iterations + scmi::CHECK_ITERATIONS);
+        return Ok(());
+    }
     let [bench, imp, requests] = args else {
         return Err(format!("worker: bad arguments {args:?}"));
     };
@@ -146,26 +194,33 @@ fn check_valgrind() -> Result<String, String> {
     }
 }
 
-/// Runs one worker under callgrind; returns the instructions counted inside
-/// the implementation's device batch function and the number of requests
-/// that went through it.
-fn callgrind_run(exe: &Path, out: &Path, imp: Impl, requests: u64) -> Result<(u64, u64), String> {
+/// Runs one worker (`worker_args` after [`WORKER`]) under callgrind;
+/// returns the instructions counted inside `measured_fn` (and its callees)
+/// and the number of requests the worker says went through it. `what`
+/// names the run in errors.
+fn callgrind_run(
+    exe: &Path,
+    out: &Path,
+    measured_fn: &str,
+    worker_args: &[String],
+    what: &str,
+) -> Result<(u64, u64), String> {
     let _ = std::fs::remove_file(out);
     let output = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg("--collect-atstart=no")
-        .arg(format!("--toggle-collect=*{}*", imp.measured_fn()))
+        .arg(format!("--toggle-collect=*{measured_fn}*"))
         .arg(exe)
-        .args([WORKER, "virtqueue", imp.name(), &requests.to_string()])
+        .arg(WORKER)
+        .args(worker_args)
         .output()
         .map_err(|e| format!("starting valgrind: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!(
-            "{} worker failed under callgrind ({}):\n{stdout}{stderr}",
-            imp.name(),
+            "{what} worker failed under callgrind ({}):\n{stdout}{stderr}",
             output.status
         ));
     }
@@ -177,8 +232,7 @@ fn callgrind_run(exe: &Path, out: &Path, imp: Impl, requests: u64) -> Result<(u6
         Some(n) if stdout.lines().any(|l| l == "cross-check=ok") => n,
         _ => {
             return Err(format!(
-                "{} worker did not report a checked, complete run:\n{stdout}",
-                imp.name()
+                "{what} worker did not report a checked, complete run:\n{stdout}"
             ));
         }
     };
@@ -187,15 +241,16 @@ fn callgrind_run(exe: &Path, out: &Path, imp: Impl, requests: u64) -> Result<(u6
     let total = parse_callgrind_total(&text).map_err(|e| format!("{}: {e}", out.display()))?;
     if total == 0 {
         return Err(format!(
-            "{}: no instructions collected; the toggle pattern `*{}*` matched no function",
-            out.display(),
-            imp.measured_fn()
+            "{}: no instructions collected; the toggle pattern `*{measured_fn}*` matched no function",
+            out.display()
         ));
     }
     Ok((total, counted))
 }
 
-fn measure_virtqueue(requests: u64) -> Result<(), String> {
+/// Checks valgrind; returns its version, this binary and the directory
+/// for callgrind's output files.
+fn callgrind_setup() -> Result<(String, PathBuf, PathBuf), String> {
     let version = check_valgrind()?;
     let exe = std::env::current_exe().map_err(|e| format!("locating this binary: {e}"))?;
     let out_dir: PathBuf = exe
@@ -204,6 +259,86 @@ fn measure_virtqueue(requests: u64) -> Result<(), String> {
         .join("callgrind");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+    Ok((version, exe, out_dir))
+}
+
+fn measure_scmi(iterations: u64) -> Result<(), String> {
+    let (version, exe, out_dir) = callgrind_setup()?;
+    println!(
+        "scmi: virtio-scmi device on the host (DeviceCore -> VirtioScmi -> Server<SimPlatform>); \
+         cmdq of {} entries, P2A_CHANNELS, eventq with {} buffers posted; per round trip the \
+         driver posts one readable buffer (header + parameters) and one writable buffer of {} \
+         bytes (split ring: as a 2-descriptor chain; packed ring with INDIRECT_DESC and \
+         EVENT_IDX, what Linux negotiates with this device: in an indirect table), kicks, \
+         takes the used buffer and checks the status",
+        scmi::CMDQ_SIZE,
+        scmi::EVENTQ_SIZE,
+        scmi::RX_LEN
+    );
+    println!(
+        "{iterations} measured round trips per command and part (plus {} checked ones before \
+         them, through the same functions, also counted); {version}; every reply is compared \
+         with a reference server's",
+        scmi::CHECK_ITERATIONS
+    );
+    let measure = |command: scmi::Command, setup: scmi::Setup, part: scmi::Part| {
+        let name = format!("{}-{}-{}", command.name(), setup.name(), part.name());
+        let out = out_dir.join(format!("scmi-{name}.out"));
+        let args = [
+            "scmi",
+            command.name(),
+            setup.name(),
+            part.name(),
+            &iterations.to_string(),
+        ]
+        .map(String::from);
+        let (total, counted) = callgrind_run(&exe, &out, part.measured_fn(), &args, &name)?;
+        Ok::<f64, String>(total as f64 / counted as f64)
+    };
+    let mut rows = Vec::new();
+    for command in scmi::Command::ALL {
+        // The server alone does not depend on the ring.
+        let server = measure(command, scmi::Setup::Split, scmi::Part::Server)?;
+        for setup in scmi::Setup::ALL {
+            let rt = measure(command, setup, scmi::Part::RoundTrip)?;
+            let dev = measure(command, setup, scmi::Part::Device)?;
+            rows.push((command, setup, rt, dev, server));
+        }
+    }
+    println!();
+    println!("Ir per round trip:");
+    println!(
+        "{:<19} {:<28} {:>10} {:>8} {:>8} {:>14} {:>11}",
+        "command", "ring", "round trip", "device", "server", "virtqueue+glue", "mock driver"
+    );
+    for (command, setup, rt, dev, srv) in &rows {
+        println!(
+            "{:<19} {:<28} {:>10.1} {:>8.1} {:>8.1} {:>14.1} {:>11.1}",
+            command.label(),
+            setup.label(),
+            rt,
+            dev,
+            srv,
+            dev - srv,
+            rt - dev
+        );
+    }
+    println!();
+    println!(
+        "round trip = driver post + kick + driver completion; device = the kick alone \
+         (DeviceCore::queue_notify: pop, read, serve, write, add_used, eventq check, \
+         notification decision); server = Server::handle alone; virtqueue+glue = device - server; \
+         mock driver = round trip - device"
+    );
+    println!(
+        "callgrind output: {} (inspect with `callgrind_annotate --inclusive=yes <file>`)",
+        out_dir.join("scmi-<command>-<setup>-<part>.out").display()
+    );
+    Ok(())
+}
+
+fn measure_virtqueue(requests: u64) -> Result<(), String> {
+    let (version, exe, out_dir) = callgrind_setup()?;
 
     println!(
         "virtqueue: split ring, {} entries, VERSION_1 only; per request: pop a 2-descriptor chain, \
@@ -224,7 +359,8 @@ fn measure_virtqueue(requests: u64) -> Result<(), String> {
     let mut results = Vec::new();
     for imp in Impl::ALL {
         let out = out_dir.join(format!("virtqueue-{}.out", imp.name()));
-        let (total, counted) = callgrind_run(&exe, &out, imp, requests)?;
+        let args = ["virtqueue", imp.name(), &requests.to_string()].map(String::from);
+        let (total, counted) = callgrind_run(&exe, &out, imp.measured_fn(), &args, imp.name())?;
         results.push((imp, total as f64 / counted as f64));
     }
     let per_request = |which: Impl| {
@@ -274,10 +410,13 @@ mod tests {
 
     #[test]
     fn request_count_argument() {
-        assert_eq!(parse_requests(&[]), Ok(DEFAULT_REQUESTS));
-        let args = ["--requests".to_string(), "500".to_string()];
-        assert_eq!(parse_requests(&args), Ok(500));
-        let zero = ["--requests".to_string(), "0".to_string()];
-        assert!(parse_requests(&zero).is_err());
+        let p = |a: &[&str]| {
+            let a: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+            parse_count(&a, "--requests", DEFAULT_REQUESTS)
+        };
+        assert_eq!(p(&[]), Ok(DEFAULT_REQUESTS));
+        assert_eq!(p(&["--requests", "500"]), Ok(500));
+        assert!(p(&["--requests", "0"]).is_err());
+        assert!(p(&["--iterations", "5"]).is_err());
     }
 }
