@@ -202,12 +202,14 @@ pub(crate) struct HeldRef {
     pub readable: u16,
 }
 
-/// One descriptor of a held list, as validated at pop.
+/// One descriptor as validated at pop: captured in its chain, or kept in
+/// the queue's store of held lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HeldCell {
     pub addr: u64,
     pub len: u32,
-    /// [`HeldRef::key`] of the list the cell belongs to.
+    /// Held lists: [`HeldRef::key`] of the list the cell belongs to.
+    /// Captured chains: 0.
     pub owner: u32,
 }
 
@@ -222,7 +224,7 @@ impl HeldCell {
 /// Elements captured at pop time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Captured {
-    pub elems: [Element; CAPTURED],
+    pub elems: [HeldCell; CAPTURED],
     /// Number of readable elements (they come first, §2.7.4.2).
     pub readable: u8,
     /// Number of elements; `u8::MAX` when the chain was too long to capture.
@@ -231,11 +233,7 @@ pub(crate) struct Captured {
 
 impl Captured {
     pub(crate) const NONE: Captured = Captured {
-        elems: [Element {
-            addr: 0,
-            len: 0,
-            writable: false,
-        }; CAPTURED],
+        elems: [HeldCell::EMPTY; CAPTURED],
         readable: 0,
         count: u8::MAX,
     };
@@ -294,34 +292,52 @@ impl DescriptorChain {
         self.held.is_some()
     }
 
-    #[inline]
-    fn source<'a, M: GuestMemory>(&'a self, mem: &'a M, writable: bool) -> Source<'a, M> {
+    /// Where a reader (`writable == false`) or writer gets its elements.
+    #[inline(always)]
+    fn cursor<'a, M: GuestMemory>(&'a self, mem: &'a M, writable: bool) -> Cursor<'a, M> {
         let c = &self.captured;
-        if self.held.is_some() {
-            Source::Unavailable
-        } else if c.is_complete() {
-            let range = if writable {
-                &c.elems[usize::from(c.readable)..usize::from(c.count)]
-            } else {
-                &c.elems[..usize::from(c.readable)]
-            };
-            Source::Captured(range.iter())
+        let left = if writable {
+            self.writable
         } else {
-            Source::Walk(self.elements(mem))
+            self.readable
+        };
+        if self.held.is_some() {
+            Cursor::new(mem, &[], None, true, left)
+        } else if c.is_complete() {
+            let (readable, count) = (usize::from(c.readable), usize::from(c.count));
+            let range = if writable {
+                readable..count
+            } else {
+                0..readable
+            };
+            let cells = c.elems.get(range).unwrap_or_default();
+            Cursor::new(mem, cells, None, false, left)
+        } else {
+            Cursor::new(mem, &[], Some(self.elements(mem)), false, left)
         }
     }
 
-    /// The source over a held list's cells (`None`: the queue does not
+    /// The cursor over a held list's cells (`None`: the queue does not
     /// hold it).
     #[inline]
-    fn held_source<'a, M>(&self, cells: Option<&'a [HeldCell]>, writable: bool) -> Source<'a, M> {
+    fn held_cursor<'a, M: GuestMemory>(
+        &self,
+        mem: &'a M,
+        cells: Option<&'a [HeldCell]>,
+        writable: bool,
+    ) -> Cursor<'a, M> {
+        let left = if writable {
+            self.writable
+        } else {
+            self.readable
+        };
         match (cells, self.held) {
             (Some(cells), Some(h)) => {
                 let split = usize::from(h.readable).min(cells.len());
                 let (r, w) = cells.split_at(split);
-                Source::Held(if writable { w } else { r }.iter())
+                Cursor::new(mem, if writable { w } else { r }, None, false, left)
             }
-            _ => Source::Unavailable,
+            _ => Cursor::new(mem, &[], None, true, left),
         }
     }
 
@@ -329,15 +345,22 @@ impl DescriptorChain {
     /// (see [`DescriptorChain::is_held_by_queue`]) use
     /// [`Queue::reader`](crate::Queue::reader); this one then fails with
     /// [`ChainError::HeldByQueue`].
+    #[inline]
     pub fn reader<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Reader<'a, M> {
-        self.reader_from(mem, self.source(mem, false))
+        Reader {
+            c: self.cursor(mem, false),
+        }
     }
 
     /// A writer over the device-writable bytes. For a list its queue holds
     /// use [`Queue::writer`](crate::Queue::writer); this one then fails
     /// with [`ChainError::HeldByQueue`].
+    #[inline]
     pub fn writer<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Writer<'a, M> {
-        self.writer_from(mem, self.source(mem, true))
+        Writer {
+            c: self.cursor(mem, true),
+            written: 0,
+        }
     }
 
     /// A reader over a held list's cells as its queue keeps them.
@@ -346,7 +369,9 @@ impl DescriptorChain {
         mem: &'a M,
         cells: Option<&'a [HeldCell]>,
     ) -> Reader<'a, M> {
-        self.reader_from(mem, self.held_source(cells, false))
+        Reader {
+            c: self.held_cursor(mem, cells, false),
+        }
     }
 
     /// A writer over a held list's cells as its queue keeps them.
@@ -355,69 +380,119 @@ impl DescriptorChain {
         mem: &'a M,
         cells: Option<&'a [HeldCell]>,
     ) -> Writer<'a, M> {
-        self.writer_from(mem, self.held_source(cells, true))
-    }
-
-    #[inline]
-    fn reader_from<'a, M: GuestMemory>(&self, mem: &'a M, source: Source<'a, M>) -> Reader<'a, M> {
-        Reader {
-            mem,
-            source,
-            cur: (0, 0),
-            left: self.readable,
-            done: false,
-        }
-    }
-
-    #[inline]
-    fn writer_from<'a, M: GuestMemory>(&self, mem: &'a M, source: Source<'a, M>) -> Writer<'a, M> {
         Writer {
-            mem,
-            source,
-            cur: (0, 0),
-            left: self.writable,
+            c: self.held_cursor(mem, cells, true),
             written: 0,
-            done: false,
         }
     }
 }
 
-/// Where a reader or writer gets its elements from.
+/// A position in one direction (readable or writable) of a chain: where
+/// the next elements come from and what is left of the current one.
 #[derive(Debug)]
-enum Source<'m, M> {
-    /// The captured elements still to be used.
-    Captured(core::slice::Iter<'m, Element>),
-    /// A held list's cells still to be used (one direction only).
-    Held(core::slice::Iter<'m, HeldCell>),
-    /// A fresh, fully checked walk of the ring.
-    Walk(Elements<'m, M>),
-    /// A held list read without its queue.
-    Unavailable,
+struct Cursor<'m, M> {
+    mem: &'m M,
+    /// Validated elements still to be used (captured or held), consumed
+    /// before `walk`; in practice only one of the two is ever non-empty.
+    cells: core::slice::Iter<'m, HeldCell>,
+    /// A fresh, fully checked walk of the ring (chains not captured).
+    walk: Option<Elements<'m, M>>,
+    /// A held list read without its queue: fails with
+    /// [`ChainError::HeldByQueue`].
+    unavailable: bool,
+    /// Current element: address and bytes left in it.
+    cur: (u64, u32),
+    /// Bytes of this direction not yet consumed (as validated at pop).
+    left: u32,
+    done: bool,
 }
 
-impl<M: GuestMemory> Source<'_, M> {
+impl<'m, M: GuestMemory> Cursor<'m, M> {
+    #[inline(always)]
+    fn new(
+        mem: &'m M,
+        cells: &'m [HeldCell],
+        walk: Option<Elements<'m, M>>,
+        unavailable: bool,
+        left: u32,
+    ) -> Self {
+        Cursor {
+            mem,
+            cells: cells.iter(),
+            walk,
+            unavailable,
+            cur: (0, 0),
+            left,
+            done: false,
+        }
+    }
+
     /// The next element with the wanted direction; `Ok(None)` at the end.
-    #[inline]
-    fn next_element(&mut self, writable: bool) -> Result<Option<Element>, ChainError> {
-        match self {
-            Source::Captured(elems) => Ok(elems.next().copied()),
-            Source::Held(cells) => Ok(cells.next().map(|c| Element {
-                addr: c.addr,
-                len: c.len,
-                writable,
-            })),
-            Source::Unavailable => Err(ChainError::HeldByQueue),
-            Source::Walk(walk) => loop {
-                match walk.next() {
-                    Some(Ok(e)) if e.writable == writable => return Ok(Some(e)),
-                    // Readable elements precede writable ones (checked by
-                    // the walk), so a writer skips them and a reader stops
-                    // at the first writable one.
-                    Some(Ok(_)) if writable => {}
-                    Some(Ok(_)) | None => return Ok(None),
-                    Some(Err(e)) => return Err(e),
+    #[inline(always)]
+    fn next_element(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        if let Some(c) = self.cells.next() {
+            return Ok(Some((c.addr, c.len)));
+        }
+        if self.unavailable {
+            return Err(ChainError::HeldByQueue);
+        }
+        match &mut self.walk {
+            None => Ok(None),
+            Some(walk) => walk_next(walk, writable),
+        }
+    }
+
+    /// The current segment, moving to the next element when this one is
+    /// used up; `Ok(None)` at the end.
+    #[inline(always)]
+    fn segment(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        loop {
+            if self.cur.1 > 0 {
+                return Ok(Some(self.cur));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.next_element(writable) {
+                Ok(Some(e)) => self.cur = e,
+                Ok(None) => {
+                    self.done = true;
+                    if self.left != 0 {
+                        return Err(ChainError::Changed);
+                    }
                 }
-            },
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Consumes `take` bytes of the current segment `(addr, len)`.
+    #[inline(always)]
+    fn consume(&mut self, addr: u64, len: u32, take: usize) {
+        // `take <= len` and `take <= left`, so these cannot wrap.
+        self.cur = (addr + take as u64, len - take as u32);
+        self.left -= take as u32;
+    }
+}
+
+/// The next element of a walk with the wanted direction.
+#[inline(never)]
+fn walk_next<M: GuestMemory>(
+    walk: &mut Elements<'_, M>,
+    writable: bool,
+) -> Result<Option<(u64, u32)>, ChainError> {
+    loop {
+        match walk.next() {
+            Some(Ok(e)) if e.writable == writable => return Ok(Some((e.addr, e.len))),
+            // Readable elements precede writable ones (checked by the
+            // walk), so a writer skips them and a reader stops at the first
+            // writable one.
+            Some(Ok(_)) if writable => {}
+            Some(Ok(_)) | None => return Ok(None),
+            Some(Err(e)) => return Err(e),
         }
     }
 }
@@ -677,7 +752,11 @@ pub(crate) fn validate<M: GuestMemory>(
             readable = readable.saturating_add(1);
         }
         if let Some(slot) = chain.captured.elems.get_mut(count) {
-            *slot = e;
+            *slot = HeldCell {
+                addr: e.addr,
+                len: e.len,
+                owner: 0,
+            };
         }
         count += 1;
     }
@@ -792,10 +871,10 @@ fn validate_split_direct<M: GuestMemory>(
             readable = readable.saturating_add(1);
         }
         if let Some(slot) = chain.captured.elems.get_mut(count) {
-            *slot = Element {
+            *slot = HeldCell {
                 addr: desc.addr,
                 len: desc.len,
-                writable,
+                owner: 0,
             };
         }
         count += 1;
@@ -824,43 +903,14 @@ fn validate_split_direct<M: GuestMemory>(
 /// Reads the device-readable part of a chain as one byte stream.
 #[derive(Debug)]
 pub struct Reader<'m, M> {
-    mem: &'m M,
-    source: Source<'m, M>,
-    /// Current element: address and bytes left in it.
-    cur: (u64, u32),
-    left: u32,
-    done: bool,
+    c: Cursor<'m, M>,
 }
 
 impl<M: GuestMemory> Reader<'_, M> {
     /// Readable bytes not yet consumed.
-    pub fn remaining(&self) -> usize {
-        self.left as usize
-    }
-
     #[inline]
-    fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
-        loop {
-            if self.cur.1 > 0 {
-                return Ok(Some(self.cur));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.source.next_element(false) {
-                Ok(Some(e)) => self.cur = (e.addr, e.len),
-                Ok(None) => {
-                    self.done = true;
-                    if self.left != 0 {
-                        return Err(ChainError::Changed);
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
-            }
-        }
+    pub fn remaining(&self) -> usize {
+        self.c.left as usize
     }
 
     /// Reads up to `buf.len()` bytes; returns how many were read (0 at the
@@ -869,19 +919,17 @@ impl<M: GuestMemory> Reader<'_, M> {
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < buf.len() {
-            let Some((addr, len)) = self.segment()? else {
+            let Some((addr, len)) = self.c.segment(false)? else {
                 break;
             };
             // Never beyond what was validated at pop, even if the driver
             // has since grown a buffer.
-            let take = (buf.len() - n).min(len as usize).min(self.left as usize);
+            let take = (buf.len() - n).min(len as usize).min(self.c.left as usize);
             if take == 0 {
                 break;
             }
-            self.mem.read(addr, &mut buf[n..n + take])?;
-            // `take <= len`, so these cannot wrap.
-            self.cur = (addr + take as u64, len - take as u32);
-            self.left -= take as u32;
+            self.c.mem.read(addr, &mut buf[n..n + take])?;
+            self.c.consume(addr, len, take);
             n += take;
         }
         Ok(n)
@@ -906,15 +954,14 @@ impl<M: GuestMemory> Reader<'_, M> {
     pub fn skip(&mut self, count: usize) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < count {
-            let Some((addr, len)) = self.segment()? else {
+            let Some((addr, len)) = self.c.segment(false)? else {
                 break;
             };
-            let take = (count - n).min(len as usize).min(self.left as usize);
+            let take = (count - n).min(len as usize).min(self.c.left as usize);
             if take == 0 {
                 break;
             }
-            self.cur = (addr + take as u64, len - take as u32);
-            self.left -= take as u32;
+            self.c.consume(addr, len, take);
             n += take;
         }
         Ok(n)
@@ -924,48 +971,21 @@ impl<M: GuestMemory> Reader<'_, M> {
 /// Writes the device-writable part of a chain as one byte stream.
 #[derive(Debug)]
 pub struct Writer<'m, M> {
-    mem: &'m M,
-    source: Source<'m, M>,
-    cur: (u64, u32),
-    left: u32,
+    c: Cursor<'m, M>,
     written: u32,
-    done: bool,
 }
 
 impl<M: GuestMemory> Writer<'_, M> {
     /// Writable bytes not yet written.
+    #[inline]
     pub fn remaining(&self) -> usize {
-        self.left as usize
+        self.c.left as usize
     }
 
     /// Bytes written so far: the used length to report.
+    #[inline]
     pub fn written(&self) -> u32 {
         self.written
-    }
-
-    #[inline]
-    fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
-        loop {
-            if self.cur.1 > 0 {
-                return Ok(Some(self.cur));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.source.next_element(true) {
-                Ok(Some(e)) => self.cur = (e.addr, e.len),
-                Ok(None) => {
-                    self.done = true;
-                    if self.left != 0 {
-                        return Err(ChainError::Changed);
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
-            }
-        }
     }
 
     /// Writes as much of `data` as fits; returns how many bytes were written.
@@ -973,16 +993,15 @@ impl<M: GuestMemory> Writer<'_, M> {
     pub fn write(&mut self, data: &[u8]) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < data.len() {
-            let Some((addr, len)) = self.segment()? else {
+            let Some((addr, len)) = self.c.segment(true)? else {
                 break;
             };
-            let take = (data.len() - n).min(len as usize).min(self.left as usize);
+            let take = (data.len() - n).min(len as usize).min(self.c.left as usize);
             if take == 0 {
                 break;
             }
-            self.mem.write(addr, &data[n..n + take])?;
-            self.cur = (addr + take as u64, len - take as u32);
-            self.left -= take as u32;
+            self.c.mem.write(addr, &data[n..n + take])?;
+            self.c.consume(addr, len, take);
             self.written += take as u32;
             n += take;
         }

@@ -566,29 +566,53 @@ impl<const HELD: usize> Queue<HELD> {
 
     /// Returns a chain to the driver with `len` bytes written (clamped to
     /// the chain's writable length, virtio v1.2 §2.7.8.1).
-    #[inline]
+    #[inline(always)]
     pub fn add_used<M: GuestMemory>(
         &mut self,
         mem: &M,
         chain: DescriptorChain,
         len: u32,
     ) -> Result<(), QueueError> {
+        // Only these few fields matter here: taking them out (instead of
+        // moving the whole chain into a call) keeps completion cheap.
+        let slots = match chain.origin {
+            Origin::Packed { slots, .. } => Some(slots),
+            Origin::Split { .. } => None,
+        };
+        self.complete(
+            mem,
+            chain.id,
+            chain.epoch,
+            chain.held,
+            slots,
+            len.min(chain.writable),
+        )
+    }
+
+    /// [`Queue::add_used`] on a chain's identifying fields; `len` already
+    /// clamped. `slots` is `Some` for a packed-ring chain.
+    #[inline(always)]
+    fn complete<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        id: u16,
+        epoch: u32,
+        held: Option<HeldRef>,
+        slots: Option<u16>,
+        len: u32,
+    ) -> Result<(), QueueError> {
         self.check_ready()?;
-        if chain.epoch != self.epoch {
+        if epoch != self.epoch {
             return Err(QueueError::StaleChain);
         }
-        if let Some(h) = chain.held {
+        if let Some(h) = held {
             self.held.release(h);
         }
-        let len = len.min(chain.writable);
-        if self.packed {
-            let slots = match chain.origin {
-                Origin::Packed { slots, .. } => slots,
-                Origin::Split { .. } => return Err(QueueError::StaleChain),
-            };
-            self.packed_add_used(mem, chain.id, len, slots)
-        } else {
-            self.split_add_used(mem, chain.id, len)
+        match (self.packed, slots) {
+            (false, None) => self.split_add_used(mem, id, len),
+            (true, Some(slots)) => self.packed_add_used(mem, id, len, slots),
+            // A chain of the other layout: popped before a re-enable.
+            _ => Err(QueueError::StaleChain),
         }
     }
 
@@ -692,7 +716,7 @@ impl<const HELD: usize> Queue<HELD> {
         )))
     }
 
-    #[inline]
+    #[inline(always)]
     fn split_add_used<M: GuestMemory>(
         &mut self,
         mem: &M,
@@ -700,10 +724,9 @@ impl<const HELD: usize> Queue<HELD> {
         len: u32,
     ) -> Result<(), QueueError> {
         let slot = u64::from(self.next_used & (self.size - 1));
-        let mut elem = [0u8; 8];
-        elem[..4].copy_from_slice(&u32::from(id).to_le_bytes());
-        elem[4..].copy_from_slice(&len.to_le_bytes());
-        mem.write(self.device + 4 + 8 * slot, &elem)?;
+        // The element `{ le32 id, le32 len }` as one little-endian u64.
+        let elem = u64::from(id) | (u64::from(len) << 32);
+        mem.write(self.device + 4 + 8 * slot, &elem.to_le_bytes())?;
         self.next_used = self.next_used.wrapping_add(1);
         // §2.7.8.1: the entry must be visible before the index.
         mem.store_u16_release(self.device + 2, self.next_used)?;
@@ -783,6 +806,7 @@ impl<const HELD: usize> Queue<HELD> {
         )))
     }
 
+    #[inline(never)]
     fn packed_add_used<M: GuestMemory>(
         &mut self,
         mem: &M,
