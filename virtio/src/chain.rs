@@ -313,7 +313,7 @@ impl DescriptorChain {
             let cells = c.elems.get(range).unwrap_or_default();
             Cursor::new(mem, cells, None, false, left)
         } else {
-            Cursor::new(mem, &[], Some(self.elements(mem)), false, left)
+            Cursor::new(mem, &[], Some(self), false, left)
         }
     }
 
@@ -395,7 +395,10 @@ struct Cursor<'m, M> {
     /// Validated elements still to be used (captured or held), consumed
     /// before `walk`; in practice only one of the two is ever non-empty.
     cells: core::slice::Iter<'m, HeldCell>,
-    /// A fresh, fully checked walk of the ring (chains not captured).
+    /// A chain not captured: walked afresh, with every check, from its
+    /// ring once `cells` (then empty) run out.
+    walk_from: Option<&'m DescriptorChain>,
+    /// That walk, once started.
     walk: Option<Elements<'m, M>>,
     /// A held list read without its queue: fails with
     /// [`ChainError::HeldByQueue`].
@@ -412,14 +415,15 @@ impl<'m, M: GuestMemory> Cursor<'m, M> {
     fn new(
         mem: &'m M,
         cells: &'m [HeldCell],
-        walk: Option<Elements<'m, M>>,
+        walk_from: Option<&'m DescriptorChain>,
         unavailable: bool,
         left: u32,
     ) -> Self {
         Cursor {
             mem,
             cells: cells.iter(),
-            walk,
+            walk_from,
+            walk: None,
             unavailable,
             cur: (0, 0),
             left,
@@ -436,9 +440,32 @@ impl<'m, M: GuestMemory> Cursor<'m, M> {
         if self.unavailable {
             return Err(ChainError::HeldByQueue);
         }
-        match &mut self.walk {
-            None => Ok(None),
-            Some(walk) => walk_next(walk, writable),
+        if self.walk_from.is_none() && self.walk.is_none() {
+            return Ok(None);
+        }
+        self.walk_next(writable)
+    }
+
+    /// The next element of the walk with the wanted direction, starting
+    /// the walk if need be.
+    #[inline(never)]
+    fn walk_next(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        if let Some(chain) = self.walk_from.take() {
+            self.walk = Some(chain.elements(self.mem));
+        }
+        let Some(walk) = &mut self.walk else {
+            return Ok(None);
+        };
+        loop {
+            match walk.next() {
+                Some(Ok(e)) if e.writable == writable => return Ok(Some((e.addr, e.len))),
+                // Readable elements precede writable ones (checked by the
+                // walk), so a writer skips them and a reader stops at the
+                // first writable one.
+                Some(Ok(_)) if writable => {}
+                Some(Ok(_)) | None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+            }
         }
     }
 
@@ -475,25 +502,6 @@ impl<'m, M: GuestMemory> Cursor<'m, M> {
         // `take <= len` and `take <= left`, so these cannot wrap.
         self.cur = (addr + take as u64, len - take as u32);
         self.left -= take as u32;
-    }
-}
-
-/// The next element of a walk with the wanted direction.
-#[inline(never)]
-fn walk_next<M: GuestMemory>(
-    walk: &mut Elements<'_, M>,
-    writable: bool,
-) -> Result<Option<(u64, u32)>, ChainError> {
-    loop {
-        match walk.next() {
-            Some(Ok(e)) if e.writable == writable => return Ok(Some((e.addr, e.len))),
-            // Readable elements precede writable ones (checked by the
-            // walk), so a writer skips them and a reader stops at the first
-            // writable one.
-            Some(Ok(_)) if writable => {}
-            Some(Ok(_)) | None => return Ok(None),
-            Some(Err(e)) => return Err(e),
-        }
     }
 }
 
