@@ -737,13 +737,14 @@ pub(crate) fn validate<M: GuestMemory>(
     chain: &mut DescriptorChain,
 ) -> Result<(), ChainError> {
     if let Origin::Split { table, size, head } = chain.origin {
-        if validate_split_direct(mem, table, size, head, chain)? {
+        if let Some(d) = validate_split_direct(mem, table, size, head)? {
+            chain.readable = d.readable;
+            chain.writable = d.writable;
+            chain.captured = d.captured;
             return Ok(());
         }
         // An indirect descriptor: start over with the general walk, which
         // applies the same checks in the same order.
-        chain.readable = 0;
-        chain.writable = 0;
     }
     let mut count = 0usize;
     let mut readable = 0u8;
@@ -836,17 +837,28 @@ pub(crate) fn validate_held<M: GuestMemory>(
     Ok(count)
 }
 
+/// What [`validate_split_direct`] found out about a chain.
+pub(crate) struct Direct {
+    pub readable: u32,
+    pub writable: u32,
+    pub captured: Captured,
+}
+
 /// The common case of [`validate`]: a split-ring chain without indirect
 /// descriptors, walked with exactly the checks (and check order) of
-/// [`Elements`]. Returns `Ok(false)` when it meets an indirect descriptor.
+/// [`Elements`]. Returns `Ok(None)` when it meets an indirect descriptor.
 #[inline(always)]
-fn validate_split_direct<M: GuestMemory>(
+pub(crate) fn validate_split_direct<M: GuestMemory>(
     mem: &M,
     table: u64,
     size: u16,
     head: u16,
-    chain: &mut DescriptorChain,
-) -> Result<bool, ChainError> {
+) -> Result<Option<Direct>, ChainError> {
+    let mut d = Direct {
+        readable: 0,
+        writable: 0,
+        captured: Captured::NONE,
+    };
     let mut at = head;
     let mut visited = 0u32;
     let mut total = 0u64;
@@ -857,7 +869,7 @@ fn validate_split_direct<M: GuestMemory>(
         let desc = RawDesc::read(mem, table + u64::from(at) * DESC_SIZE, false)?;
         visited += 1;
         if desc.flags & INDIRECT != 0 {
-            return Ok(false);
+            return Ok(None);
         }
         let writable = desc.flags & WRITE != 0;
         // §2.7.4.2: device-writable descriptors come after readable ones.
@@ -873,12 +885,12 @@ fn validate_split_direct<M: GuestMemory>(
             mem.check_range(desc.addr, u64::from(desc.len), 1)?;
         }
         if writable {
-            chain.writable += desc.len;
+            d.writable += desc.len;
         } else {
-            chain.readable += desc.len;
+            d.readable += desc.len;
             readable = readable.saturating_add(1);
         }
-        if let Some(slot) = chain.captured.elems.get_mut(count) {
+        if let Some(slot) = d.captured.elems.get_mut(count) {
             *slot = HeldCell {
                 addr: desc.addr,
                 len: desc.len,
@@ -902,10 +914,10 @@ fn validate_split_direct<M: GuestMemory>(
         at = desc.next_or_id;
     }
     if count <= CAPTURED {
-        chain.captured.count = count as u8;
-        chain.captured.readable = readable;
+        d.captured.count = count as u8;
+        d.captured.readable = readable;
     }
-    Ok(true)
+    Ok(Some(d))
 }
 
 /// Reads the device-readable part of a chain as one byte stream.

@@ -472,17 +472,46 @@ impl<const HELD: usize> Queue<HELD> {
         mem: &M,
     ) -> Result<Option<DescriptorChain>, QueueError> {
         self.check_ready()?;
-        let (origin, id) = if self.packed {
-            match self.packed_next(mem)? {
-                Some(x) => x,
-                None => return Ok(None),
-            }
-        } else {
-            match self.split_next(mem)? {
-                Some(x) => x,
-                None => return Ok(None),
-            }
+        if !self.packed {
+            // The common case, a split-ring chain without indirect
+            // descriptors, built in one go.
+            let Some((origin, head)) = self.split_next(mem)? else {
+                return Ok(None);
+            };
+            return match chain::validate_split_direct(mem, self.desc, self.size, head) {
+                Ok(Some(d)) => Ok(Some(DescriptorChain {
+                    origin,
+                    indirect_ok: self.indirect,
+                    id: head,
+                    readable: d.readable,
+                    writable: d.writable,
+                    epoch: self.epoch,
+                    captured: d.captured,
+                    packed_table: None,
+                    held: None,
+                })),
+                Ok(None) => self.pop_general(mem, origin, head),
+                Err(error) => {
+                    self.complete(mem, head, self.epoch, None, None, 0)?;
+                    Err(QueueError::InvalidChain { id: head, error })
+                }
+            };
+        }
+        let Some((origin, id)) = self.packed_next(mem)? else {
+            return Ok(None);
         };
+        self.pop_general(mem, origin, id)
+    }
+
+    /// The rest of [`Queue::pop_descriptor_chain`]: a chain located but not
+    /// yet validated (packed, or split with an indirect descriptor).
+    #[inline(never)]
+    fn pop_general<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        origin: Origin,
+        id: u16,
+    ) -> Result<Option<DescriptorChain>, QueueError> {
         let mut chain = DescriptorChain {
             origin,
             indirect_ok: self.indirect,
