@@ -129,10 +129,17 @@ impl RawDesc {
     pub fn read<M: GuestMemory>(mem: &M, at: u64, packed: bool) -> Result<Self, MemoryError> {
         let mut b = [0u8; 16];
         mem.read(at, &mut b)?;
-        let addr = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-        let len = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-        let w0 = u16::from_le_bytes([b[12], b[13]]);
-        let w1 = u16::from_le_bytes([b[14], b[15]]);
+        // Two little-endian u64s: `addr`, then `len | w0 << 32 | w1 << 48`.
+        let (lo, hi) = b.split_at(8);
+        let mut lo8 = [0u8; 8];
+        lo8.copy_from_slice(lo);
+        let mut hi8 = [0u8; 8];
+        hi8.copy_from_slice(hi);
+        let addr = u64::from_le_bytes(lo8);
+        let hi = u64::from_le_bytes(hi8);
+        let len = hi as u32;
+        let w0 = (hi >> 32) as u16;
+        let w1 = (hi >> 48) as u16;
         Ok(if packed {
             RawDesc {
                 addr,
