@@ -226,7 +226,8 @@ impl<'a, C: CacheMaintenance> FixedWindow<'a, C> {
         // range neither wraps nor leaves the window. Which error it is gets
         // worked out only on failure.
         let offset = addr.wrapping_sub(self.guest_base);
-        if offset > self.len || len > self.len - offset || (align > 1 && addr & (align - 1) != 0) {
+        let room = self.len.wrapping_sub(offset);
+        if len > room || offset > self.len || (align > 1 && addr & (align - 1) != 0) {
             return Err(self.refusal(addr, len, align));
         }
         // In range, so the offset fits in usize (the window does).
