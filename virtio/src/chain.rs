@@ -438,24 +438,55 @@ impl<'m, M: GuestMemory> Cursor<'m, M> {
         }
     }
 
-    /// The next element with the wanted direction; `Ok(None)` at the end.
+    /// The current segment, moving to the next element when this one is
+    /// used up; `Ok(None)` at the end.
     #[inline(always)]
-    fn next_element(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
-        if let Some(c) = self.cells.next() {
-            return Ok(Some((c.addr, c.len)));
+    fn segment(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        while self.cur.1 == 0 {
+            match self.cells.next() {
+                Some(c) => self.cur = (c.addr, c.len),
+                None => return self.segment_past_cells(writable),
+            }
         }
-        if self.unavailable {
-            return Err(ChainError::HeldByQueue);
+        Ok(Some(self.cur))
+    }
+
+    /// [`Cursor::segment`] once the validated cells are used up: the walk
+    /// of a chain not captured, or the end.
+    #[inline(never)]
+    fn segment_past_cells(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        loop {
+            if self.cur.1 > 0 {
+                return Ok(Some(self.cur));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let next = if self.unavailable {
+                Err(ChainError::HeldByQueue)
+            } else if self.walk_from.is_none() && self.walk.is_none() {
+                Ok(None)
+            } else {
+                self.walk_next(writable)
+            };
+            match next {
+                Ok(Some(e)) => self.cur = e,
+                Ok(None) => {
+                    self.done = true;
+                    if self.left != 0 {
+                        return Err(ChainError::Changed);
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
         }
-        if self.walk_from.is_none() && self.walk.is_none() {
-            return Ok(None);
-        }
-        self.walk_next(writable)
     }
 
     /// The next element of the walk with the wanted direction, starting
     /// the walk if need be.
-    #[inline(never)]
     fn walk_next(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
         if let Some(chain) = self.walk_from.take() {
             self.walk = Some(chain.elements(self.mem));
@@ -472,33 +503,6 @@ impl<'m, M: GuestMemory> Cursor<'m, M> {
                 Some(Ok(_)) if writable => {}
                 Some(Ok(_)) | None => return Ok(None),
                 Some(Err(e)) => return Err(e),
-            }
-        }
-    }
-
-    /// The current segment, moving to the next element when this one is
-    /// used up; `Ok(None)` at the end.
-    #[inline(always)]
-    fn segment(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
-        loop {
-            if self.cur.1 > 0 {
-                return Ok(Some(self.cur));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.next_element(writable) {
-                Ok(Some(e)) => self.cur = e,
-                Ok(None) => {
-                    self.done = true;
-                    if self.left != 0 {
-                        return Err(ChainError::Changed);
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
             }
         }
     }
