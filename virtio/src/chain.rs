@@ -193,7 +193,7 @@ pub struct DescriptorChain {
     /// ring slot named at pop. Used descriptors of lists completed out of
     /// order may overwrite that slot (virtio v1.2 §2.8.6), so later walks
     /// start from the table, never from the ring.
-    pub(crate) packed_table: Option<(u64, u32)>,
+    pub(crate) packed_table: Option<TableRef>,
     /// Packed ring: where the queue keeps the copy of a long direct list.
     pub(crate) held: Option<HeldRef>,
 }
@@ -209,23 +209,31 @@ pub(crate) struct HeldRef {
     pub readable: u16,
 }
 
+/// A packed ring's indirect table: address and number of entries.
+///
+/// 4-byte aligned (12 bytes, not 16) to keep [`DescriptorChain`], which
+/// is moved on every pop, small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
+pub(crate) struct TableRef {
+    pub addr: u64,
+    pub entries: u32,
+}
+
 /// One descriptor as validated at pop: captured in its chain, or kept in
 /// the queue's store of held lists.
+///
+/// 4-byte aligned (12 bytes, not 16) to keep [`DescriptorChain`], which
+/// is moved on every pop, small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(crate) struct HeldCell {
     pub addr: u64,
     pub len: u32,
-    /// Held lists: [`HeldRef::key`] of the list the cell belongs to.
-    /// Captured chains: 0.
-    pub owner: u32,
 }
 
 impl HeldCell {
-    pub(crate) const EMPTY: HeldCell = HeldCell {
-        addr: 0,
-        len: 0,
-        owner: 0,
-    };
+    pub(crate) const EMPTY: HeldCell = HeldCell { addr: 0, len: 0 };
 }
 
 /// Elements captured at pop time.
@@ -274,7 +282,11 @@ impl DescriptorChain {
         let mut walk = Elements::new(mem, self.origin, self.indirect_ok);
         if self.held.is_some() {
             walk.pos = Pos::Held;
-        } else if let Some((table, entries)) = self.packed_table {
+        } else if let Some(TableRef {
+            addr: table,
+            entries,
+        }) = self.packed_table
+        {
             walk.pos = Pos::Indirect {
                 table,
                 entries,
@@ -775,7 +787,6 @@ pub(crate) fn validate<M: GuestMemory>(
             *slot = HeldCell {
                 addr: e.addr,
                 len: e.len,
-                owner: 0,
             };
         }
         count += 1;
@@ -786,14 +797,16 @@ pub(crate) fn validate<M: GuestMemory>(
         chain.captured.readable = readable;
     }
     if matches!(chain.origin, Origin::Packed { .. }) {
-        chain.packed_table = walk.entered;
+        chain.packed_table = walk
+            .entered
+            .map(|(addr, entries)| TableRef { addr, entries });
     }
     Ok(())
 }
 
 /// Walks a long packed list once, checking every descriptor, and copies
-/// its elements into `free` (the free part of the queue's store) tagged
-/// with `key`. Records the byte totals in `chain` and where the copy is;
+/// its elements into `free` (the free part of the queue's store; the
+/// caller tags them with `key`). Records the byte totals in `chain` and where the copy is;
 /// returns the number of cells used. `chain` arrives with zero totals.
 pub(crate) fn validate_held<M: GuestMemory>(
     mem: &M,
@@ -824,7 +837,6 @@ pub(crate) fn validate_held<M: GuestMemory>(
         *cell = HeldCell {
             addr: e.addr,
             len: e.len,
-            owner: key,
         };
         count += 1;
         // Cannot overflow: the walk caps the sum at u32::MAX.
@@ -905,7 +917,6 @@ pub(crate) fn validate_split_direct<M: GuestMemory>(
             *slot = HeldCell {
                 addr: desc.addr,
                 len: desc.len,
-                owner: 0,
             };
         }
         count += 1;

@@ -195,6 +195,8 @@ pub struct Queue<const HELD: usize = DEFAULT_HELD> {
 #[derive(Clone)]
 struct HeldLists<const N: usize> {
     cells: [HeldCell; N],
+    /// [`HeldRef::key`] of the list each cell belongs to.
+    owners: [u32; N],
     used: usize,
     next_key: u32,
 }
@@ -212,6 +214,7 @@ impl<const N: usize> HeldLists<N> {
     const fn new() -> Self {
         HeldLists {
             cells: [HeldCell::EMPTY; N],
+            owners: [0; N],
             used: 0,
             next_key: 0,
         }
@@ -219,17 +222,15 @@ impl<const N: usize> HeldLists<N> {
 
     /// Where a held list's cells start.
     fn find(&self, key: u32) -> Option<usize> {
-        self.cells
-            .get(..self.used)?
-            .iter()
-            .position(|c| c.owner == key)
+        self.owners.get(..self.used)?.iter().position(|&o| o == key)
     }
 
     /// The cells of a held list, if the store holds it.
     fn cells(&self, h: HeldRef) -> Option<&[HeldCell]> {
         let start = self.find(h.key)?;
-        let cells = self.cells.get(start..start + usize::from(h.count))?;
-        (cells.last()?.owner == h.key).then_some(cells)
+        let end = start + usize::from(h.count);
+        let cells = self.cells.get(start..end)?;
+        (*self.owners.get(start..end)?.last()? == h.key).then_some(cells)
     }
 
     /// Forgets a held list, moving the lists after it down.
@@ -239,6 +240,7 @@ impl<const N: usize> HeldLists<N> {
         };
         let end = (start + usize::from(h.count)).min(self.used);
         self.cells.copy_within(end..self.used, start);
+        self.owners.copy_within(end..self.used, start);
         self.used -= end - start;
     }
 }
@@ -550,7 +552,11 @@ impl<const HELD: usize> Queue<HELD> {
         let used = self.held.used;
         let free = self.held.cells.get_mut(used..).unwrap_or_default();
         let n = chain::validate_held(mem, chain, free, key)?;
-        self.held.used = used + usize::from(n);
+        let end = used + usize::from(n);
+        if let Some(owners) = self.held.owners.get_mut(used..end) {
+            owners.fill(key);
+        }
+        self.held.used = end;
         self.held.next_key = key.wrapping_add(1);
         Ok(())
     }
