@@ -542,16 +542,22 @@ mod raw {
             }};
         }
         // `dist <= len`: after these, `src + at` is 8-aligned.
-        if dist & 1 != 0 {
-            step!(u8, 1);
+        if dist != 0 {
+            if dist & 1 != 0 {
+                step!(u8, 1);
+            }
+            if dist & 2 != 0 {
+                step!(u16, 2);
+            }
+            if dist & 4 != 0 {
+                step!(u32, 4);
+            }
         }
-        if dist & 2 != 0 {
-            step!(u16, 2);
+        while at + 16 <= len {
+            step!(u64, 8);
+            step!(u64, 8);
         }
-        if dist & 4 != 0 {
-            step!(u32, 4);
-        }
-        while at + 8 <= len {
+        if at + 8 <= len {
             step!(u64, 8);
         }
         if at + 4 <= len {
@@ -598,16 +604,22 @@ mod raw {
                 at += $n;
             }};
         }
-        if dist & 1 != 0 {
-            step!(u8, 1);
+        if dist != 0 {
+            if dist & 1 != 0 {
+                step!(u8, 1);
+            }
+            if dist & 2 != 0 {
+                step!(u16, 2);
+            }
+            if dist & 4 != 0 {
+                step!(u32, 4);
+            }
         }
-        if dist & 2 != 0 {
-            step!(u16, 2);
+        while at + 16 <= len {
+            step!(u64, 8);
+            step!(u64, 8);
         }
-        if dist & 4 != 0 {
-            step!(u32, 4);
-        }
-        while at + 8 <= len {
+        if at + 8 <= len {
             step!(u64, 8);
         }
         if at + 4 <= len {
