@@ -557,18 +557,21 @@ mod raw {
             step!(u64, 8);
             step!(u64, 8);
         }
-        if at + 8 <= len {
-            step!(u64, 8);
-        }
-        if at + 4 <= len {
-            step!(u32, 4);
-        }
-        if at + 2 <= len {
-            step!(u16, 2);
-        }
+        // Most copies end here; the tail is checked only when there is one.
         if at < len {
-            // SAFETY: `at < len`, inside the caller's range.
-            dst[at] = unsafe { src.add(at).read_volatile() };
+            if at + 8 <= len {
+                step!(u64, 8);
+            }
+            if at + 4 <= len {
+                step!(u32, 4);
+            }
+            if at + 2 <= len {
+                step!(u16, 2);
+            }
+            if at < len {
+                // SAFETY: `at < len`, inside the caller's range.
+                dst[at] = unsafe { src.add(at).read_volatile() };
+            }
         }
     }
 
@@ -619,18 +622,20 @@ mod raw {
             step!(u64, 8);
             step!(u64, 8);
         }
-        if at + 8 <= len {
-            step!(u64, 8);
-        }
-        if at + 4 <= len {
-            step!(u32, 4);
-        }
-        if at + 2 <= len {
-            step!(u16, 2);
-        }
         if at < len {
-            // SAFETY: `at < len`, inside the caller's range.
-            unsafe { dst.add(at).write_volatile(src[at]) };
+            if at + 8 <= len {
+                step!(u64, 8);
+            }
+            if at + 4 <= len {
+                step!(u32, 4);
+            }
+            if at + 2 <= len {
+                step!(u16, 2);
+            }
+            if at < len {
+                // SAFETY: `at < len`, inside the caller's range.
+                unsafe { dst.add(at).write_volatile(src[at]) };
+            }
         }
     }
 
