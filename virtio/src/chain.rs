@@ -760,10 +760,15 @@ pub(crate) fn validate<M: GuestMemory>(
     chain: &mut DescriptorChain,
 ) -> Result<(), ChainError> {
     if let Origin::Split { table, size, head } = chain.origin {
-        if let Some(d) = validate_split_direct(mem, table, size, head)? {
+        let mut cells = [HeldCell::EMPTY; CAPTURED];
+        if let Some(d) = validate_split_direct(mem, table, size, head, &mut cells)? {
             chain.readable = d.readable;
             chain.writable = d.writable;
-            chain.captured = d.captured;
+            chain.captured = Captured {
+                elems: cells,
+                readable: d.readable_cells,
+                count: d.count,
+            };
             return Ok(());
         }
         // An indirect descriptor: start over with the general walk, which
@@ -860,37 +865,41 @@ pub(crate) fn validate_held<M: GuestMemory>(
     Ok(count)
 }
 
-/// What [`validate_split_direct`] found out about a chain.
+/// What [`validate_split_direct`] found out about a chain, besides the
+/// cells it captured.
+#[derive(Clone, Copy)]
 pub(crate) struct Direct {
+    /// Total bytes in readable and in writable buffers.
     pub readable: u32,
     pub writable: u32,
-    pub captured: Captured,
+    /// [`Captured::readable`] and [`Captured::count`].
+    pub readable_cells: u8,
+    pub count: u8,
 }
 
 /// The common case of [`validate`]: a split-ring chain without indirect
 /// descriptors, walked with exactly the checks (and check order) of
-/// [`Elements`]. Returns `Ok(None)` when it meets an indirect descriptor.
+/// [`Elements`]. Captures the first [`CAPTURED`] elements in `cells`;
+/// the result's `count` is `u8::MAX` when there were more. Returns
+/// `Ok(None)` when it meets an indirect descriptor.
 #[inline(always)]
 pub(crate) fn validate_split_direct<M: GuestMemory>(
     mem: &M,
     table: u64,
     size: u16,
     head: u16,
+    cells: &mut [HeldCell; CAPTURED],
 ) -> Result<Option<Direct>, ChainError> {
-    let mut d = Direct {
-        readable: 0,
-        writable: 0,
-        captured: Captured::NONE,
-    };
     let mut at = head;
-    let mut visited = 0u32;
     let mut total = 0u64;
+    let mut writable_total = 0u64;
     let mut seen_writable = false;
     let mut count = 0usize;
-    let mut readable = 0u8;
+    let mut readable_cells = 0usize;
     loop {
         let desc = RawDesc::read(mem, table + u64::from(at) * DESC_SIZE, false)?;
-        visited += 1;
+        // Descriptors visited so far, this one included.
+        count += 1;
         if desc.flags & INDIRECT != 0 {
             return Ok(None);
         }
@@ -908,18 +917,16 @@ pub(crate) fn validate_split_direct<M: GuestMemory>(
             mem.check_range(desc.addr, u64::from(desc.len), 1)?;
         }
         if writable {
-            d.writable += desc.len;
+            writable_total += u64::from(desc.len);
         } else {
-            d.readable += desc.len;
-            readable = readable.saturating_add(1);
+            readable_cells += 1;
         }
-        if let Some(slot) = d.captured.elems.get_mut(count) {
+        if let Some(slot) = cells.get_mut(count - 1) {
             *slot = HeldCell {
                 addr: desc.addr,
                 len: desc.len,
             };
         }
-        count += 1;
         if desc.flags & NEXT == 0 {
             break;
         }
@@ -930,16 +937,24 @@ pub(crate) fn validate_split_direct<M: GuestMemory>(
                 next: desc.next_or_id,
             });
         }
-        if visited >= u32::from(size) {
+        if count >= usize::from(size) {
             return Err(ChainError::TooLong);
         }
         at = desc.next_or_id;
     }
-    if count <= CAPTURED {
-        d.captured.count = count as u8;
-        d.captured.readable = readable;
-    }
-    Ok(Some(d))
+    // Both totals are at most `total`, checked to fit in u32 above.
+    let (readable_cells, count) = if count <= CAPTURED {
+        // Both fit in u8: `readable_cells <= count <= CAPTURED`.
+        (readable_cells as u8, count as u8)
+    } else {
+        (0, u8::MAX)
+    };
+    Ok(Some(Direct {
+        readable: (total - writable_total) as u32,
+        writable: writable_total as u32,
+        readable_cells,
+        count,
+    }))
 }
 
 /// Reads the device-readable part of a chain as one byte stream.

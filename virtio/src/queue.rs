@@ -480,7 +480,8 @@ impl<const HELD: usize> Queue<HELD> {
             let Some((origin, head)) = self.split_next(mem)? else {
                 return Ok(None);
             };
-            return match chain::validate_split_direct(mem, self.desc, self.size, head) {
+            let mut cells = [HeldCell::EMPTY; CAPTURED];
+            return match chain::validate_split_direct(mem, self.desc, self.size, head, &mut cells) {
                 Ok(Some(d)) => Ok(Some(DescriptorChain {
                     origin,
                     indirect_ok: self.indirect,
@@ -488,7 +489,11 @@ impl<const HELD: usize> Queue<HELD> {
                     readable: d.readable,
                     writable: d.writable,
                     epoch: self.epoch,
-                    captured: d.captured,
+                    captured: chain::Captured {
+                        elems: cells,
+                        readable: d.readable_cells,
+                        count: d.count,
+                    },
                     packed_table: None,
                     held: None,
                 })),
