@@ -320,17 +320,14 @@ impl DescriptorChain {
         } else {
             self.readable
         };
-        if self.held.is_some() {
+        // A held list has nothing captured (`Captured::NONE`), so this
+        // test comes first.
+        if c.is_complete() {
+            let elems = c.elems.get(..usize::from(c.count)).unwrap_or_default();
+            let (r, w) = elems.split_at(usize::from(c.readable).min(elems.len()));
+            Cursor::new(mem, if writable { w } else { r }, None, false, left)
+        } else if self.held.is_some() {
             Cursor::new(mem, &[], None, true, left)
-        } else if c.is_complete() {
-            let (readable, count) = (usize::from(c.readable), usize::from(c.count));
-            let range = if writable {
-                readable..count
-            } else {
-                0..readable
-            };
-            let cells = c.elems.get(range).unwrap_or_default();
-            Cursor::new(mem, cells, None, false, left)
         } else {
             Cursor::new(mem, &[], Some(self), false, left)
         }
