@@ -543,11 +543,13 @@ mod raw {
         }
         // `dist <= len`: after these, `src + at` is 8-aligned.
         if dist != 0 {
-            if dist & 1 != 0 {
-                step!(u8, 1);
-            }
-            if dist & 2 != 0 {
-                step!(u16, 2);
+            if dist & 3 != 0 {
+                if dist & 1 != 0 {
+                    step!(u8, 1);
+                }
+                if dist & 2 != 0 {
+                    step!(u16, 2);
+                }
             }
             if dist & 4 != 0 {
                 step!(u32, 4);
@@ -608,11 +610,13 @@ mod raw {
             }};
         }
         if dist != 0 {
-            if dist & 1 != 0 {
-                step!(u8, 1);
-            }
-            if dist & 2 != 0 {
-                step!(u16, 2);
+            if dist & 3 != 0 {
+                if dist & 1 != 0 {
+                    step!(u8, 1);
+                }
+                if dist & 2 != 0 {
+                    step!(u16, 2);
+                }
             }
             if dist & 4 != 0 {
                 step!(u32, 4);

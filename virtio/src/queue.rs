@@ -182,8 +182,9 @@ pub struct Queue<const HELD: usize = DEFAULT_HELD> {
     /// Split: last `avail.idx` read, so a batch costs one acquire load.
     avail_shadow: u16,
     /// Used entries (split) or ring slots (packed) since the last
-    /// notification decision.
-    pending: u32,
+    /// notification decision. 64 bits: cannot wrap in the life of a
+    /// device (2^64 completions).
+    pending: u64,
     /// Split with EVENT_IDX: `next_used` at the last decision, if any.
     signalled_used: Option<u16>,
     /// Packed: copies of the long direct lists the device holds.
@@ -770,7 +771,7 @@ impl<const HELD: usize> Queue<HELD> {
         self.next_used = self.next_used.wrapping_add(1);
         // §2.7.8.1: the entry must be visible before the index.
         mem.store_u16_release(self.device + 2, self.next_used)?;
-        self.pending = self.pending.saturating_add(1);
+        self.pending = self.pending.wrapping_add(1);
         Ok(())
     }
 
@@ -874,21 +875,21 @@ impl<const HELD: usize> Queue<HELD> {
         } else {
             self.next_used = next as u16;
         }
-        self.pending = self.pending.saturating_add(u32::from(slots));
+        self.pending = self.pending.wrapping_add(u64::from(slots));
         Ok(())
     }
 
     fn packed_needs_notification<M: GuestMemory>(
         &mut self,
         mem: &M,
-        pending: u32,
+        pending: u64,
     ) -> Result<bool, QueueError> {
         let off_wrap = mem.load_u16_acquire(self.driver)?;
         let flags = mem.load_u16_acquire(self.driver + 2)? & 0x3;
         Ok(match flags {
             EVENT_FLAGS_DISABLE => false,
             EVENT_FLAGS_DESC if self.event_idx => {
-                if pending >= u32::from(self.size) {
+                if pending >= u64::from(self.size) {
                     return Ok(true);
                 }
                 let new = self.next_used;
