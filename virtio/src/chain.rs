@@ -129,10 +129,17 @@ impl RawDesc {
     pub fn read<M: GuestMemory>(mem: &M, at: u64, packed: bool) -> Result<Self, MemoryError> {
         let mut b = [0u8; 16];
         mem.read(at, &mut b)?;
-        let addr = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-        let len = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-        let w0 = u16::from_le_bytes([b[12], b[13]]);
-        let w1 = u16::from_le_bytes([b[14], b[15]]);
+        // Two little-endian u64s: `addr`, then `len | w0 << 32 | w1 << 48`.
+        let (lo, hi) = b.split_at(8);
+        let mut lo8 = [0u8; 8];
+        lo8.copy_from_slice(lo);
+        let mut hi8 = [0u8; 8];
+        hi8.copy_from_slice(hi);
+        let addr = u64::from_le_bytes(lo8);
+        let hi = u64::from_le_bytes(hi8);
+        let len = hi as u32;
+        let w0 = (hi >> 32) as u16;
+        let w1 = (hi >> 48) as u16;
         Ok(if packed {
             RawDesc {
                 addr,
@@ -186,7 +193,7 @@ pub struct DescriptorChain {
     /// ring slot named at pop. Used descriptors of lists completed out of
     /// order may overwrite that slot (virtio v1.2 §2.8.6), so later walks
     /// start from the table, never from the ring.
-    pub(crate) packed_table: Option<(u64, u32)>,
+    pub(crate) packed_table: Option<TableRef>,
     /// Packed ring: where the queue keeps the copy of a long direct list.
     pub(crate) held: Option<HeldRef>,
 }
@@ -202,27 +209,37 @@ pub(crate) struct HeldRef {
     pub readable: u16,
 }
 
-/// One descriptor of a held list, as validated at pop.
+/// A packed ring's indirect table: address and number of entries.
+///
+/// 4-byte aligned (12 bytes, not 16) to keep [`DescriptorChain`], which
+/// is moved on every pop, small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
+pub(crate) struct TableRef {
+    pub addr: u64,
+    pub entries: u32,
+}
+
+/// One descriptor as validated at pop: captured in its chain, or kept in
+/// the queue's store of held lists.
+///
+/// 4-byte aligned (12 bytes, not 16) to keep [`DescriptorChain`], which
+/// is moved on every pop, small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(crate) struct HeldCell {
     pub addr: u64,
     pub len: u32,
-    /// [`HeldRef::key`] of the list the cell belongs to.
-    pub owner: u32,
 }
 
 impl HeldCell {
-    pub(crate) const EMPTY: HeldCell = HeldCell {
-        addr: 0,
-        len: 0,
-        owner: 0,
-    };
+    pub(crate) const EMPTY: HeldCell = HeldCell { addr: 0, len: 0 };
 }
 
 /// Elements captured at pop time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Captured {
-    pub elems: [Element; CAPTURED],
+    pub elems: [HeldCell; CAPTURED],
     /// Number of readable elements (they come first, §2.7.4.2).
     pub readable: u8,
     /// Number of elements; `u8::MAX` when the chain was too long to capture.
@@ -231,11 +248,7 @@ pub(crate) struct Captured {
 
 impl Captured {
     pub(crate) const NONE: Captured = Captured {
-        elems: [Element {
-            addr: 0,
-            len: 0,
-            writable: false,
-        }; CAPTURED],
+        elems: [HeldCell::EMPTY; CAPTURED],
         readable: 0,
         count: u8::MAX,
     };
@@ -269,7 +282,11 @@ impl DescriptorChain {
         let mut walk = Elements::new(mem, self.origin, self.indirect_ok);
         if self.held.is_some() {
             walk.pos = Pos::Held;
-        } else if let Some((table, entries)) = self.packed_table {
+        } else if let Some(TableRef {
+            addr: table,
+            entries,
+        }) = self.packed_table
+        {
             walk.pos = Pos::Indirect {
                 table,
                 entries,
@@ -294,34 +311,49 @@ impl DescriptorChain {
         self.held.is_some()
     }
 
-    #[inline]
-    fn source<'a, M: GuestMemory>(&'a self, mem: &'a M, writable: bool) -> Source<'a, M> {
+    /// Where a reader (`writable == false`) or writer gets its elements.
+    #[inline(always)]
+    fn cursor<'a, M: GuestMemory>(&'a self, mem: &'a M, writable: bool) -> Cursor<'a, M> {
         let c = &self.captured;
-        if self.held.is_some() {
-            Source::Unavailable
-        } else if c.is_complete() {
-            let range = if writable {
-                &c.elems[usize::from(c.readable)..usize::from(c.count)]
-            } else {
-                &c.elems[..usize::from(c.readable)]
-            };
-            Source::Captured(range.iter())
+        let left = if writable {
+            self.writable
         } else {
-            Source::Walk(self.elements(mem))
+            self.readable
+        };
+        // A held list has nothing captured (`Captured::NONE`), so this
+        // test comes first.
+        if c.is_complete() {
+            let elems = c.elems.get(..usize::from(c.count)).unwrap_or_default();
+            let (r, w) = elems.split_at(usize::from(c.readable).min(elems.len()));
+            Cursor::new(mem, if writable { w } else { r }, None, false, left)
+        } else if self.held.is_some() {
+            Cursor::new(mem, &[], None, true, left)
+        } else {
+            Cursor::new(mem, &[], Some(self), false, left)
         }
     }
 
-    /// The source over a held list's cells (`None`: the queue does not
+    /// The cursor over a held list's cells (`None`: the queue does not
     /// hold it).
     #[inline]
-    fn held_source<'a, M>(&self, cells: Option<&'a [HeldCell]>, writable: bool) -> Source<'a, M> {
+    fn held_cursor<'a, M: GuestMemory>(
+        &self,
+        mem: &'a M,
+        cells: Option<&'a [HeldCell]>,
+        writable: bool,
+    ) -> Cursor<'a, M> {
+        let left = if writable {
+            self.writable
+        } else {
+            self.readable
+        };
         match (cells, self.held) {
             (Some(cells), Some(h)) => {
                 let split = usize::from(h.readable).min(cells.len());
                 let (r, w) = cells.split_at(split);
-                Source::Held(if writable { w } else { r }.iter())
+                Cursor::new(mem, if writable { w } else { r }, None, false, left)
             }
-            _ => Source::Unavailable,
+            _ => Cursor::new(mem, &[], None, true, left),
         }
     }
 
@@ -329,15 +361,22 @@ impl DescriptorChain {
     /// (see [`DescriptorChain::is_held_by_queue`]) use
     /// [`Queue::reader`](crate::Queue::reader); this one then fails with
     /// [`ChainError::HeldByQueue`].
+    #[inline]
     pub fn reader<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Reader<'a, M> {
-        self.reader_from(mem, self.source(mem, false))
+        Reader {
+            c: self.cursor(mem, false),
+        }
     }
 
     /// A writer over the device-writable bytes. For a list its queue holds
     /// use [`Queue::writer`](crate::Queue::writer); this one then fails
     /// with [`ChainError::HeldByQueue`].
+    #[inline]
     pub fn writer<'a, M: GuestMemory>(&'a self, mem: &'a M) -> Writer<'a, M> {
-        self.writer_from(mem, self.source(mem, true))
+        Writer {
+            c: self.cursor(mem, true),
+            written: 0,
+        }
     }
 
     /// A reader over a held list's cells as its queue keeps them.
@@ -346,7 +385,9 @@ impl DescriptorChain {
         mem: &'a M,
         cells: Option<&'a [HeldCell]>,
     ) -> Reader<'a, M> {
-        self.reader_from(mem, self.held_source(cells, false))
+        Reader {
+            c: self.held_cursor(mem, cells, false),
+        }
     }
 
     /// A writer over a held list's cells as its queue keeps them.
@@ -355,70 +396,132 @@ impl DescriptorChain {
         mem: &'a M,
         cells: Option<&'a [HeldCell]>,
     ) -> Writer<'a, M> {
-        self.writer_from(mem, self.held_source(cells, true))
-    }
-
-    #[inline]
-    fn reader_from<'a, M: GuestMemory>(&self, mem: &'a M, source: Source<'a, M>) -> Reader<'a, M> {
-        Reader {
-            mem,
-            source,
-            cur: (0, 0),
-            left: self.readable,
-            done: false,
-        }
-    }
-
-    #[inline]
-    fn writer_from<'a, M: GuestMemory>(&self, mem: &'a M, source: Source<'a, M>) -> Writer<'a, M> {
         Writer {
-            mem,
-            source,
-            cur: (0, 0),
-            left: self.writable,
+            c: self.held_cursor(mem, cells, true),
             written: 0,
-            done: false,
         }
     }
 }
 
-/// Where a reader or writer gets its elements from.
+/// A position in one direction (readable or writable) of a chain: where
+/// the next elements come from and what is left of the current one.
 #[derive(Debug)]
-enum Source<'m, M> {
-    /// The captured elements still to be used.
-    Captured(core::slice::Iter<'m, Element>),
-    /// A held list's cells still to be used (one direction only).
-    Held(core::slice::Iter<'m, HeldCell>),
-    /// A fresh, fully checked walk of the ring.
-    Walk(Elements<'m, M>),
-    /// A held list read without its queue.
-    Unavailable,
+struct Cursor<'m, M> {
+    mem: &'m M,
+    /// Validated elements still to be used (captured or held), consumed
+    /// before `walk`; in practice only one of the two is ever non-empty.
+    cells: core::slice::Iter<'m, HeldCell>,
+    /// A chain not captured: walked afresh, with every check, from its
+    /// ring once `cells` (then empty) run out.
+    walk_from: Option<&'m DescriptorChain>,
+    /// That walk, once started.
+    walk: Option<Elements<'m, M>>,
+    /// A held list read without its queue: fails with
+    /// [`ChainError::HeldByQueue`].
+    unavailable: bool,
+    /// Current element: address and bytes left in it.
+    cur: (u64, u32),
+    /// Bytes of this direction not yet consumed (as validated at pop).
+    left: u32,
+    done: bool,
 }
 
-impl<M: GuestMemory> Source<'_, M> {
-    /// The next element with the wanted direction; `Ok(None)` at the end.
-    #[inline]
-    fn next_element(&mut self, writable: bool) -> Result<Option<Element>, ChainError> {
-        match self {
-            Source::Captured(elems) => Ok(elems.next().copied()),
-            Source::Held(cells) => Ok(cells.next().map(|c| Element {
-                addr: c.addr,
-                len: c.len,
-                writable,
-            })),
-            Source::Unavailable => Err(ChainError::HeldByQueue),
-            Source::Walk(walk) => loop {
-                match walk.next() {
-                    Some(Ok(e)) if e.writable == writable => return Ok(Some(e)),
-                    // Readable elements precede writable ones (checked by
-                    // the walk), so a writer skips them and a reader stops
-                    // at the first writable one.
-                    Some(Ok(_)) if writable => {}
-                    Some(Ok(_)) | None => return Ok(None),
-                    Some(Err(e)) => return Err(e),
-                }
-            },
+impl<'m, M: GuestMemory> Cursor<'m, M> {
+    #[inline(always)]
+    fn new(
+        mem: &'m M,
+        cells: &'m [HeldCell],
+        walk_from: Option<&'m DescriptorChain>,
+        unavailable: bool,
+        left: u32,
+    ) -> Self {
+        Cursor {
+            mem,
+            cells: cells.iter(),
+            walk_from,
+            walk: None,
+            unavailable,
+            cur: (0, 0),
+            left,
+            done: false,
         }
+    }
+
+    /// The current segment, moving to the next element when this one is
+    /// used up; `Ok(None)` at the end.
+    #[inline(always)]
+    fn segment(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        while self.cur.1 == 0 {
+            match self.cells.next() {
+                Some(c) => self.cur = (c.addr, c.len),
+                None => return self.segment_past_cells(writable),
+            }
+        }
+        Ok(Some(self.cur))
+    }
+
+    /// [`Cursor::segment`] once the validated cells are used up: the walk
+    /// of a chain not captured, or the end.
+    #[inline(never)]
+    fn segment_past_cells(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        loop {
+            if self.cur.1 > 0 {
+                return Ok(Some(self.cur));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let next = if self.unavailable {
+                Err(ChainError::HeldByQueue)
+            } else if self.walk_from.is_none() && self.walk.is_none() {
+                Ok(None)
+            } else {
+                self.walk_next(writable)
+            };
+            match next {
+                Ok(Some(e)) => self.cur = e,
+                Ok(None) => {
+                    self.done = true;
+                    if self.left != 0 {
+                        return Err(ChainError::Changed);
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The next element of the walk with the wanted direction, starting
+    /// the walk if need be.
+    fn walk_next(&mut self, writable: bool) -> Result<Option<(u64, u32)>, ChainError> {
+        if let Some(chain) = self.walk_from.take() {
+            self.walk = Some(chain.elements(self.mem));
+        }
+        let Some(walk) = &mut self.walk else {
+            return Ok(None);
+        };
+        loop {
+            match walk.next() {
+                Some(Ok(e)) if e.writable == writable => return Ok(Some((e.addr, e.len))),
+                // Readable elements precede writable ones (checked by the
+                // walk), so a writer skips them and a reader stops at the
+                // first writable one.
+                Some(Ok(_)) if writable => {}
+                Some(Ok(_)) | None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Consumes `take` bytes of the current segment `(addr, len)`.
+    #[inline(always)]
+    fn consume(&mut self, addr: u64, len: u32, take: usize) {
+        // `take <= len` and `take <= left`, so these cannot wrap.
+        self.cur = (addr + take as u64, len - take as u32);
+        self.left -= take as u32;
     }
 }
 
@@ -654,13 +757,19 @@ pub(crate) fn validate<M: GuestMemory>(
     chain: &mut DescriptorChain,
 ) -> Result<(), ChainError> {
     if let Origin::Split { table, size, head } = chain.origin {
-        if validate_split_direct(mem, table, size, head, chain)? {
+        let mut cells = [HeldCell::EMPTY; CAPTURED];
+        if let Some(d) = validate_split_direct(mem, table, size, head, &mut cells)? {
+            chain.readable = d.readable;
+            chain.writable = d.writable;
+            chain.captured = Captured {
+                elems: cells,
+                readable: d.readable_cells,
+                count: d.count,
+            };
             return Ok(());
         }
         // An indirect descriptor: start over with the general walk, which
         // applies the same checks in the same order.
-        chain.readable = 0;
-        chain.writable = 0;
     }
     let mut count = 0usize;
     let mut readable = 0u8;
@@ -677,7 +786,10 @@ pub(crate) fn validate<M: GuestMemory>(
             readable = readable.saturating_add(1);
         }
         if let Some(slot) = chain.captured.elems.get_mut(count) {
-            *slot = e;
+            *slot = HeldCell {
+                addr: e.addr,
+                len: e.len,
+            };
         }
         count += 1;
     }
@@ -687,14 +799,16 @@ pub(crate) fn validate<M: GuestMemory>(
         chain.captured.readable = readable;
     }
     if matches!(chain.origin, Origin::Packed { .. }) {
-        chain.packed_table = walk.entered;
+        chain.packed_table = walk
+            .entered
+            .map(|(addr, entries)| TableRef { addr, entries });
     }
     Ok(())
 }
 
 /// Walks a long packed list once, checking every descriptor, and copies
-/// its elements into `free` (the free part of the queue's store) tagged
-/// with `key`. Records the byte totals in `chain` and where the copy is;
+/// its elements into `free` (the free part of the queue's store; the
+/// caller tags them with `key`). Records the byte totals in `chain` and where the copy is;
 /// returns the number of cells used. `chain` arrives with zero totals.
 pub(crate) fn validate_held<M: GuestMemory>(
     mem: &M,
@@ -725,7 +839,6 @@ pub(crate) fn validate_held<M: GuestMemory>(
         *cell = HeldCell {
             addr: e.addr,
             len: e.len,
-            owner: key,
         };
         count += 1;
         // Cannot overflow: the walk caps the sum at u32::MAX.
@@ -749,28 +862,43 @@ pub(crate) fn validate_held<M: GuestMemory>(
     Ok(count)
 }
 
+/// What [`validate_split_direct`] found out about a chain, besides the
+/// cells it captured.
+#[derive(Clone, Copy)]
+pub(crate) struct Direct {
+    /// Total bytes in readable and in writable buffers.
+    pub readable: u32,
+    pub writable: u32,
+    /// [`Captured::readable`] and [`Captured::count`].
+    pub readable_cells: u8,
+    pub count: u8,
+}
+
 /// The common case of [`validate`]: a split-ring chain without indirect
 /// descriptors, walked with exactly the checks (and check order) of
-/// [`Elements`]. Returns `Ok(false)` when it meets an indirect descriptor.
+/// [`Elements`]. Captures the first [`CAPTURED`] elements in `cells`;
+/// the result's `count` is `u8::MAX` when there were more. Returns
+/// `Ok(None)` when it meets an indirect descriptor.
 #[inline(always)]
-fn validate_split_direct<M: GuestMemory>(
+pub(crate) fn validate_split_direct<M: GuestMemory>(
     mem: &M,
     table: u64,
     size: u16,
     head: u16,
-    chain: &mut DescriptorChain,
-) -> Result<bool, ChainError> {
+    cells: &mut [HeldCell; CAPTURED],
+) -> Result<Option<Direct>, ChainError> {
     let mut at = head;
-    let mut visited = 0u32;
     let mut total = 0u64;
+    let mut writable_total = 0u64;
     let mut seen_writable = false;
     let mut count = 0usize;
-    let mut readable = 0u8;
+    let mut readable_cells = 0usize;
     loop {
         let desc = RawDesc::read(mem, table + u64::from(at) * DESC_SIZE, false)?;
-        visited += 1;
+        // Descriptors visited so far, this one included.
+        count += 1;
         if desc.flags & INDIRECT != 0 {
-            return Ok(false);
+            return Ok(None);
         }
         let writable = desc.flags & WRITE != 0;
         // §2.7.4.2: device-writable descriptors come after readable ones.
@@ -786,19 +914,16 @@ fn validate_split_direct<M: GuestMemory>(
             mem.check_range(desc.addr, u64::from(desc.len), 1)?;
         }
         if writable {
-            chain.writable += desc.len;
+            writable_total += u64::from(desc.len);
         } else {
-            chain.readable += desc.len;
-            readable = readable.saturating_add(1);
+            readable_cells += 1;
         }
-        if let Some(slot) = chain.captured.elems.get_mut(count) {
-            *slot = Element {
+        if let Some(slot) = cells.get_mut(count - 1) {
+            *slot = HeldCell {
                 addr: desc.addr,
                 len: desc.len,
-                writable,
             };
         }
-        count += 1;
         if desc.flags & NEXT == 0 {
             break;
         }
@@ -809,58 +934,37 @@ fn validate_split_direct<M: GuestMemory>(
                 next: desc.next_or_id,
             });
         }
-        if visited >= u32::from(size) {
+        if count >= usize::from(size) {
             return Err(ChainError::TooLong);
         }
         at = desc.next_or_id;
     }
-    if count <= CAPTURED {
-        chain.captured.count = count as u8;
-        chain.captured.readable = readable;
-    }
-    Ok(true)
+    // Both totals are at most `total`, checked to fit in u32 above.
+    let (readable_cells, count) = if count <= CAPTURED {
+        // Both fit in u8: `readable_cells <= count <= CAPTURED`.
+        (readable_cells as u8, count as u8)
+    } else {
+        (0, u8::MAX)
+    };
+    Ok(Some(Direct {
+        readable: (total - writable_total) as u32,
+        writable: writable_total as u32,
+        readable_cells,
+        count,
+    }))
 }
 
 /// Reads the device-readable part of a chain as one byte stream.
 #[derive(Debug)]
 pub struct Reader<'m, M> {
-    mem: &'m M,
-    source: Source<'m, M>,
-    /// Current element: address and bytes left in it.
-    cur: (u64, u32),
-    left: u32,
-    done: bool,
+    c: Cursor<'m, M>,
 }
 
 impl<M: GuestMemory> Reader<'_, M> {
     /// Readable bytes not yet consumed.
-    pub fn remaining(&self) -> usize {
-        self.left as usize
-    }
-
     #[inline]
-    fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
-        loop {
-            if self.cur.1 > 0 {
-                return Ok(Some(self.cur));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.source.next_element(false) {
-                Ok(Some(e)) => self.cur = (e.addr, e.len),
-                Ok(None) => {
-                    self.done = true;
-                    if self.left != 0 {
-                        return Err(ChainError::Changed);
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
-            }
-        }
+    pub fn remaining(&self) -> usize {
+        self.c.left as usize
     }
 
     /// Reads up to `buf.len()` bytes; returns how many were read (0 at the
@@ -869,19 +973,17 @@ impl<M: GuestMemory> Reader<'_, M> {
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < buf.len() {
-            let Some((addr, len)) = self.segment()? else {
+            let Some((addr, len)) = self.c.segment(false)? else {
                 break;
             };
             // Never beyond what was validated at pop, even if the driver
             // has since grown a buffer.
-            let take = (buf.len() - n).min(len as usize).min(self.left as usize);
+            let take = (buf.len() - n).min(len as usize).min(self.c.left as usize);
             if take == 0 {
                 break;
             }
-            self.mem.read(addr, &mut buf[n..n + take])?;
-            // `take <= len`, so these cannot wrap.
-            self.cur = (addr + take as u64, len - take as u32);
-            self.left -= take as u32;
+            self.c.mem.read(addr, &mut buf[n..n + take])?;
+            self.c.consume(addr, len, take);
             n += take;
         }
         Ok(n)
@@ -906,15 +1008,14 @@ impl<M: GuestMemory> Reader<'_, M> {
     pub fn skip(&mut self, count: usize) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < count {
-            let Some((addr, len)) = self.segment()? else {
+            let Some((addr, len)) = self.c.segment(false)? else {
                 break;
             };
-            let take = (count - n).min(len as usize).min(self.left as usize);
+            let take = (count - n).min(len as usize).min(self.c.left as usize);
             if take == 0 {
                 break;
             }
-            self.cur = (addr + take as u64, len - take as u32);
-            self.left -= take as u32;
+            self.c.consume(addr, len, take);
             n += take;
         }
         Ok(n)
@@ -924,48 +1025,21 @@ impl<M: GuestMemory> Reader<'_, M> {
 /// Writes the device-writable part of a chain as one byte stream.
 #[derive(Debug)]
 pub struct Writer<'m, M> {
-    mem: &'m M,
-    source: Source<'m, M>,
-    cur: (u64, u32),
-    left: u32,
+    c: Cursor<'m, M>,
     written: u32,
-    done: bool,
 }
 
 impl<M: GuestMemory> Writer<'_, M> {
     /// Writable bytes not yet written.
+    #[inline]
     pub fn remaining(&self) -> usize {
-        self.left as usize
+        self.c.left as usize
     }
 
     /// Bytes written so far: the used length to report.
+    #[inline]
     pub fn written(&self) -> u32 {
         self.written
-    }
-
-    #[inline]
-    fn segment(&mut self) -> Result<Option<(u64, u32)>, ChainError> {
-        loop {
-            if self.cur.1 > 0 {
-                return Ok(Some(self.cur));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.source.next_element(true) {
-                Ok(Some(e)) => self.cur = (e.addr, e.len),
-                Ok(None) => {
-                    self.done = true;
-                    if self.left != 0 {
-                        return Err(ChainError::Changed);
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
-            }
-        }
     }
 
     /// Writes as much of `data` as fits; returns how many bytes were written.
@@ -973,16 +1047,15 @@ impl<M: GuestMemory> Writer<'_, M> {
     pub fn write(&mut self, data: &[u8]) -> Result<usize, ChainError> {
         let mut n = 0;
         while n < data.len() {
-            let Some((addr, len)) = self.segment()? else {
+            let Some((addr, len)) = self.c.segment(true)? else {
                 break;
             };
-            let take = (data.len() - n).min(len as usize).min(self.left as usize);
+            let take = (data.len() - n).min(len as usize).min(self.c.left as usize);
             if take == 0 {
                 break;
             }
-            self.mem.write(addr, &data[n..n + take])?;
-            self.cur = (addr + take as u64, len - take as u32);
-            self.left -= take as u32;
+            self.c.mem.write(addr, &data[n..n + take])?;
+            self.c.consume(addr, len, take);
             self.written += take as u32;
             n += take;
         }

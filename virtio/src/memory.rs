@@ -219,18 +219,34 @@ impl<'a, C: CacheMaintenance> FixedWindow<'a, C> {
     /// Translates a checked range into a host pointer.
     #[inline(always)]
     fn translate(&self, addr: u64, len: u64, align: u64) -> Result<*mut u8, MemoryError> {
-        let end = check_shape(addr, len, align)?;
-        if addr < self.guest_base || end - self.guest_base > self.len {
-            return Err(MemoryError::OutOfRange { addr, len });
+        // `offset <= self.len` and `len <= self.len - offset` together say
+        // `guest_base <= addr` and `addr + len <= guest_base + self.len`:
+        // an `addr` below the base wraps to an offset above `self.len`,
+        // since `new` made `guest_base + self.len` fit in 64 bits. So the
+        // range neither wraps nor leaves the window. Which error it is gets
+        // worked out only on failure.
+        let offset = addr.wrapping_sub(self.guest_base);
+        let room = self.len.wrapping_sub(offset);
+        if len > room || offset > self.len || (align > 1 && addr & (align - 1) != 0) {
+            return Err(self.refusal(addr, len, align));
         }
         // In range, so the offset fits in usize (the window does).
-        let offset = (addr - self.guest_base) as usize;
-        Ok(self.host.as_ptr().wrapping_add(offset))
+        Ok(self.host.as_ptr().wrapping_add(offset as usize))
+    }
+
+    /// Why `translate` refused a range.
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, addr: u64, len: u64, align: u64) -> MemoryError {
+        match check_shape(addr, len, align) {
+            Err(e) => e,
+            Ok(_) => MemoryError::OutOfRange { addr, len },
+        }
     }
 }
 
 impl<C: CacheMaintenance> GuestMemory for FixedWindow<'_, C> {
-    #[inline]
+    #[inline(always)]
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         let p = self.translate(addr, buf.len() as u64, 1)?;
         self.cache.before_read(p as usize, buf.len());
@@ -240,7 +256,7 @@ impl<C: CacheMaintenance> GuestMemory for FixedWindow<'_, C> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn write(&self, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
         let p = self.translate(addr, data.len() as u64, 1)?;
         // SAFETY: `translate` proved `p..p + data.len()` lies inside the
@@ -491,16 +507,14 @@ impl<const N: usize, C: CacheMaintenance> GuestMemory for RegionTable<'_, N, C> 
 mod raw {
     use core::sync::atomic::{AtomicU16, Ordering};
 
-    /// Bytes before `p` reaches 8-byte alignment, at most `len`.
-    #[inline(always)]
-    fn head_bytes(p: usize, len: usize) -> usize {
-        (p.wrapping_neg() & 7).min(len)
-    }
-
     /// Volatile copy out of shared memory: each byte is read exactly once,
     /// so a driver changing the memory concurrently cannot make the device
-    /// see two different values for one field. The aligned middle is read
-    /// as whole `u64`s (a volatile `[u8; 8]` would be split into bytes).
+    /// see two different values for one field. Every access is naturally
+    /// aligned and as wide as the position allows, up to a `u64` (a
+    /// volatile `[u8; 8]` would be split into bytes): a byte, a `u16` and
+    /// a `u32` as needed to reach 8-byte alignment, whole `u64`s, then a
+    /// `u32`, a `u16` and a byte as needed for the tail. A range too short
+    /// to reach 8-byte alignment is copied byte by byte.
     ///
     /// # Safety
     ///
@@ -508,28 +522,62 @@ mod raw {
     #[inline(always)]
     pub(super) unsafe fn copy_from(src: *const u8, dst: &mut [u8]) {
         let len = dst.len();
-        let head = head_bytes(src as usize, len);
+        let dist = (src as usize).wrapping_neg() & 7;
+        if dist > len {
+            for (at, d) in dst.iter_mut().enumerate() {
+                // SAFETY: `at < len`, inside the caller's range.
+                *d = unsafe { src.add(at).read_volatile() };
+            }
+            return;
+        }
         let mut at = 0usize;
-        while at < head {
-            // SAFETY: `at < len`, inside the caller's range.
-            dst[at] = unsafe { src.add(at).read_volatile() };
-            at += 1;
+        macro_rules! step {
+            ($t:ty, $n:literal) => {{
+                // SAFETY: every caller below has checked `at + $n <= len`
+                // (inside the caller's range) and that `src + at` is
+                // aligned to `$n`.
+                let v = unsafe { src.add(at).cast::<$t>().read_volatile() };
+                dst[at..at + $n].copy_from_slice(&v.to_ne_bytes());
+                at += $n;
+            }};
         }
-        while at + 8 <= len {
-            // SAFETY: `at + 8 <= len`, inside the caller's range, and
-            // `src + at` is 8-aligned (past the head).
-            let v = unsafe { src.add(at).cast::<u64>().read_volatile() };
-            dst[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-            at += 8;
+        // `dist <= len`: after these, `src + at` is 8-aligned.
+        if dist != 0 {
+            if dist & 3 != 0 {
+                if dist & 1 != 0 {
+                    step!(u8, 1);
+                }
+                if dist & 2 != 0 {
+                    step!(u16, 2);
+                }
+            }
+            if dist & 4 != 0 {
+                step!(u32, 4);
+            }
         }
-        while at < len {
-            // SAFETY: `at < len`, inside the caller's range.
-            dst[at] = unsafe { src.add(at).read_volatile() };
-            at += 1;
+        while at + 16 <= len {
+            step!(u64, 8);
+            step!(u64, 8);
+        }
+        // Most copies end here; the tail is checked only when there is one.
+        if at < len {
+            if at + 8 <= len {
+                step!(u64, 8);
+            }
+            if at + 4 <= len {
+                step!(u32, 4);
+            }
+            if at + 2 <= len {
+                step!(u16, 2);
+            }
+            if at < len {
+                // SAFETY: `at < len`, inside the caller's range.
+                dst[at] = unsafe { src.add(at).read_volatile() };
+            }
         }
     }
 
-    /// Volatile copy into shared memory, whole aligned `u64`s in the middle.
+    /// Volatile copy into shared memory with the accesses of [`copy_from`].
     ///
     /// # Safety
     ///
@@ -537,29 +585,61 @@ mod raw {
     #[inline(always)]
     pub(super) unsafe fn copy_to(dst: *mut u8, src: &[u8]) {
         let len = src.len();
-        let head = head_bytes(dst as usize, len);
+        let dist = (dst as usize).wrapping_neg() & 7;
+        if dist > len {
+            for (at, &b) in src.iter().enumerate() {
+                // SAFETY: `at < len`, inside the caller's range.
+                unsafe { dst.add(at).write_volatile(b) };
+            }
+            return;
+        }
         let mut at = 0usize;
-        while at < head {
-            // SAFETY: `at < len`, inside the caller's range.
-            unsafe { dst.add(at).write_volatile(src[at]) };
-            at += 1;
+        macro_rules! step {
+            ($t:ty, $n:literal) => {{
+                let mut v = [0u8; $n];
+                v.copy_from_slice(&src[at..at + $n]);
+                // SAFETY: every caller below has checked `at + $n <= len`
+                // (inside the caller's range) and that `dst + at` is
+                // aligned to `$n`.
+                unsafe {
+                    dst.add(at)
+                        .cast::<$t>()
+                        .write_volatile(<$t>::from_ne_bytes(v))
+                };
+                at += $n;
+            }};
         }
-        while at + 8 <= len {
-            let mut v = [0u8; 8];
-            v.copy_from_slice(&src[at..at + 8]);
-            // SAFETY: `at + 8 <= len`, inside the caller's range, and
-            // `dst + at` is 8-aligned (past the head).
-            unsafe {
-                dst.add(at)
-                    .cast::<u64>()
-                    .write_volatile(u64::from_ne_bytes(v))
-            };
-            at += 8;
+        if dist != 0 {
+            if dist & 3 != 0 {
+                if dist & 1 != 0 {
+                    step!(u8, 1);
+                }
+                if dist & 2 != 0 {
+                    step!(u16, 2);
+                }
+            }
+            if dist & 4 != 0 {
+                step!(u32, 4);
+            }
         }
-        while at < len {
-            // SAFETY: `at < len`, inside the caller's range.
-            unsafe { dst.add(at).write_volatile(src[at]) };
-            at += 1;
+        while at + 16 <= len {
+            step!(u64, 8);
+            step!(u64, 8);
+        }
+        if at < len {
+            if at + 8 <= len {
+                step!(u64, 8);
+            }
+            if at + 4 <= len {
+                step!(u32, 4);
+            }
+            if at + 2 <= len {
+                step!(u16, 2);
+            }
+            if at < len {
+                // SAFETY: `at < len`, inside the caller's range.
+                unsafe { dst.add(at).write_volatile(src[at]) };
+            }
         }
     }
 
@@ -642,6 +722,26 @@ mod tests {
         w.store_u16_release(0x1010, 0xbeef).unwrap();
         assert_eq!(w.load_u16_acquire(0x1010), Ok(0xbeef));
         assert_eq!(&buf[0x10..0x12], &[0xef, 0xbe], "indices are little-endian");
+    }
+
+    #[test]
+    fn copies_at_every_alignment_and_length_touch_exactly_their_bytes() {
+        for start in 0..16u64 {
+            for len in 0..40usize {
+                let mut a = Aligned([0xeeu8; 64]);
+                let w = window(&mut a.0, 0);
+                let data: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(7) ^ 0x5a).collect();
+                w.write(start, &data).unwrap();
+                let mut back = vec![0u8; len];
+                w.read(start, &mut back).unwrap();
+                assert_eq!(back, data, "start {start}, len {len}");
+                let mut all = [0u8; 64];
+                w.read(0, &mut all).unwrap();
+                let end = start as usize + len;
+                assert!(all[..start as usize].iter().all(|&b| b == 0xee));
+                assert!(all[end..].iter().all(|&b| b == 0xee));
+            }
+        }
     }
 
     #[test]

@@ -182,8 +182,9 @@ pub struct Queue<const HELD: usize = DEFAULT_HELD> {
     /// Split: last `avail.idx` read, so a batch costs one acquire load.
     avail_shadow: u16,
     /// Used entries (split) or ring slots (packed) since the last
-    /// notification decision.
-    pending: u32,
+    /// notification decision. 64 bits: cannot wrap in the life of a
+    /// device (2^64 completions).
+    pending: u64,
     /// Split with EVENT_IDX: `next_used` at the last decision, if any.
     signalled_used: Option<u16>,
     /// Packed: copies of the long direct lists the device holds.
@@ -195,6 +196,8 @@ pub struct Queue<const HELD: usize = DEFAULT_HELD> {
 #[derive(Clone)]
 struct HeldLists<const N: usize> {
     cells: [HeldCell; N],
+    /// [`HeldRef::key`] of the list each cell belongs to.
+    owners: [u32; N],
     used: usize,
     next_key: u32,
 }
@@ -212,6 +215,7 @@ impl<const N: usize> HeldLists<N> {
     const fn new() -> Self {
         HeldLists {
             cells: [HeldCell::EMPTY; N],
+            owners: [0; N],
             used: 0,
             next_key: 0,
         }
@@ -219,17 +223,15 @@ impl<const N: usize> HeldLists<N> {
 
     /// Where a held list's cells start.
     fn find(&self, key: u32) -> Option<usize> {
-        self.cells
-            .get(..self.used)?
-            .iter()
-            .position(|c| c.owner == key)
+        self.owners.get(..self.used)?.iter().position(|&o| o == key)
     }
 
     /// The cells of a held list, if the store holds it.
     fn cells(&self, h: HeldRef) -> Option<&[HeldCell]> {
         let start = self.find(h.key)?;
-        let cells = self.cells.get(start..start + usize::from(h.count))?;
-        (cells.last()?.owner == h.key).then_some(cells)
+        let end = start + usize::from(h.count);
+        let cells = self.cells.get(start..end)?;
+        (*self.owners.get(start..end)?.last()? == h.key).then_some(cells)
     }
 
     /// Forgets a held list, moving the lists after it down.
@@ -239,6 +241,7 @@ impl<const N: usize> HeldLists<N> {
         };
         let end = (start + usize::from(h.count)).min(self.used);
         self.cells.copy_within(end..self.used, start);
+        self.owners.copy_within(end..self.used, start);
         self.used -= end - start;
     }
 }
@@ -472,17 +475,51 @@ impl<const HELD: usize> Queue<HELD> {
         mem: &M,
     ) -> Result<Option<DescriptorChain>, QueueError> {
         self.check_ready()?;
-        let (origin, id) = if self.packed {
-            match self.packed_next(mem)? {
-                Some(x) => x,
-                None => return Ok(None),
-            }
-        } else {
-            match self.split_next(mem)? {
-                Some(x) => x,
-                None => return Ok(None),
-            }
+        if !self.packed {
+            // The common case, a split-ring chain without indirect
+            // descriptors, built in one go.
+            let Some((origin, head)) = self.split_next(mem)? else {
+                return Ok(None);
+            };
+            let mut cells = [HeldCell::EMPTY; CAPTURED];
+            return match chain::validate_split_direct(mem, self.desc, self.size, head, &mut cells) {
+                Ok(Some(d)) => Ok(Some(DescriptorChain {
+                    origin,
+                    indirect_ok: self.indirect,
+                    id: head,
+                    readable: d.readable,
+                    writable: d.writable,
+                    epoch: self.epoch,
+                    captured: chain::Captured {
+                        elems: cells,
+                        readable: d.readable_cells,
+                        count: d.count,
+                    },
+                    packed_table: None,
+                    held: None,
+                })),
+                Ok(None) => self.pop_general(mem, origin, head),
+                Err(error) => {
+                    self.complete(mem, head, self.epoch, None, None, 0)?;
+                    Err(QueueError::InvalidChain { id: head, error })
+                }
+            };
+        }
+        let Some((origin, id)) = self.packed_next(mem)? else {
+            return Ok(None);
         };
+        self.pop_general(mem, origin, id)
+    }
+
+    /// The rest of [`Queue::pop_descriptor_chain`]: a chain located but not
+    /// yet validated (packed, or split with an indirect descriptor).
+    #[inline(never)]
+    fn pop_general<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        origin: Origin,
+        id: u16,
+    ) -> Result<Option<DescriptorChain>, QueueError> {
         let mut chain = DescriptorChain {
             origin,
             indirect_ok: self.indirect,
@@ -521,7 +558,11 @@ impl<const HELD: usize> Queue<HELD> {
         let used = self.held.used;
         let free = self.held.cells.get_mut(used..).unwrap_or_default();
         let n = chain::validate_held(mem, chain, free, key)?;
-        self.held.used = used + usize::from(n);
+        let end = used + usize::from(n);
+        if let Some(owners) = self.held.owners.get_mut(used..end) {
+            owners.fill(key);
+        }
+        self.held.used = end;
         self.held.next_key = key.wrapping_add(1);
         Ok(())
     }
@@ -566,29 +607,53 @@ impl<const HELD: usize> Queue<HELD> {
 
     /// Returns a chain to the driver with `len` bytes written (clamped to
     /// the chain's writable length, virtio v1.2 §2.7.8.1).
-    #[inline]
+    #[inline(always)]
     pub fn add_used<M: GuestMemory>(
         &mut self,
         mem: &M,
         chain: DescriptorChain,
         len: u32,
     ) -> Result<(), QueueError> {
+        // Only these few fields matter here: taking them out (instead of
+        // moving the whole chain into a call) keeps completion cheap.
+        let slots = match chain.origin {
+            Origin::Packed { slots, .. } => Some(slots),
+            Origin::Split { .. } => None,
+        };
+        self.complete(
+            mem,
+            chain.id,
+            chain.epoch,
+            chain.held,
+            slots,
+            len.min(chain.writable),
+        )
+    }
+
+    /// [`Queue::add_used`] on a chain's identifying fields; `len` already
+    /// clamped. `slots` is `Some` for a packed-ring chain.
+    #[inline(always)]
+    fn complete<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        id: u16,
+        epoch: u32,
+        held: Option<HeldRef>,
+        slots: Option<u16>,
+        len: u32,
+    ) -> Result<(), QueueError> {
         self.check_ready()?;
-        if chain.epoch != self.epoch {
+        if epoch != self.epoch {
             return Err(QueueError::StaleChain);
         }
-        if let Some(h) = chain.held {
+        if let Some(h) = held {
             self.held.release(h);
         }
-        let len = len.min(chain.writable);
-        if self.packed {
-            let slots = match chain.origin {
-                Origin::Packed { slots, .. } => slots,
-                Origin::Split { .. } => return Err(QueueError::StaleChain),
-            };
-            self.packed_add_used(mem, chain.id, len, slots)
-        } else {
-            self.split_add_used(mem, chain.id, len)
+        match (self.packed, slots) {
+            (false, None) => self.split_add_used(mem, id, len),
+            (true, Some(slots)) => self.packed_add_used(mem, id, len, slots),
+            // A chain of the other layout: popped before a re-enable.
+            _ => Err(QueueError::StaleChain),
         }
     }
 
@@ -692,7 +757,7 @@ impl<const HELD: usize> Queue<HELD> {
         )))
     }
 
-    #[inline]
+    #[inline(always)]
     fn split_add_used<M: GuestMemory>(
         &mut self,
         mem: &M,
@@ -700,14 +765,13 @@ impl<const HELD: usize> Queue<HELD> {
         len: u32,
     ) -> Result<(), QueueError> {
         let slot = u64::from(self.next_used & (self.size - 1));
-        let mut elem = [0u8; 8];
-        elem[..4].copy_from_slice(&u32::from(id).to_le_bytes());
-        elem[4..].copy_from_slice(&len.to_le_bytes());
-        mem.write(self.device + 4 + 8 * slot, &elem)?;
+        // The element `{ le32 id, le32 len }` as one little-endian u64.
+        let elem = u64::from(id) | (u64::from(len) << 32);
+        mem.write(self.device + 4 + 8 * slot, &elem.to_le_bytes())?;
         self.next_used = self.next_used.wrapping_add(1);
         // §2.7.8.1: the entry must be visible before the index.
         mem.store_u16_release(self.device + 2, self.next_used)?;
-        self.pending = self.pending.saturating_add(1);
+        self.pending = self.pending.wrapping_add(1);
         Ok(())
     }
 
@@ -783,6 +847,7 @@ impl<const HELD: usize> Queue<HELD> {
         )))
     }
 
+    #[inline(never)]
     fn packed_add_used<M: GuestMemory>(
         &mut self,
         mem: &M,
@@ -810,21 +875,21 @@ impl<const HELD: usize> Queue<HELD> {
         } else {
             self.next_used = next as u16;
         }
-        self.pending = self.pending.saturating_add(u32::from(slots));
+        self.pending = self.pending.wrapping_add(u64::from(slots));
         Ok(())
     }
 
     fn packed_needs_notification<M: GuestMemory>(
         &mut self,
         mem: &M,
-        pending: u32,
+        pending: u64,
     ) -> Result<bool, QueueError> {
         let off_wrap = mem.load_u16_acquire(self.driver)?;
         let flags = mem.load_u16_acquire(self.driver + 2)? & 0x3;
         Ok(match flags {
             EVENT_FLAGS_DISABLE => false,
             EVENT_FLAGS_DESC if self.event_idx => {
-                if pending >= u32::from(self.size) {
+                if pending >= u64::from(self.size) {
                     return Ok(true);
                 }
                 let new = self.next_used;
