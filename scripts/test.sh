@@ -86,7 +86,7 @@ cargo run --release --locked -p bench -- virtqueue
 done_step "bench virtqueue"
 
 step "benchmark: instructions per SCMI round trip (figures, not a pass/fail test)"
-cargo run --release --locked -p bench -- scmi
+cargo run --release --locked -p bench --bin bench-scmi
 done_step "bench scmi"
 
 step "fuzz: ${FUZZ_SECONDS}s per target"

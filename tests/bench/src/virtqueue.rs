@@ -26,15 +26,15 @@
 //! driver refills 128 chains per batch (256 descriptors: the whole table) and
 //! checks every completion outside those functions.
 
-use std::ptr::NonNull;
-
 use virtio_backend::mock::MockSplitQueue;
 use virtio_backend::spec::features;
 use virtio_backend::{
-    ChainError, Coherent, FixedWindow, GuestMemory as _, Queue, QueueConfigError, QueueError,
+    ChainError, FixedWindow, GuestMemory as _, Queue, QueueConfigError, QueueError,
 };
 use virtio_queue::{Queue as VqQueue, QueueT as _};
-use vm_memory::{Bytes as _, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap};
+use vm_memory::{Bytes as _, GuestAddress, GuestMemoryMmap};
+
+use crate::memory::{MEM_SIZE, Memory};
 
 /// Queue size of the benchmarked ring.
 pub const QUEUE_SIZE: u16 = 256;
@@ -48,8 +48,6 @@ pub const RESP_LEN: usize = 32;
 /// partial one.
 pub const CHECK_REQUESTS: u64 = 4 * BATCH as u64 + 37;
 
-/// Size of the single guest memory region.
-const MEM_SIZE: usize = 0x3_0000;
 /// Guest address of the ring (virtio-queue treats an available ring at
 /// address 0 as "not configured", so the ring does not start at 0).
 const RING_BASE: u64 = 0x1000;
@@ -146,57 +144,11 @@ impl std::fmt::Display for DeviceError {
     }
 }
 
-/// The one guest memory region, shared by both implementations.
-pub struct Memory {
-    gm: GuestMemoryMmap,
-    host: NonNull<u8>,
-}
-
-impl Memory {
-    /// Maps `MEM_SIZE` zeroed bytes at guest address 0.
-    pub fn new() -> Result<Memory, String> {
-        let gm = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM_SIZE)])
-            .map_err(|e| format!("mapping guest memory: {e}"))?;
-        let host = gm
-            .get_host_address(GuestAddress(0))
-            .map_err(|e| format!("host address of guest memory: {e}"))?;
-        let host = NonNull::new(host).ok_or("guest memory mapped at null")?;
-        Ok(Memory { gm, host })
-    }
-
-    /// The region as vm-memory sees it.
-    pub fn guest_memory_mmap(&self) -> &GuestMemoryMmap {
-        &self.gm
-    }
-
-    /// The same region as our [`FixedWindow`], guest base 0.
-    pub fn window(&self) -> FixedWindow<'_> {
-        // SAFETY: `host..host + MEM_SIZE` is the single mapping owned by
-        // `self.gm`, valid for reads and writes until `self.gm` is dropped,
-        // which the borrow of `self` prevents for the window's lifetime.
-        // Nothing makes Rust references to those bytes: vm-memory accesses
-        // them through raw pointers and volatile slices, this crate only
-        // through `FixedWindow` and vm-memory's `Bytes` methods, all on one
-        // thread.
-        unsafe { FixedWindow::new(self.host, MEM_SIZE, 0, Coherent) }
-            .expect("guest memory range cannot wrap")
-    }
-
-    /// Zeroes the whole region.
-    pub fn clear(&self) {
-        let zeros = [0u8; 4096];
-        let w = self.window();
-        for at in (0..MEM_SIZE as u64).step_by(zeros.len()) {
-            w.write(at, &zeros).expect("inside the region");
-        }
-    }
-
-    /// A copy of the whole region.
-    pub fn snapshot(&self) -> Vec<u8> {
-        let mut v = vec![0u8; MEM_SIZE];
-        self.window().read(0, &mut v).expect("inside the region");
-        v
-    }
+/// A copy of the whole region.
+fn snapshot(mem: &Memory) -> Vec<u8> {
+    let mut v = vec![0u8; MEM_SIZE];
+    mem.window().read(0, &mut v).expect("inside the region");
+    v
 }
 
 /// The request the driver puts in the `seq`-th chain.
@@ -490,7 +442,7 @@ pub fn cross_check(mem: &Memory) -> Result<(), String> {
                 completions.len()
             ));
         }
-        let image = mem.snapshot();
+        let image = snapshot(mem);
         match &reference {
             None => reference = Some((imp, completions, image)),
             Some((first, c0, m0)) => {

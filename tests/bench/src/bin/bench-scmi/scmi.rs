@@ -42,7 +42,7 @@ use scmi_server::sim::SimPlatform;
 use scmi_server::virtio_scmi::{CMDQ, EVENTQ, F_P2A_CHANNELS, VirtioScmi};
 use scmi_server::{Handled, MAX_MESSAGE, Server};
 
-use crate::virtqueue::Memory;
+use crate::memory::Memory;
 
 /// cmdq size (the device's default maximum, which Linux takes).
 pub const CMDQ_SIZE: u16 = 128;
