@@ -99,7 +99,13 @@ pub struct VhostUserDevice<D, const NQ: usize> {
     /// An error the front-end got no reply for (a failed `GET_*`): the
     /// connection should be dropped so it does not wait forever.
     fatal: Option<String>,
+    /// The loop's epoll set, which holds exactly the kick eventfds stored in
+    /// `vrings` (edge-triggered, token [`KICK_TOKEN`] + queue index).
+    watch: Option<RawFd>,
 }
+
+/// Epoll token of queue 0's kick eventfd; queue `i` has `KICK_TOKEN + i`.
+pub const KICK_TOKEN: u64 = 16;
 
 impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
     /// Wraps `device`, waiting for a front-end.
@@ -112,7 +118,52 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
             protocol: false,
             protocol_features: 0,
             fatal: None,
+            watch: None,
         }
+    }
+
+    /// Keeps the kick eventfds registered in the epoll set `epoll` from now
+    /// on (`None`: in none). Kicks are then reported edge-triggered, once
+    /// per front-end write, and [`VhostUserDevice::kick`] does not read
+    /// them.
+    pub fn watch_kicks(&mut self, epoll: Option<RawFd>) {
+        for i in 0..NQ {
+            if let Some(k) = &self.vrings[i].kick {
+                let fd = k.as_raw_fd();
+                self.unwatch(fd);
+                self.watch = epoll;
+                self.watch_kick(i, fd);
+            }
+        }
+        self.watch = epoll;
+    }
+
+    fn watch_kick(&self, i: usize, fd: RawFd) {
+        if let Some(ep) = self.watch
+            && let Err(e) = sys::epoll_add(ep, fd, KICK_TOKEN + i as u64, true)
+        {
+            eprintln!("vhost-user: cannot watch the kick eventfd of queue {i}: {e}");
+        }
+    }
+
+    fn unwatch(&self, fd: RawFd) {
+        if let Some(ep) = self.watch {
+            // Fails only when it was not registered.
+            let _ = sys::epoll_delete(ep, fd);
+        }
+    }
+
+    /// Replaces ring `i`'s kick eventfd, keeping the epoll set in step: the
+    /// old one leaves it before it is closed (the front-end still holds the
+    /// same open file, so closing alone would leave it registered).
+    fn set_kick(&mut self, i: usize, fd: Option<File>) {
+        if let Some(old) = &self.vrings[i].kick {
+            self.unwatch(old.as_raw_fd());
+        }
+        if let Some(new) = &fd {
+            self.watch_kick(i, new.as_raw_fd());
+        }
+        self.vrings[i].kick = fd;
     }
 
     /// The device core.
@@ -134,6 +185,9 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
     /// Forgets the front-end: the connection closed. The device is reset,
     /// memory unmapped, eventfds closed; a new front-end starts afresh.
     pub fn disconnect(&mut self) {
+        for i in 0..NQ {
+            self.set_kick(i, None);
+        }
         self.core.reset();
         self.mem = None;
         self.vrings = std::array::from_fn(|_| Vring::default());
@@ -153,12 +207,15 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
             .collect()
     }
 
-    /// Queue `index` was kicked: drains its kick eventfd and serves it.
+    /// Queue `index` was kicked: serves it. Its kick eventfd is drained
+    /// unless the epoll set watches it edge-triggered ([`Self::watch_kicks`]),
+    /// where reading it would only cost a system call.
     pub fn kick(&mut self, index: u16) {
-        if let Some(k) = self
-            .vrings
-            .get(usize::from(index))
-            .and_then(|v| v.kick.as_ref())
+        if self.watch.is_none()
+            && let Some(k) = self
+                .vrings
+                .get(usize::from(index))
+                .and_then(|v| v.kick.as_ref())
         {
             sys::drain_eventfd(k);
         }
@@ -168,15 +225,10 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
     /// Device-initiated work ([`DeviceCore::poll`]), and rings the
     /// front-end asked to be polled (started without a kick eventfd).
     pub fn poll(&mut self) {
-        let polled: Vec<u16> = (0..NQ as u16)
-            .filter(|&i| {
-                self.vrings
-                    .get(usize::from(i))
-                    .is_some_and(|v| v.started && v.kick.is_none())
-            })
-            .collect();
-        for i in polled {
-            self.process(i);
+        for i in 0..NQ {
+            if self.vrings[i].started && self.vrings[i].kick.is_none() {
+                self.process(i as u16);
+            }
         }
         if let Some(mem) = &self.mem {
             let ints = self.core.poll(mem.guest());
@@ -283,9 +335,9 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
             v.enabled = None;
             // The front-end owns the kick eventfd again (vhost-user spec:
             // the back-end stops watching it once the ring is stopped).
-            v.kick = None;
+            self.set_kick(i, None);
         }
-        v.base
+        self.vrings[i].base
     }
 
     /// Starts ring `i`: configures the core's queue from the front-end's
@@ -476,12 +528,12 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
         {
             return self.fail("SET_VRING_KICK", e);
         }
-        self.vrings[i].kick = fd;
+        self.set_kick(i, fd);
         if self.vrings[i].started {
             return Ok(());
         }
         if let Err(e) = self.start(i) {
-            self.vrings[i].kick = None;
+            self.set_kick(i, None);
             return self.fail("SET_VRING_KICK", format_args!("queue {i}: {e}"));
         }
         // Buffers made available before the start are served now.

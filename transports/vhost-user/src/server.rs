@@ -12,12 +12,12 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vhost::vhost_user::{BackendReqHandler, Error};
 use virtio_backend::VirtioDevice;
 
-use crate::device::VhostUserDevice;
+use crate::device::{KICK_TOKEN, VhostUserDevice};
 use crate::sys;
 
 /// Loop options.
@@ -62,6 +62,40 @@ fn recoverable(e: &Error) -> bool {
     )
 }
 
+/// Epoll tokens besides the kick eventfds ([`KICK_TOKEN`] and up).
+const SOCKET: u64 = 0;
+const STOP: u64 = 1;
+const TIMER: u64 = 2;
+const LISTENER: u64 = 3;
+
+/// What the loop waits on: one epoll set with the stop descriptor, a
+/// periodic timer for the tick and, while a front-end is connected, its
+/// socket and the kick eventfds (registered by the device as the messages
+/// set them, [`VhostUserDevice::watch_kicks`]). Nothing is rebuilt, read
+/// or allocated per wakeup but what fired.
+struct Waiter {
+    epoll: sys::Epoll,
+    timer: std::fs::File,
+}
+
+impl Waiter {
+    fn new(opts: &ServeOptions) -> io::Result<Waiter> {
+        let epoll = sys::Epoll::new()?;
+        let timer = sys::periodic_timer(opts.tick)?;
+        epoll.add(timer.as_raw_fd(), TIMER, false)?;
+        if let Some(stop) = opts.stop {
+            epoll.add(stop, STOP, false)?;
+        }
+        Ok(Waiter { epoll, timer })
+    }
+
+    /// Whether a tick is due (consumes the timer's expirations: ticks
+    /// missed while busy are not made up, the next one is a period later).
+    fn tick_due(&self) -> bool {
+        sys::timer_expirations(&self.timer) > 0
+    }
+}
+
 /// Serves one connected front-end until it disconnects or `stop` fires.
 /// `on_tick` runs every `opts.tick` with the device type (let time pass on
 /// it), followed by [`VhostUserDevice::poll`].
@@ -70,35 +104,54 @@ pub fn serve_connection<D: VirtioDevice, const NQ: usize>(
     dev: &Shared<D, NQ>,
     opts: &ServeOptions,
     on_tick: &mut dyn FnMut(&mut D),
-    next_tick: &mut Instant,
+) -> ConnectionEnd {
+    match Waiter::new(opts) {
+        Ok(w) => connection(stream, dev, on_tick, &w),
+        Err(e) => ConnectionEnd::Failed(format!("epoll: {e}")),
+    }
+}
+
+fn connection<D: VirtioDevice, const NQ: usize>(
+    stream: UnixStream,
+    dev: &Shared<D, NQ>,
+    on_tick: &mut dyn FnMut(&mut D),
+    w: &Waiter,
 ) -> ConnectionEnd {
     let sock = stream.as_raw_fd();
+    if let Err(e) = w.epoll.add(sock, SOCKET, false) {
+        return ConnectionEnd::Failed(format!("epoll: {e}"));
+    }
+    lock(dev).watch_kicks(Some(w.epoll.as_raw_fd()));
     let mut handler = BackendReqHandler::from_stream(stream, Arc::clone(dev));
+    let mut events = [sys::NO_EVENT; 8];
     let end = loop {
-        let kicks = lock(dev).kick_fds();
-        let mut fds = vec![sock];
-        fds.extend(opts.stop);
-        let stop_at = 1;
-        let first_kick = fds.len();
-        fds.extend(kicks.iter().map(|&(_, fd)| fd));
-        let timeout = next_tick.saturating_duration_since(Instant::now());
-        let ready = match sys::poll(&fds, Some(timeout)) {
-            Ok(r) => r,
-            Err(e) => break ConnectionEnd::Failed(format!("poll: {e}")),
+        let n = match w.epoll.wait(&mut events) {
+            Ok(n) => n,
+            Err(e) => break ConnectionEnd::Failed(format!("epoll: {e}")),
         };
-        if opts.stop.is_some() && ready[stop_at].readable {
+        let ready = &events[..n];
+        if ready.iter().any(|e| e.u64 == STOP) {
             break ConnectionEnd::Stop;
         }
         // Kicks first: they belong to the rings as configured now, before a
-        // message below may stop them.
-        for (k, &(q, _)) in kicks.iter().enumerate() {
-            let r = ready[first_kick + k];
-            if r.readable {
-                lock(dev).kick(q);
+        // message below may stop them. Edge-triggered: not read (the device
+        // knows).
+        let (mut message, mut tick) = (false, false);
+        for e in ready {
+            match e.u64 {
+                SOCKET => message = true,
+                TIMER => tick = true,
+                k => {
+                    if let Some(q) = k
+                        .checked_sub(KICK_TOKEN)
+                        .and_then(|q| u16::try_from(q).ok())
+                    {
+                        lock(dev).kick(q);
+                    }
+                }
             }
         }
-        let s = ready[0];
-        if s.readable || s.hangup {
+        if message {
             match handler.handle_request() {
                 Ok(()) => {}
                 Err(Error::Disconnected) | Err(Error::PartialMessage) => {
@@ -114,17 +167,18 @@ pub fn serve_connection<D: VirtioDevice, const NQ: usize>(
                 }
             }
         }
-        if Instant::now() >= *next_tick {
-            *next_tick += opts.tick;
-            if *next_tick < Instant::now() {
-                *next_tick = Instant::now() + opts.tick;
-            }
+        if tick && w.tick_due() {
             let mut d = lock(dev);
             on_tick(d.device_mut());
             d.poll();
         }
     };
-    lock(dev).disconnect();
+    {
+        let mut d = lock(dev);
+        d.disconnect();
+        d.watch_kicks(None);
+    }
+    let _ = w.epoll.delete(sock);
     end
 }
 
@@ -136,20 +190,20 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
     opts: &ServeOptions,
     on_tick: &mut dyn FnMut(&mut D),
 ) -> io::Result<()> {
-    let mut next_tick = Instant::now() + opts.tick;
-    let mut fds = vec![listener.as_raw_fd()];
-    fds.extend(opts.stop);
+    let w = Waiter::new(opts)?;
+    let lfd = listener.as_raw_fd();
+    w.epoll.add(lfd, LISTENER, false)?;
+    let mut events = [sys::NO_EVENT; 4];
     loop {
-        let timeout = next_tick.saturating_duration_since(Instant::now());
-        let ready = sys::poll(&fds, Some(timeout))?;
-        if opts.stop.is_some() && ready[1].readable {
+        let n = w.epoll.wait(&mut events)?;
+        let ready = &events[..n];
+        if ready.iter().any(|e| e.u64 == STOP) {
             return Ok(());
         }
-        if Instant::now() >= next_tick {
-            next_tick = Instant::now() + opts.tick;
+        if ready.iter().any(|e| e.u64 == TIMER) && w.tick_due() {
             on_tick(lock(dev).device_mut());
         }
-        if !ready[0].readable {
+        if !ready.iter().any(|e| e.u64 == LISTENER) {
             continue;
         }
         let stream = match listener.accept() {
@@ -161,7 +215,11 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
         // The listener may be non-blocking; the connection must not be.
         stream.set_nonblocking(false)?;
         eprintln!("vhost-user: front-end connected");
-        match serve_connection(stream, dev, opts, on_tick, &mut next_tick) {
+        // One front-end at a time: the next one waits in the backlog.
+        w.epoll.delete(lfd)?;
+        let end = connection(stream, dev, on_tick, &w);
+        w.epoll.add(lfd, LISTENER, false)?;
+        match end {
             ConnectionEnd::Closed => {
                 eprintln!("vhost-user: front-end disconnected; waiting for the next one")
             }
