@@ -129,6 +129,27 @@ impl<P, const A: usize, const E: usize> Clone for Host<P, A, E> {
     }
 }
 
+/// Listens on the Unix socket `path`, replacing a stale socket file that
+/// nobody listens on any more; anything else at `path` (a regular file, a
+/// live socket) is an error naming the path, never silently replaced.
+pub fn bind_socket(path: &std::path::Path) -> Result<UnixListener, std::string::String> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "{} exists and is not a socket; not replacing it",
+                path.display()
+            ));
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!("{} is in use by a running server", path.display()));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
+    }
+    UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))
+}
+
 /// Writes one frame.
 pub fn write_frame<W: Write>(w: &mut W, msg: &[u8]) -> io::Result<()> {
     let len = u32::try_from(msg.len()).map_err(|_| io::Error::from(ErrorKind::InvalidInput))?;

@@ -4,8 +4,6 @@
 //! followed by a raw SCMI message (see `scmi_server::host`). The built-in
 //! configuration has two agents.
 
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -67,24 +65,6 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     }))
 }
 
-/// Binds `path`, replacing a socket file nobody listens on any more.
-fn bind(path: &PathBuf) -> Result<UnixListener, String> {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "{} exists and is not a socket; not replacing it",
-                path.display()
-            ));
-        }
-        if UnixStream::connect(path).is_ok() {
-            return Err(format!("{} is in use by a running server", path.display()));
-        }
-        std::fs::remove_file(path)
-            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
-    }
-    UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))
-}
-
 fn run(args: Args) -> Result<(), String> {
     let server: Server<SimPlatform, 2, 32> = Server::new(&DEFAULT_CONFIG, SimPlatform::default());
     let agents = server.agent_count();
@@ -102,7 +82,7 @@ fn run(args: Args) -> Result<(), String> {
         ..HostOptions::default()
     };
     let host = Host::new(server, opts).map_err(|e| e.to_string())?;
-    let listener = bind(&args.socket)?;
+    let listener = scmi_server::host::bind_socket(&args.socket)?;
     eprintln!(
         "scmi-host: serving SCMI on {} ({})",
         args.socket.display(),

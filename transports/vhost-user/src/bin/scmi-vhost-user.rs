@@ -8,8 +8,6 @@
 //! SIGTERM removes the socket and exits with status 0.
 
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -115,24 +113,6 @@ fn load_config(path: Option<&Path>) -> Result<(&'static Config, SimPlatform), St
     }
 }
 
-/// Binds `path`, replacing a socket file nobody listens on any more.
-fn bind(path: &Path) -> Result<UnixListener, String> {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "{} exists and is not a socket; not replacing it",
-                path.display()
-            ));
-        }
-        if UnixStream::connect(path).is_ok() {
-            return Err(format!("{} is in use by a running daemon", path.display()));
-        }
-        std::fs::remove_file(path)
-            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
-    }
-    UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))
-}
-
 type Scmi = VirtioScmi<Server<SimPlatform, 8, 32>>;
 
 fn run(args: Args) -> Result<(), String> {
@@ -158,7 +138,7 @@ fn run(args: Args) -> Result<(), String> {
     };
     let device: Scmi = VirtioScmi::with_options(server, args.agent, opts);
     let dev = Arc::new(Mutex::new(VhostUserDevice::<Scmi, 2>::new(device)));
-    let listener = bind(&args.socket)?;
+    let listener = scmi_server::host::bind_socket(&args.socket)?;
     eprintln!(
         "scmi-vhost-user: serving SCMI agent {} ({}) on {}",
         args.agent,
