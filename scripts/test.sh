@@ -116,6 +116,15 @@ VSCMI_DT_FRAGMENT_CMD="$REPO/target/release/manifest-tool linux-dt $MANIFEST" \
 ours=$(grep -Eo '^[0-9]+ passed, 0 failed' "$LOG" | cut -d' ' -f1)
 [ -n "$ours" ] && [ "$ours" -gt 0 ] || die "guest test (scmi-vhost-user): no check ran"
 msg="$msg, ours: $ours checks"
+# The same over virtio-pci (`-device vhost-user-scmi-pci`): one boot with the
+# full plan; robustness was covered above on virtio-mmio.
+VSCMI_DT_FRAGMENT_CMD="$REPO/target/release/manifest-tool linux-dt $MANIFEST" \
+    VSCMI_DAEMON="$REPO/target/release/scmi-vhost-user --manifest $MANIFEST --socket-path {sock}" \
+    qemu/linux/guest-test.sh --profile sim --pci --skip-kill --skip-restart 2>&1 | tee "$LOG"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "guest test (scmi-vhost-user, virtio-pci)"
+pci=$(grep -Eo '^[0-9]+ passed, 0 failed' "$LOG" | cut -d' ' -f1)
+[ -n "$pci" ] && [ "$pci" -gt 0 ] || die "guest test (virtio-pci): no check ran"
+msg="$msg, ours over PCI: $pci checks"
 done_step "guest test" "$msg"
 
 step "benchmark: guest sensor reads, scmi-vhost-user vs vhost-device-scmi (figures)"

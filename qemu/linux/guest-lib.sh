@@ -137,7 +137,7 @@ boot_guest() {
         -object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem \
         -global virtio-mmio.force-legacy=false \
         -chardev socket,id=scmi,path="$SOCK" \
-        -device vhost-user-scmi,chardev=scmi \
+        -device "${VSCMI_SCMI_DEVICE:-vhost-user-scmi}",chardev=scmi \
         -kernel "$IMAGE" -initrd "$initrd" -dtb "$WORK/guest.dtb" \
         -append "$KERNEL_CMDLINE" </dev/null >"$console" 2>&1 &
     qpid=$!

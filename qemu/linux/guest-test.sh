@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The unmodified Linux 6.12 SCMI driver against a vhost-user SCMI back-end.
 #
-# Usage: qemu/linux/guest-test.sh [--profile NAME] [--skip-kill] [--skip-restart]
+# Usage: qemu/linux/guest-test.sh [--profile NAME] [--pci] [--skip-kill] [--skip-restart]
 #
 # What it does:
 #   1. kernel: the cached Image (qemu/linux/build-kernel.sh: all SCMI options
@@ -15,6 +15,8 @@
 #          -object memory-backend-memfd,id=mem,size=256M,share=on
 #          -machine memory-backend=mem -global virtio-mmio.force-legacy=false
 #          -chardev socket,id=scmi,path=SOCK -device vhost-user-scmi,chardev=scmi
+#      (--pci: `-device vhost-user-scmi-pci,chardev=scmi` instead, the
+#      device behind the virt machine's PCIe host bridge);
 #   4. boot 1 runs the full plan; the guest prints "@vscmi" lines, this
 #      script compares them with the profile's expected values and prints
 #      one PASS/FAIL line per check;
@@ -48,6 +50,8 @@
 #                          scmi_dvfs on protocol@13 (#clock-cells) makes
 #                          mkdtb.sh point cpu@0 at perf domain 0; the
 #                          placeholder VSCMI_RX_TIMEOUT_MS is optional
+#   VSCMI_SCMI_DEVICE      QEMU device (default vhost-user-scmi; --pci sets
+#                          vhost-user-scmi-pci)
 #   VSCMI_CACHE            kernel/busybox cache (read only here)
 #   VSCMI_WORK             scratch dir (default target/guest-test)
 #   BOOT_TIMEOUT           seconds per boot (default 300)
@@ -64,6 +68,7 @@ SKIP_RESTART=0
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --profile) PROFILE="$2"; shift 2 ;;
+        --pci) export VSCMI_SCMI_DEVICE=vhost-user-scmi-pci; shift ;;
         --skip-kill) SKIP_KILL=1; shift ;;
         --skip-restart) SKIP_RESTART=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
@@ -150,6 +155,16 @@ start_daemon "$DAEMON_CMD" main
 MAIN_PID=$DAEMON_PID
 
 boot_checked full
+# The transport the SCMI device came on: a PCI function with --pci, else a
+# virtio-mmio platform device (the guest prints the device's sysfs path).
+scmi_path=$(vs "$WORK/full.console.log" scmi-virtio | head -n 1)
+if [ "${VSCMI_SCMI_DEVICE:-}" = vhost-user-scmi-pci ]; then
+    want_bus='/pci[0-9a-f]{4}:'
+else
+    want_bus='virtio_mmio|\.virtio'
+fi
+check "SCMI device on ${VSCMI_SCMI_DEVICE:-vhost-user-scmi}" \
+    "$(grep -Eq "$want_bus" <<<"$scmi_path" && echo 1)" "${scmi_path:-no SCMI virtio device in sysfs}"
 check_dmesg_clean "$WORK/full.console.log"
 profile_check_full "$WORK/full.console.log"
 

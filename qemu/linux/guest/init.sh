@@ -91,6 +91,11 @@ do_probe() {
     dmesg | grep -i 'scmi' | while IFS= read -r line; do
         say "dmesg $(echo "$line" | sed 's/^\[[^]]*\] *//' | tr ' ' '_')"
     done
+    # Where the SCMI virtio device (device id 32) sits: its sysfs path names
+    # the transport (virtio-mmio platform device or a PCI function).
+    for d in /sys/bus/virtio/devices/*; do
+        [ "$(cat "$d/device" 2>/dev/null)" = 0x0020 ] && say "scmi-virtio path=$(readlink -f "$d")"
+    done
     say "probe-done"
 }
 
