@@ -278,6 +278,14 @@ impl<P, const A: usize> Cx<'_, P, A> {
         }
     }
 
+    /// Entry `id` of `table`, one of the platform's resource tables, if it
+    /// exists and the caller may see it; NOT_FOUND otherwise (SCMI v3.2
+    /// §4.2.2.12, and each protocol's "resource id does not exist").
+    pub fn resource<T>(&self, table: &'static [T], id: u32) -> Result<&'static T, Status> {
+        self.check(id)?;
+        table.get(id as usize).ok_or(Status::NotFound)
+    }
+
     /// Queues a delayed response to the current command for the caller.
     /// `body` starts with the status word.
     pub fn delayed_response(&mut self, body: &[u8]) -> Result<(), Status> {

@@ -106,6 +106,29 @@ impl<'a> Reply<'a> {
         Ok((n, remaining as u32))
     }
 
+    /// One page of a list in the layout CLOCK_DESCRIBE_RATES (SCMI v3.2
+    /// §4.6.2.6), PERFORMANCE_DESCRIBE_LEVELS (§4.5.3.6) and
+    /// VOLTAGE_DESCRIBE_LEVELS (§4.9.2.6) share: one count word ([31:16]
+    /// remaining, [11:0] returned), then as many `entry`-byte items from
+    /// `skip` on as fit, each written by `put` (given the item's index).
+    /// `skip` past the end is OUT_OF_RANGE; `skip` equal to the length
+    /// returns an empty page.
+    pub fn list_page<T>(
+        &mut self,
+        items: &[T],
+        skip: usize,
+        entry: usize,
+        mut put: impl FnMut(&mut Self, usize, &T) -> Result<(), Status>,
+    ) -> Result<(), Status> {
+        let left = items.len().checked_sub(skip).ok_or(Status::OutOfRange)?;
+        let (n, remaining) = self.page(left, 4, entry, 0xfff, 0xffff)?;
+        self.u32(remaining << 16 | n as u32)?;
+        for (k, item) in items.iter().enumerate().skip(skip).take(n) {
+            put(self, k, item)?;
+        }
+        Ok(())
+    }
+
     /// Appends raw bytes; GENERIC_ERROR if they do not fit (the agent's
     /// buffer is too small for a fixed-size reply).
     pub fn bytes(&mut self, data: &[u8]) -> Result<(), Status> {

@@ -349,11 +349,7 @@ fn clock<P: Platform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static ClockDesc, Status> {
-    cx.check(id)?;
-    cx.platform
-        .clocks()
-        .get(id as usize)
-        .ok_or(Status::NotFound)
+    cx.resource(cx.platform.clocks(), id)
 }
 
 /// Whether rate notifications can be offered for clock `id` to this agent.
@@ -493,17 +489,11 @@ fn describe_rates<P: Platform, const A: usize>(
             out.u64(step)
         }
         Rates::List(rates) => {
-            let left = rates
-                .len()
-                .checked_sub(index)
-                .filter(|&n| n > 0)
-                .ok_or(Status::OutOfRange)?;
-            let (n, remaining) = out.page(left, 4, 8, 0xfff, 0xffff)?;
-            out.u32(remaining << 16 | n as u32)?;
-            for &r in rates.get(index..index + n).ok_or(Status::GenericError)? {
-                out.u64(r)?;
+            // A start at or past the last rate is OUT_OF_RANGE here.
+            if index >= rates.len() {
+                return Err(Status::OutOfRange);
             }
-            Ok(())
+            out.list_page(rates, index, 8, |out, _, &r| out.u64(r))
         }
     }
 }

@@ -200,13 +200,7 @@ fn domain<P: Platform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static PerfDomain, Status> {
-    let d = cx
-        .platform
-        .perf_domains()
-        .get(id as usize)
-        .ok_or(Status::NotFound)?;
-    cx.check(id)?;
-    Ok(d)
+    cx.resource(cx.platform.perf_domains(), id)
 }
 
 /// The agent allowed to set `domain`'s level: the lowest-numbered agent
@@ -345,22 +339,16 @@ fn handle<P: Platform, const A: usize>(
             let id = args.u32()?;
             let skip = args.u32()? as usize;
             let d = domain(cx, id)?;
-            let total = d.levels.len();
             // §4.5.3.6: level_index is a skip count; past the end is
             // OUT_OF_RANGE (reaching the end exactly returns nothing).
-            let left = total.checked_sub(skip).ok_or(Status::OutOfRange)?;
-            // Fill the agent's buffer: one word of counts, then 20-byte
-            // entries ([11:0] returned, [31:16] remaining).
-            let (n, remaining) = out.page(left, 4, LEVEL_ENTRY, 0xfff, 0xffff)?;
-            out.u32(remaining << 16 | n as u32)?;
-            for (k, l) in d.levels.iter().enumerate().skip(skip).take(n) {
+            // Entries are 20 bytes.
+            out.list_page(d.levels, skip, LEVEL_ENTRY, |out, k, l| {
                 out.u32(l.value)?;
                 out.u32(l.power_cost)?;
                 out.u32(u32::from(l.latency_us))?;
                 out.u32(l.indicative_khz)?;
-                out.u32(k as u32 + INDEX_BASE)?;
-            }
-            Ok(())
+                out.u32(k as u32 + INDEX_BASE)
+            })
         }
         LIMITS_SET => {
             let id = args.u32()?;

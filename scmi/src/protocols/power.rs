@@ -124,13 +124,7 @@ fn domain<P: Platform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static PowerDomain, Status> {
-    let d = cx
-        .platform
-        .power_domains()
-        .get(id as usize)
-        .ok_or(Status::NotFound)?;
-    cx.check(id)?;
-    Ok(d)
+    cx.resource(cx.platform.power_domains(), id)
 }
 
 /// Little-endian words as a notification body.

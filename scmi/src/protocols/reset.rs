@@ -150,11 +150,7 @@ fn domain<P: Platform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static ResetDesc, Status> {
-    cx.check(id)?;
-    cx.platform
-        .resets()
-        .get(id as usize)
-        .ok_or(Status::NotFound)
+    cx.resource(cx.platform.resets(), id)
 }
 
 fn notify_capable<P: Platform, const A: usize>(cx: &Cx<'_, P, A>, d: &ResetDesc, id: u32) -> bool {

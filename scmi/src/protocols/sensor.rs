@@ -550,13 +550,7 @@ fn sensor<P: Platform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static SensorDesc, Status> {
-    let d = cx
-        .platform
-        .sensors()
-        .get(id as usize)
-        .ok_or(Status::NotFound)?;
-    cx.check(id)?;
-    Ok(d)
+    cx.resource(cx.platform.sensors(), id)
 }
 
 /// The sensor `id` without the visibility check (descriptions).

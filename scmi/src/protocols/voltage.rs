@@ -181,11 +181,7 @@ fn domain<P: Platform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static VoltageDesc, Status> {
-    cx.check(id)?;
-    cx.platform
-        .voltages()
-        .get(id as usize)
-        .ok_or(Status::NotFound)
+    cx.resource(cx.platform.voltages(), id)
 }
 
 fn handle<P: Platform, const A: usize>(
@@ -274,17 +270,11 @@ fn describe_levels<P: Platform, const A: usize>(
             out.i32(step)
         }
         Levels::List(levels) => {
-            let left = levels
-                .len()
-                .checked_sub(index)
-                .filter(|&n| n > 0)
-                .ok_or(Status::OutOfRange)?;
-            let (n, remaining) = out.page(left, 4, 4, 0xfff, 0xffff)?;
-            out.u32(remaining << 16 | n as u32)?;
-            for &l in levels.get(index..index + n).ok_or(Status::GenericError)? {
-                out.i32(l)?;
+            // A start at or past the last level is OUT_OF_RANGE here.
+            if index >= levels.len() {
+                return Err(Status::OutOfRange);
             }
-            Ok(())
+            out.list_page(levels, index, 4, |out, _, &l| out.i32(l))
         }
     }
 }
