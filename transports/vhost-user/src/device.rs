@@ -52,16 +52,20 @@ type Result<T> = std::result::Result<T, Error>;
 pub const VHOST_USER_F_PROTOCOL_FEATURES: u64 = 1 << 30;
 
 /// Protocol features offered (`REPLY_ACK` is added by the `vhost` crate,
-/// which implements it): several queues with `GET_QUEUE_NUM`, and
-/// `RESET_DEVICE`.
+/// which implements it): several queues with `GET_QUEUE_NUM`,
+/// `RESET_DEVICE`, and `CONFIG`.
 ///
-/// `CONFIG` is not offered: virtio-scmi has no configuration space (virtio
-/// v1.2 §5.17.4), QEMU 10's vhost-user-scmi never reads one and warns at
-/// start-up when a back-end offers it. The `GET_CONFIG`/`SET_CONFIG`
-/// handlers still answer from the device's configuration space for a
-/// front-end that sends them anyway.
+/// `CONFIG`: `GET_CONFIG`/`SET_CONFIG` are answered from the device's
+/// configuration space. virtio-scmi has none (virtio v1.2 §5.17.4), so every
+/// read is refused with the zero-length payload the vhost-user spec assigns
+/// to a failed `GET_CONFIG`, and every write is refused (a failed ack with
+/// `REPLY_ACK`); both leave the connection usable. QEMU 10's
+/// vhost-user-scmi has no configuration callbacks: it does not acknowledge
+/// `CONFIG` and prints a one-line warning that the back-end offers it.
 pub fn protocol_features() -> VhostUserProtocolFeatures {
-    VhostUserProtocolFeatures::MQ | VhostUserProtocolFeatures::RESET_DEVICE
+    VhostUserProtocolFeatures::MQ
+        | VhostUserProtocolFeatures::RESET_DEVICE
+        | VhostUserProtocolFeatures::CONFIG
 }
 
 /// Front-end state of one vring.
