@@ -77,7 +77,7 @@ floor_line() {
     local any one peer=${CPU_PER_REQ[peer-raw]}
     any=$(floor_ns "$2" any-cpu) one=$(floor_ns "$2" one-cpu)
     [ -n "$any" ] && [ -n "$one" ] || die "wake-floor printed no $2 figures"
-    printf '%s: machine floor (wake-floor, %s, no work): %s ns/request = %s x vhost-device-scmi'"'"'s figure (both processes on one CPU; unpinned, woken across CPUs: %s ns = %s x); goal 0.3 x = %s ns\n' \
+    printf '%s: machine floor (wake-floor, %s, no work): %s ns/request = %s x vhost-device-scmi'"'"'s figure (both processes on one CPU; unpinned: %s ns = %s x); goal 0.3 x = %s ns\n' \
         "$LOG_TAG" "$1" "$one" "$(ratio "$one" "$peer")" "$any" "$(ratio "$any" "$peer")" \
         "$(awk -v p="$peer" 'BEGIN { printf "%d", 0.3 * p }')"
 }

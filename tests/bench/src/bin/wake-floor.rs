@@ -98,7 +98,8 @@ impl Shape {
 /// Where the two processes may run.
 #[derive(Clone, Copy)]
 enum Placement {
-    /// Wherever the scheduler puts them (the inherited affinity).
+    /// Wherever the scheduler puts them, within the affinity this process
+    /// inherited.
     AnyCpu,
     /// Both on the CPU the requester is on.
     OneCpu,
