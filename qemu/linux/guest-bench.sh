@@ -25,6 +25,20 @@
 # Prints both figures per back-end and the ratio ours / vhost-device-scmi
 # (the goal is <= 0.3). Figures only: nothing here passes or fails on speed.
 #
+# Machine floor: before the series, the wake-floor binary (tests/bench,
+# src/bin/wake-floor.rs; $REPO/target/release/wake-floor, built first when
+# missing) measures on this host the CPU time the kernel charges a process
+# for one eventfd wakeup out of epoll_wait plus one eventfd write, with no
+# work: the per-request cost of any back-end that sleeps between requests
+# (the Linux SCMI driver sends one request at a time). Shapes: epoll ET +
+# write (our daemon's two system calls) and epoll + read + write (rust-vmm's
+# vhost-user-backend loop); placements: both processes on one CPU (no
+# cross-CPU wakeup: the kernel's cheapest path, the floor) and unpinned
+# (woken across CPUs, mostly idle ones: what it costs depends on what the
+# other CPU is doing, so it is context, not a bound). The last lines give
+# each floor against vhost-device-scmi's figure and against the goal, 0.3 x
+# that figure.
+#
 # Environment: VSCMI_DAEMON (our daemon, "{sock}" for the socket; required
 # for the "ours" series, skipped with a note when unset), VSCMI_PEER (the peer
 # command, default: vhost-device-scmi with one fake sensor), VSCMI_CACHE,
@@ -41,6 +55,33 @@ need_host_tools
 mkdir -p "$WORK"
 guest_kernel
 guest_tool
+
+# wake_floor: runs the wake-floor binary once, sets FLOOR_OUT.
+wake_floor() {
+    local bin="$REPO/target/release/wake-floor"
+    if [ ! -x "$bin" ]; then
+        log "building wake-floor ..."
+        (cd "$REPO" && cargo build --release --locked -p bench --bin wake-floor) >&2 ||
+            die "cargo build of wake-floor failed"
+    fi
+    FLOOR_OUT=$("$bin") || die "wake-floor failed"
+    printf '%s\n' "$FLOOR_OUT" | sed "s/^/$LOG_TAG: /"
+}
+# floor_ns SHAPE PLACEMENT: responder ns/round from FLOOR_OUT.
+floor_ns() {
+    printf '%s\n' "$FLOOR_OUT" | awk -v s="$1" -v p="$2" \
+        '$2 == s && $3 == p { for (i = 1; i < NF; i++) if ($i == "CPU") { print $(i + 1); exit } }'
+}
+# floor_line LABEL SHAPE: the floor of SHAPE against vhost-device-scmi's figure.
+floor_line() {
+    local any one peer=${CPU_PER_REQ[peer-raw]}
+    any=$(floor_ns "$2" any-cpu) one=$(floor_ns "$2" one-cpu)
+    [ -n "$any" ] && [ -n "$one" ] || die "wake-floor printed no $2 figures"
+    printf '%s: machine floor (wake-floor, %s, no work): %s ns/request = %s x vhost-device-scmi'"'"'s figure (both processes on one CPU; unpinned: %s ns = %s x); goal 0.3 x = %s ns\n' \
+        "$LOG_TAG" "$1" "$one" "$(ratio "$one" "$peer")" "$any" "$(ratio "$any" "$peer")" \
+        "$(awk -v p="$peer" 'BEGIN { printf "%d", 0.3 * p }')"
+}
+wake_floor
 
 if [ -z "${VSCMI_PEER:-}" ]; then
     b=$(vdscmi_bin) || die "vhost-device-scmi not found: scripts/setup-host.sh vhost-device-scmi"
@@ -132,3 +173,5 @@ if [ -n "${VSCMI_DAEMON:-}" ]; then
 else
     log "VSCMI_DAEMON not set: only the vhost-device-scmi series ran"
 fi
+floor_line "epoll ET + write" epoll-et+write
+floor_line "epoll + read + write" epoll+read+write
