@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vhost::vhost_user::{BackendReqHandler, Error};
 use virtio_backend::VirtioDevice;
@@ -61,6 +61,64 @@ fn recoverable(e: &Error) -> bool {
             | Error::SocketRetry(_)
     )
 }
+
+/// How long a front-end may take to send the rest of a message it has
+/// begun. The loop reads a message only once all of it has arrived, so a
+/// front-end that stops mid-message holds the rings for at most this long;
+/// then its connection is dropped and the next front-end is served. QEMU
+/// writes each message in one go.
+pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// vhost-user message header: request, flags, size of the body (vhost-user
+/// spec, "Message specification"), all u32 in the host's byte order.
+const HEADER_LEN: usize = 12;
+
+/// Waits, at most [`MESSAGE_TIMEOUT`], until the whole message that has
+/// begun on `sock` can be read: its header and as many bytes as the header
+/// announces. `Ok(true)`: read it; also at end of stream and when the
+/// header is unusable, which the `vhost` crate's reader reports. `Ok(false)`:
+/// nothing is waiting after all (do not read: it would block). `Err` says
+/// how much arrived.
+fn whole_message(sock: RawFd) -> Result<bool, String> {
+    let deadline = Instant::now() + MESSAGE_TIMEOUT;
+    loop {
+        let mut hdr = [0u8; HEADER_LEN];
+        let peeked = match sys::peek(sock, &mut hdr) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(format!("socket: {e}")),
+        };
+        let avail = sys::bytes_available(sock).map_err(|e| format!("socket: {e}"))?;
+        let need = if peeked == HEADER_LEN {
+            let size = u32::from_ne_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) as usize;
+            HEADER_LEN.saturating_add(size)
+        } else if avail >= HEADER_LEN {
+            // The header is split over separately sent pieces; the crate's
+            // reader gathers them.
+            return Ok(true);
+        } else {
+            HEADER_LEN
+        };
+        // A body larger than the socket could ever hold is refused by the
+        // reader (over vhost-user's message limit), not waited for.
+        if avail >= need || need > MAX_BODY_WAIT {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the front-end stopped mid-message: {avail} of {need} bytes after {MESSAGE_TIMEOUT:?}"
+            ));
+        }
+        // The socket stays readable while part of a message waits, so
+        // readiness cannot say when the rest comes: look again shortly.
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Bodies up to this size are waited for in full; vhost-user's largest
+/// message (a memory table of 8 regions) is far below it.
+const MAX_BODY_WAIT: usize = 64 * 1024;
 
 /// Epoll tokens besides the kick eventfds ([`KICK_TOKEN`] and up).
 const SOCKET: u64 = 0;
@@ -149,6 +207,13 @@ fn connection<D: VirtioDevice, const NQ: usize>(
                         lock(dev).kick(q);
                     }
                 }
+            }
+        }
+        if message {
+            match whole_message(sock) {
+                Ok(true) => {}
+                Ok(false) => message = false,
+                Err(e) => break ConnectionEnd::Failed(e),
             }
         }
         if message {

@@ -130,6 +130,43 @@ pub fn poll(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<Ready>> 
         .collect())
 }
 
+/// Copies up to `buf.len()` bytes waiting on the socket `fd` into `buf`
+/// without consuming them (`MSG_PEEK`) and without blocking. Returns 0 at
+/// end of stream and `WouldBlock` when nothing is waiting. File descriptors
+/// attached to the data stay attached for the real read.
+pub fn peek(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is live and writable for `buf.len()` bytes for the
+        // duration of the call.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if let Ok(n) = usize::try_from(n) {
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// How many bytes wait to be read on the socket `fd` (`FIONREAD`).
+pub fn bytes_available(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is live
+    // and writable for the duration of the call.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &raw mut n) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    usize::try_from(n).map_err(|_| io::Error::other("FIONREAD returned a negative count"))
+}
+
 /// An epoll instance: the loop's set of descriptors, registered once and
 /// waited on without rebuilding anything per wakeup.
 #[derive(Debug)]

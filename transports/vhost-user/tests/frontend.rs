@@ -465,6 +465,57 @@ fn config_space_is_empty_and_refusals_keep_the_connection() {
     d.stop();
 }
 
+/// A local front-end that stops in the middle of a message (here: half a
+/// header, then a header whose body never comes) is dropped after
+/// `MESSAGE_TIMEOUT` instead of holding the loop, and the front-end queued
+/// behind it is served.
+#[test]
+fn front_end_stalled_mid_message_is_dropped_and_the_next_served() {
+    const SET_FEATURES: u32 = 2;
+    let d = Daemon::start("stall");
+    let mut partial: Vec<Vec<u8>> = Vec::new();
+    partial.push(
+        SET_FEATURES
+            .to_le_bytes()
+            .iter()
+            .chain(&[1, 0])
+            .copied()
+            .collect(),
+    );
+    let mut hdr = Vec::new();
+    for w in [SET_FEATURES, 1, 8] {
+        hdr.extend_from_slice(&w.to_le_bytes());
+    }
+    hdr.extend_from_slice(&[0, 0, 0]);
+    partial.push(hdr);
+    for bytes in partial {
+        let mut s = UnixStream::connect(&d.path).unwrap();
+        s.write_all(&bytes).unwrap();
+        // The next front-end waits in the listener's backlog meanwhile.
+        let next = std::thread::spawn({
+            let path = d.path.clone();
+            move || {
+                let fe = Frontend::connect(&path, 2).unwrap();
+                fe.get_features().unwrap()
+            }
+        });
+        // Dropped: the daemon closes its end within the timeout (the read
+        // timeout only keeps a broken daemon from hanging the test).
+        s.set_read_timeout(Some(transport_vhost_user::server::MESSAGE_TIMEOUT * 10))
+            .unwrap();
+        // Closing a socket with unread data resets the connection.
+        let mut buf = [0u8; 1];
+        match s.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            r => panic!("connection not closed by the daemon: {r:?}"),
+        }
+        let offered = next.join().unwrap();
+        assert_ne!(offered & features::VERSION_1, 0);
+    }
+    d.stop();
+}
+
 #[test]
 fn refuses_rings_outside_guest_memory() {
     let d = Daemon::start("refuse");
