@@ -130,7 +130,13 @@ done_step "guest test" "$msg"
 step "benchmark: guest sensor reads, scmi-vhost-user vs vhost-device-scmi (figures)"
 VSCMI_DAEMON="$REPO/target/release/scmi-vhost-user --manifest $MANIFEST --socket-path {sock}" \
     qemu/linux/guest-bench.sh 10000
-done_step "bench guest"
+# The same on one CPU (QEMU, both daemons and wake-floor share it): no
+# cross-CPU wakeups, the placement where the one-CPU floors apply.
+last_cpu=$(($(nproc) - 1))
+VSCMI_WORK="$REPO/target/guest-bench-cpu$last_cpu" \
+    VSCMI_DAEMON="$REPO/target/release/scmi-vhost-user --manifest $MANIFEST --socket-path {sock}" \
+    taskset -c "$last_cpu" qemu/linux/guest-bench.sh 10000
+done_step "bench guest" "unpinned, then on CPU $last_cpu only"
 
 rm -f "$LOG"
 printf '\n=== summary (%ss)\n' $((SECONDS - START))

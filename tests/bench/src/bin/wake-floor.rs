@@ -3,8 +3,10 @@
 //! work in between, measured on this machine.
 //!
 //! ```text
-//! cargo run --release -p bench --bin wake-floor [-- ROUNDS]   (default 20000)
+//! cargo run --release -p bench --bin wake-floor [-- ROUNDS] [--pressure-kib KIB]
 //! ```
+//!
+//! ROUNDS defaults to 20000, KIB to 0.
 //!
 //! # Why
 //!
@@ -55,6 +57,15 @@
 //! ```text
 //! wake-floor: epoll-et+write     one-cpu  20000 rounds  responder CPU 3170 ns/round  round trip 6338 ns
 //! ```
+//!
+//! With `--pressure-kib KIB`, the requester writes one byte in every 64-byte
+//! line of a KIB KiB buffer before each kick: other work between requests,
+//! as a guest and its emulator do between two SCMI calls, so the responder
+//! meets caches and TLBs that others have used (this host's L2 is 512 KiB
+//! per core; 1024 KiB is enough to leave it cold). The line then says
+//! `pressure KIB KiB` after the rounds; the touching is the requester's
+//! time, not the responder's, so it is not in the responder's figure, but it
+//! is in the round trip.
 //!
 //! The round trip is the requester's wall-clock time per round (both sides'
 //! system calls, wakeups and context switches). Figures only; nothing passes
@@ -124,15 +135,23 @@ struct Figures {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rounds = match parse_rounds(&args) {
-        Ok(r) => r,
+    let Args {
+        rounds,
+        pressure_kib,
+    } = match parse_args(&args) {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("wake-floor: {e}");
             eprintln!(
-                "usage: wake-floor [ROUNDS]   (a positive integer, default {DEFAULT_ROUNDS})"
+                "usage: wake-floor [ROUNDS] [--pressure-kib KIB]   (ROUNDS a positive integer, default {DEFAULT_ROUNDS}; KIB default 0)"
             );
             return ExitCode::from(2);
         }
+    };
+    let pressure = if pressure_kib > 0 {
+        format!("  pressure {pressure_kib} KiB")
+    } else {
+        String::new()
     };
     let inherited = match affinity() {
         Ok(set) => set,
@@ -143,12 +162,12 @@ fn main() -> ExitCode {
     };
     for shape in [Shape::EpollEtWrite, Shape::EpollReadWrite] {
         for placement in [Placement::OneCpu, Placement::AnyCpu] {
-            let r = place(placement).and_then(|()| measure(shape, rounds));
+            let r = place(placement).and_then(|()| measure(shape, rounds, pressure_kib));
             // The next measurement starts from the inherited affinity.
             let r = r.and_then(|f| set_affinity(&inherited).map(|()| f));
             match r {
                 Ok(f) => println!(
-                    "wake-floor: {:<18} {:<8} {rounds} rounds  responder CPU {} ns/round  round trip {} ns",
+                    "wake-floor: {:<18} {:<8} {rounds} rounds{pressure}  responder CPU {} ns/round  round trip {} ns",
                     shape.name(),
                     placement.name(),
                     f.responder_ns / rounds,
@@ -164,17 +183,49 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `[]` or `[ROUNDS]`, ROUNDS a positive integer.
-fn parse_rounds(args: &[String]) -> Result<u64, String> {
-    match args {
-        [] => Ok(DEFAULT_ROUNDS),
-        [n] => n
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("ROUNDS must be a positive integer, got {n:?}")),
-        _ => Err(format!("expected at most one argument, got {args:?}")),
+/// The command line.
+#[derive(Debug, PartialEq)]
+struct Args {
+    rounds: u64,
+    pressure_kib: usize,
+}
+
+/// Largest `--pressure-kib`: 1 GiB.
+const MAX_PRESSURE_KIB: usize = 1 << 20;
+
+/// `[ROUNDS] [--pressure-kib KIB]`, ROUNDS a positive integer, KIB at most
+/// [`MAX_PRESSURE_KIB`].
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        rounds: DEFAULT_ROUNDS,
+        pressure_kib: 0,
+    };
+    let mut rounds_seen = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--pressure-kib" {
+            let v = it
+                .next()
+                .ok_or_else(|| "--pressure-kib needs a value".to_string())?;
+            a.pressure_kib = v
+                .parse::<usize>()
+                .ok()
+                .filter(|&k| k <= MAX_PRESSURE_KIB)
+                .ok_or_else(|| {
+                    format!("--pressure-kib must be an integer 0..={MAX_PRESSURE_KIB}, got {v:?}")
+                })?;
+        } else if !rounds_seen {
+            rounds_seen = true;
+            a.rounds = arg
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("ROUNDS must be a positive integer, got {arg:?}"))?;
+        } else {
+            return Err(format!("unexpected argument {arg:?}"));
+        }
     }
+    Ok(a)
 }
 
 /// This process's CPU affinity (inherited by the forked responder).
@@ -262,7 +313,7 @@ fn read_u64(fd: RawFd) -> io::Result<u64> {
 
 /// Forks a responder of `shape`, runs the rounds against it, then kills and
 /// reaps it.
-fn measure(shape: Shape, rounds: u64) -> Result<Figures, String> {
+fn measure(shape: Shape, rounds: u64, pressure_kib: usize) -> Result<Figures, String> {
     let kick = eventfd()?;
     let call = eventfd()?;
     // SAFETY: this process is single-threaded, so the child may run any
@@ -274,7 +325,13 @@ fn measure(shape: Shape, rounds: u64) -> Result<Figures, String> {
     if pid == 0 {
         responder(shape, kick.as_raw_fd(), call.as_raw_fd());
     }
-    let result = requester(pid, rounds, kick.as_raw_fd(), call.as_raw_fd());
+    let result = requester(
+        pid,
+        rounds,
+        pressure_kib,
+        kick.as_raw_fd(),
+        call.as_raw_fd(),
+    );
     // SAFETY: `pid` is our child, not yet reaped; kill and waitpid take no
     // pointers besides the null status.
     unsafe {
@@ -285,9 +342,21 @@ fn measure(shape: Shape, rounds: u64) -> Result<Figures, String> {
 }
 
 /// The requester: warm-up, then the measured rounds between two samples of
-/// the responder's run time.
-fn requester(pid: libc::pid_t, rounds: u64, kick: RawFd, call: RawFd) -> Result<Figures, String> {
-    let round = |i: u64| -> Result<(), String> {
+/// the responder's run time. Before each kick it writes one byte per 64-byte
+/// line of a `pressure_kib` KiB buffer.
+fn requester(
+    pid: libc::pid_t,
+    rounds: u64,
+    pressure_kib: usize,
+    kick: RawFd,
+    call: RawFd,
+) -> Result<Figures, String> {
+    let mut other_work = vec![0u8; pressure_kib * 1024];
+    let mut round = |i: u64| -> Result<(), String> {
+        for b in other_work.iter_mut().step_by(64) {
+            *b = b.wrapping_add(1);
+        }
+        std::hint::black_box(&mut other_work);
         write_u64(kick, 1).map_err(|e| format!("write kick (round {i}): {e}"))?;
         match read_u64(call) {
             Ok(1) => Ok(()),
@@ -397,15 +466,30 @@ fn serve(shape: Shape, kick: RawFd, call: RawFd) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rounds;
+    use super::{Args, DEFAULT_ROUNDS, parse_args};
+
+    fn parse(a: &[&str]) -> Result<Args, String> {
+        parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
 
     #[test]
-    fn rounds_argument() {
-        assert_eq!(parse_rounds(&[]), Ok(super::DEFAULT_ROUNDS));
-        assert_eq!(parse_rounds(&["500".into()]), Ok(500));
-        assert!(parse_rounds(&["0".into()]).is_err());
-        assert!(parse_rounds(&["-3".into()]).is_err());
-        assert!(parse_rounds(&["x".into()]).is_err());
-        assert!(parse_rounds(&["1".into(), "2".into()]).is_err());
+    fn arguments() {
+        let a = |rounds, pressure_kib| {
+            Ok(Args {
+                rounds,
+                pressure_kib,
+            })
+        };
+        assert_eq!(parse(&[]), a(DEFAULT_ROUNDS, 0));
+        assert_eq!(parse(&["500"]), a(500, 0));
+        assert_eq!(parse(&["500", "--pressure-kib", "1024"]), a(500, 1024));
+        assert_eq!(parse(&["--pressure-kib", "64", "7"]), a(7, 64));
+        assert!(parse(&["0"]).is_err());
+        assert!(parse(&["-3"]).is_err());
+        assert!(parse(&["x"]).is_err());
+        assert!(parse(&["1", "2"]).is_err());
+        assert!(parse(&["--pressure-kib"]).is_err());
+        assert!(parse(&["--pressure-kib", "-1"]).is_err());
+        assert!(parse(&["--pressure-kib", "1048577"]).is_err());
     }
 }
