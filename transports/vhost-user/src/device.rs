@@ -457,6 +457,12 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
+                for r in t.unsealed() {
+                    eprintln!(
+                        "vhost-user: warning: region {:#x}+{:#x}: its file is not sealed against shrinking; truncating it would crash this daemon (QEMU: memory-backend-memfd with seal=on, the default)",
+                        r.guest_phys_addr, r.size
+                    );
+                }
                 // Started rings keep their guest physical addresses; the new
                 // table serves them from now on.
                 self.mem = Some(t);

@@ -116,6 +116,8 @@ pub struct MemoryTable {
     // Declared before `maps`: dropped while the mappings still exist.
     table: GuestRegions,
     regions: Vec<RegionDesc>,
+    /// Per region: whether its file can no longer shrink.
+    shrink_sealed: Vec<bool>,
     maps: Vec<Mapping>,
 }
 
@@ -129,6 +131,16 @@ fn page_size() -> u64 {
     // SAFETY: `sysconf` has no memory-safety preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// Whether `file` carries the memfd seal against shrinking (`F_SEAL_SHRINK`,
+/// memfd_create(2)). QEMU's `memory-backend-memfd` seals its memory by
+/// default. Files that cannot carry seals (hugetlbfs, tmpfs paths) answer
+/// no.
+fn shrink_sealed(file: &File) -> bool {
+    // SAFETY: F_GET_SEALS on a descriptor we hold; no memory is passed.
+    let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & libc::F_SEAL_SHRINK != 0
 }
 
 /// Size of the file behind `file` in bytes.
@@ -150,6 +162,7 @@ impl MemoryTable {
         let mut out = MemoryTable {
             table: RegionTable::new(Coherent),
             regions: Vec::with_capacity(regions.len()),
+            shrink_sealed: Vec::with_capacity(regions.len()),
             maps: Vec::with_capacity(regions.len()),
         };
         let page = page_size();
@@ -218,6 +231,7 @@ impl MemoryTable {
             unsafe { out.table.add(r.guest_phys_addr, host, len - lead as usize) }
                 .map_err(|e| MemoryTableError::Table(*r, e))?;
             out.regions.push(*r);
+            out.shrink_sealed.push(shrink_sealed(file));
         }
         Ok(out)
     }
@@ -230,6 +244,18 @@ impl MemoryTable {
     /// The regions as the front-end described them.
     pub fn regions(&self) -> &[RegionDesc] {
         &self.regions
+    }
+
+    /// The regions whose files the front-end could still shrink after
+    /// handing them over: a truncation under a mapping turns the next access
+    /// to the lost pages into SIGBUS, which ends the daemon. The table
+    /// cannot prevent it; the caller can say so.
+    pub fn unsealed(&self) -> impl Iterator<Item = &RegionDesc> {
+        self.regions
+            .iter()
+            .zip(&self.shrink_sealed)
+            .filter(|(_, sealed)| !**sealed)
+            .map(|(r, _)| r)
     }
 
     /// Translates a front-end virtual address to a guest physical address
@@ -269,6 +295,39 @@ mod tests {
             user_addr: ua,
             mmap_offset: off,
         }
+    }
+
+    #[test]
+    fn reports_regions_whose_files_can_still_shrink() {
+        let name = c"vhost-user-sealed";
+        // SAFETY: a valid C string; the new descriptor is owned by the File.
+        let fd = unsafe {
+            libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        };
+        assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let sealed = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        sealed.set_len(0x1000).unwrap();
+        // SAFETY: F_ADD_SEALS on a descriptor we own; no memory is passed.
+        let r = unsafe {
+            libc::fcntl(
+                sealed.as_raw_fd(),
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW,
+            )
+        };
+        assert_eq!(r, 0, "F_ADD_SEALS: {}", std::io::Error::last_os_error());
+        let plain = memfd(0x1000);
+        let t = MemoryTable::map(
+            &[
+                region(0, 0x1000, 0x10_0000, 0),
+                region(0x1000, 0x1000, 0x20_0000, 0),
+            ],
+            &[sealed, plain],
+        )
+        .unwrap();
+        let unsealed: Vec<u64> = t.unsealed().map(|r| r.guest_phys_addr).collect();
+        assert_eq!(unsealed, [0x1000]);
     }
 
     #[test]
