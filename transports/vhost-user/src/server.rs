@@ -80,6 +80,16 @@ const HEADER_LEN: usize = 12;
 /// nothing is waiting after all (do not read: it would block). `Err` says
 /// how much arrived.
 fn whole_message(sock: RawFd) -> Result<bool, String> {
+    // The replies are written with blocking sends (the `vhost` crate retries
+    // a send that would block), so a front-end that stops reading them would
+    // stop the loop once the socket's send buffer is full. Refuse to read
+    // more from it well before: half the buffer is hundreds of replies.
+    let (unread, sndbuf) = sys::send_backlog(sock).map_err(|e| format!("socket: {e}"))?;
+    if unread > sndbuf / 2 {
+        return Err(format!(
+            "the front-end does not read its replies ({unread} bytes unread, send buffer {sndbuf})"
+        ));
+    }
     let deadline = Instant::now() + MESSAGE_TIMEOUT;
     loop {
         let mut hdr = [0u8; HEADER_LEN];

@@ -167,6 +167,39 @@ pub fn bytes_available(fd: RawFd) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::other("FIONREAD returned a negative count"))
 }
 
+/// How many bytes this end has sent on the socket `fd` that the peer has
+/// not read yet, as the kernel charges them (`SIOCOUTQ`), and the socket's
+/// send buffer size (`SO_SNDBUF`): a send blocks when the first reaches the
+/// second.
+pub fn send_backlog(fd: RawFd) -> io::Result<(usize, usize)> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one c_int through the pointer,
+    // which is live and writable for the duration of the call.
+    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &raw mut queued) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_SNDBUF writes one c_int and its length through the
+    // pointers, both live and writable for the duration of the call.
+    if unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw mut buf).cast(),
+            &raw mut len,
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((
+        usize::try_from(queued).unwrap_or(0),
+        usize::try_from(buf).unwrap_or(0),
+    ))
+}
+
 /// An epoll instance: the loop's set of descriptors, registered once and
 /// waited on without rebuilding anything per wakeup.
 #[derive(Debug)]

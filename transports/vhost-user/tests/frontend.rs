@@ -516,6 +516,46 @@ fn front_end_stalled_mid_message_is_dropped_and_the_next_served() {
     d.stop();
 }
 
+/// A local front-end that keeps sending requests but never reads the
+/// replies is dropped before the daemon's sends would block, and the
+/// front-end queued behind it is served.
+#[test]
+fn front_end_that_reads_no_replies_is_dropped_and_the_next_served() {
+    const GET_FEATURES: u32 = 1;
+    let d = Daemon::start("deaf");
+    let mut s = UnixStream::connect(&d.path).unwrap();
+    let mut msg = Vec::new();
+    for w in [GET_FEATURES, 1, 0] {
+        msg.extend_from_slice(&w.to_le_bytes());
+    }
+    // Far more replies than any send buffer holds (each is a few hundred
+    // bytes of kernel memory): without the check the daemon would block in
+    // its send. Stop writing once the daemon has closed its end.
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut sent = 0;
+    for _ in 0..20_000 {
+        if s.write_all(&msg).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(sent > 100, "only {sent} requests went out");
+    // The next front-end is served; a daemon stuck in a send would leave it
+    // waiting forever, so wait for it on a channel with a bound.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = d.path.clone();
+    std::thread::spawn(move || {
+        let fe = Frontend::connect(&path, 2).unwrap();
+        let _ = tx.send(fe.get_features().unwrap());
+    });
+    let offered = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the next front-end was not served");
+    assert_ne!(offered & features::VERSION_1, 0);
+    drop(s);
+    d.stop();
+}
+
 #[test]
 fn refuses_rings_outside_guest_memory() {
     let d = Daemon::start("refuse");
