@@ -24,8 +24,11 @@ use crate::sys;
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     /// How often the timer hook runs (device time, device-initiated events,
-    /// rings the front-end asked to be polled).
-    pub tick: Duration,
+    /// rings the front-end asked to be polled). `None`: no timer at all, so
+    /// nothing runs while the front-end is idle; the hook runs instead right
+    /// before the kicks of each wakeup are served (time passes on demand)
+    /// and rings without a kick eventfd are not polled.
+    pub tick: Option<Duration>,
     /// The loop ends when this descriptor becomes readable.
     pub stop: Option<RawFd>,
 }
@@ -143,14 +146,21 @@ const LISTENER: u64 = 3;
 /// or allocated per wakeup but what fired.
 struct Waiter {
     epoll: sys::Epoll,
-    timer: std::fs::File,
+    /// The periodic tick; `None`: the hook runs before kicks instead.
+    timer: Option<std::fs::File>,
 }
 
 impl Waiter {
     fn new(opts: &ServeOptions) -> io::Result<Waiter> {
         let epoll = sys::Epoll::new()?;
-        let timer = sys::periodic_timer(opts.tick)?;
-        epoll.add(timer.as_raw_fd(), TIMER, false)?;
+        let timer = match opts.tick {
+            Some(period) => {
+                let t = sys::periodic_timer(period)?;
+                epoll.add(t.as_raw_fd(), TIMER, false)?;
+                Some(t)
+            }
+            None => None,
+        };
         if let Some(stop) = opts.stop {
             epoll.add(stop, STOP, false)?;
         }
@@ -160,13 +170,21 @@ impl Waiter {
     /// Whether a tick is due (consumes the timer's expirations: ticks
     /// missed while busy are not made up, the next one is a period later).
     fn tick_due(&self) -> bool {
-        sys::timer_expirations(&self.timer) > 0
+        self.timer
+            .as_ref()
+            .is_some_and(|t| sys::timer_expirations(t) > 0)
+    }
+
+    /// Whether the hook runs before kicks rather than on a timer.
+    fn on_demand(&self) -> bool {
+        self.timer.is_none()
     }
 }
 
 /// Serves one connected front-end until it disconnects or `stop` fires.
 /// `on_tick` runs every `opts.tick` with the device type (let time pass on
-/// it), followed by [`VhostUserDevice::poll`].
+/// it), followed by [`VhostUserDevice::poll`]; without a tick it runs
+/// before the kicks of each wakeup.
 pub fn serve_connection<D: VirtioDevice, const NQ: usize>(
     stream: UnixStream,
     dev: &Shared<D, NQ>,
@@ -205,6 +223,9 @@ fn connection<D: VirtioDevice, const NQ: usize>(
         // message below may stop them. Edge-triggered: not read (the device
         // knows).
         let (mut message, mut tick) = (false, false);
+        if w.on_demand() && ready.iter().any(|e| e.u64 >= KICK_TOKEN) {
+            on_tick(lock(dev).device_mut());
+        }
         for e in ready {
             match e.u64 {
                 SOCKET => message = true,

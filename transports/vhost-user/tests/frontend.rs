@@ -45,7 +45,12 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// A daemon whose platform time moves on a 2 ms tick.
     fn start(name: &str) -> Daemon {
+        Daemon::with_tick(name, Some(Duration::from_millis(2)))
+    }
+
+    fn with_tick(name: &str, tick: Option<Duration>) -> Daemon {
         let path =
             std::env::temp_dir().join(format!("vhost-user-{name}-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
@@ -67,7 +72,7 @@ impl Daemon {
                 VirtioScmi::with_options(server, 1, opts),
             )));
             let serve_opts = ServeOptions {
-                tick: Duration::from_millis(2),
+                tick,
                 stop: Some(stop_fd),
             };
             let mut on_tick = |d: &mut Scmi| d.backend_mut().tick(c.load(Ordering::SeqCst));
@@ -377,6 +382,35 @@ fn serves_scmi_over_vhost_user_and_survives_reconnects() {
     );
     drop(fe);
 
+    d.stop();
+}
+
+/// Without a tick no timer runs; the platform's time is brought up to date
+/// right before each kick is served, so a reading is at the time of the
+/// request.
+#[test]
+fn without_a_tick_time_passes_when_requests_come() {
+    let d = Daemon::with_tick("ondemand", None);
+    let g = Guest::new(0x4000_0000, 1 << 20, 0x7f55_0000_0000);
+    let mut fe = connect(&d);
+    fe.set_features(features::VERSION_1 | VHOST_USER_F_PROTOCOL_FEATURES)
+        .unwrap();
+    fe.set_mem_table(&[g.info()]).unwrap();
+    let mut cmdq = MockSplitQueue::new(g.mem(), 0x4000_0000, QSIZE);
+    let cmd = start_ring(&mut fe, &g, 0, cmdq.addresses(), 0);
+    for (token, ms) in [(1u16, 7_000u64), (2, 7_001), (3, 90_210)] {
+        // No waiting for a tick: the request itself moves the time.
+        d.clock.store(ms, Ordering::SeqCst);
+        let h = header(0x15, 0x6, token);
+        let r = command(&g, &mut cmdq, &cmd, false, &[h, ids::DDR_TEMP, 0], 8 + 16);
+        assert_eq!(&r[..2], [h, 0]);
+        assert_eq!(
+            Some(i64_at(&r, 2)),
+            value_at(ids::DDR_TEMP, 0, ms),
+            "at {ms} ms"
+        );
+    }
+    drop(fe);
     d.stop();
 }
 
