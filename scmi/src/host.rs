@@ -129,6 +129,36 @@ impl<P, const A: usize, const E: usize> Clone for Host<P, A, E> {
     }
 }
 
+/// The `main` of a daemon binary: `parsed` is its command line (`Ok(None)`:
+/// help was asked for), `run` serves. Help goes to stdout with exit 0; a
+/// bad command line to stderr with the usage and exit 2; a failure of
+/// `run` to stderr with exit 1. `name` prefixes the messages.
+pub fn cli_main<A>(
+    name: &str,
+    usage: &str,
+    parsed: Result<Option<A>, String>,
+    run: impl FnOnce(A) -> Result<(), String>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    match parsed {
+        Ok(None) => {
+            std::println!("{usage}");
+            ExitCode::SUCCESS
+        }
+        Ok(Some(args)) => match run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{name}: error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("{name}: error: {e}\n\n{usage}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Listens on the Unix socket `path`, replacing a stale socket file that
 /// nobody listens on any more; anything else at `path` (a regular file, a
 /// live socket) is an error naming the path, never silently replaced.

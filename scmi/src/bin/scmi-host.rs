@@ -96,21 +96,5 @@ fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match parse(std::env::args().skip(1)) {
-        Ok(None) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Ok(Some(args)) => match run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("scmi-host: error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Err(e) => {
-            eprintln!("scmi-host: error: {e}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+    scmi_server::host::cli_main("scmi-host", USAGE, parse(std::env::args().skip(1)), run)
 }
