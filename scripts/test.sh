@@ -11,7 +11,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 # Firmware (no_std) crates: built for the bare-metal targets and checked there.
-FIRMWARE_CRATES=(virtio-backend scmi-server platform-host-vhost-user)
+FIRMWARE_CRATES=(virtio-backend scmi-server virtio-scmi platform-sim platform-host-vhost-user)
 
 START=$SECONDS
 SUMMARY=()
@@ -106,7 +106,7 @@ peer=$(grep -Eo '^[0-9]+ passed, 0 failed' "$LOG" | cut -d' ' -f1)
 msg="peer: $peer checks"
 # Our daemon, configured from the platform manifest; the guest's SCMI node
 # is generated from the same file, so both sides agree by construction.
-cargo build --release --locked -p transport-vhost-user --bin scmi-vhost-user
+cargo build --release --locked -p partition-host --bin scmi-vhost-user
 cargo build --release --locked -p manifest --bin manifest-tool
 MANIFEST="$REPO/manifests/host-vhost-user.dts"
 VSCMI_DT_FRAGMENT_CMD="$REPO/target/release/manifest-tool linux-dt $MANIFEST" \

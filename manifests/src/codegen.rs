@@ -6,7 +6,7 @@
 //! crate in scope, and defines:
 //!
 //! * `CONFIG: scmi_server::config::Config` (vendor, agents, devices);
-//! * `TABLES: scmi_server::sim::Tables` (every resource table), from which
+//! * `TABLES: platform_sim::Tables` (every resource table), from which
 //!   `SimPlatform::new(&TABLES)` builds the platform;
 //! * `VIRTIO: [VirtioDevice; N]` with the `VirtioDevice` struct it needs
 //!   (transport, agent, queue sizes, window, doorbell);
@@ -20,6 +20,7 @@ use core::fmt::Write;
 use crate::model::*;
 
 const SERVER: &str = "::scmi_server";
+const SIM: &str = "::platform_sim";
 
 fn list<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
     let v: Vec<String> = items.iter().map(f).collect();
@@ -48,7 +49,7 @@ fn range(r: &Range) -> String {
 }
 
 fn wave(w: &Wave) -> String {
-    let p = format!("{SERVER}::sim::sensor::Wave");
+    let p = format!("{SIM}::sensor::Wave");
     match *w {
         Wave::Tri {
             base,
@@ -155,7 +156,7 @@ pub fn to_rust(m: &Manifest) -> String {
     });
     let clock_init = list(&s.clocks, |c| {
         format!(
-            "{SERVER}::sim::clock::ClockInit {{ rate: {}, on: {}, parent: {} }}",
+            "{SIM}::clock::ClockInit {{ rate: {}, on: {}, parent: {} }}",
             c.init.rate, c.init.on, c.init.parent
         )
     });
@@ -228,7 +229,7 @@ pub fn to_rust(m: &Manifest) -> String {
     });
     let voltage_init = list(&s.voltages, |v| {
         format!(
-            "{SERVER}::sim::voltage::VoltageInit {{ level: {}, config: {:#x} }}",
+            "{SIM}::voltage::VoltageInit {{ level: {}, config: {:#x} }}",
             v.init.level, v.init.config
         )
     });
@@ -236,14 +237,14 @@ pub fn to_rust(m: &Manifest) -> String {
     let _ = writeln!(
         o,
         "/// The platform's resource tables.
-pub const TABLES: {SERVER}::sim::Tables = {SERVER}::sim::Tables {{
-    power: {SERVER}::sim::power::PowerTable {{ domains: {power}, boot: {power_boot} }},
+pub const TABLES: {SIM}::Tables = {SIM}::Tables {{
+    power: {SIM}::power::PowerTable {{ domains: {power}, boot: {power_boot} }},
     system: {system},
-    perf: {SERVER}::sim::perf::PerfTable {{ domains: {perf}, boot: {perf_boot}, power_unit: {} }},
-    clock: {SERVER}::sim::clock::ClockTable {{ clocks: {clocks}, init: {clock_init} }},
-    sensor: {SERVER}::sim::sensor::SensorTable {{ sensors: {sensors}, waves: {waves}, max_async: {} }},
-    reset: {SERVER}::sim::reset::ResetTable {{ resets: {resets} }},
-    voltage: {SERVER}::sim::voltage::VoltageTable {{ domains: {voltages}, init: {voltage_init} }},
+    perf: {SIM}::perf::PerfTable {{ domains: {perf}, boot: {perf_boot}, power_unit: {} }},
+    clock: {SIM}::clock::ClockTable {{ clocks: {clocks}, init: {clock_init} }},
+    sensor: {SIM}::sensor::SensorTable {{ sensors: {sensors}, waves: {waves}, max_async: {} }},
+    reset: {SIM}::reset::ResetTable {{ resets: {resets} }},
+    voltage: {SIM}::voltage::VoltageTable {{ domains: {voltages}, init: {voltage_init} }},
 }};
 ",
         s.perf_power_unit, s.sensor_max_async

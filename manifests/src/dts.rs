@@ -5,8 +5,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use platform_sim::voltage::VoltageInit;
 use scmi_server::protocols::{clock, perf, reset};
-use scmi_server::sim::voltage::VoltageInit;
 
 use crate::model::*;
 

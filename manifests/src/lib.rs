@@ -13,7 +13,7 @@
 //!   than the server supports are refused with an [`Error`] naming the file
 //!   and the node path;
 //! * at **run time**, leaks it into the server's `&'static` configuration
-//!   and a [`scmi_server::sim::SimPlatform`] serving its tables
+//!   and a [`platform_sim::SimPlatform`] serving its tables
 //!   ([`Manifest::into_server_parts`]);
 //! * at **build time**, writes the same tables as Rust source
 //!   ([`codegen::to_rust`]) for firmware without a heap;

@@ -7,8 +7,8 @@ use std::vec::Vec;
 use std::{format, fs};
 
 use crate::{Error, Manifest, parse_dtb};
+use platform_sim::SimPlatform;
 use scmi_server::config::Config;
-use scmi_server::sim::SimPlatform;
 
 fn file_error(path: &Path, message: String) -> Error {
     Error {

@@ -9,12 +9,12 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use platform_sim::clock::ClockInit;
+pub use platform_sim::sensor::Wave;
+pub use platform_sim::voltage::VoltageInit;
 pub use scmi_server::protocols::perf::PerfLevel;
 pub use scmi_server::protocols::sensor::{Interval, Range};
 pub use scmi_server::protocols::system::SystemPower;
-pub use scmi_server::sim::clock::ClockInit;
-pub use scmi_server::sim::sensor::Wave;
-pub use scmi_server::sim::voltage::VoltageInit;
 
 /// A whole platform manifest.
 #[derive(Debug, Clone, PartialEq)]

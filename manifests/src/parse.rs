@@ -7,9 +7,9 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use platform_sim as sim;
 use scmi_server::config::MAX_DEVICES;
 use scmi_server::protocols::{clock, perf, power, reset, sensor, system, voltage};
-use scmi_server::sim;
 
 use crate::model::*;
 use crate::tree::{Node, Res};

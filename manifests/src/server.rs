@@ -6,9 +6,9 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use platform_sim::{self as sim, SimPlatform, Tables};
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::protocols::{clock, perf, power, reset, sensor, voltage};
-use scmi_server::sim::{self, SimPlatform, Tables};
 
 use crate::model::*;
 

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use manifest::model::{Levels, Rates, Transport, Wave};
-use scmi_server::host::DEFAULT_CONFIG;
+use platform_sim::DEFAULT_CONFIG;
+use platform_sim::{SimPlatform, Tables};
 use scmi_server::server::{Handled, Server};
-use scmi_server::sim::{SimPlatform, Tables};
 
 fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("host-vhost-user.dts")

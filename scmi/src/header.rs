@@ -1,6 +1,17 @@
 //! The 32-bit SCMI message header (SCMI v3.2 §4.1.1) and status codes
 //! (§4.1.4).
 
+/// Largest SCMI message the server builds: header, status and the 128
+/// payload bytes Linux's virtio transport allows (`VIRTIO_SCMI_MAX_PDU_SIZE`).
+pub const MAX_MESSAGE: usize = 136;
+
+/// Largest request payload (after the header) an agent may send: Linux's
+/// `VIRTIO_SCMI_MAX_MSG_SIZE`, the same 128 bytes.
+pub const MAX_PAYLOAD: usize = 128;
+
+/// Largest request: header and [`MAX_PAYLOAD`] bytes.
+pub const MAX_REQUEST: usize = 4 + MAX_PAYLOAD;
+
 /// Message types (header bits [9:8]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsgType {
@@ -151,4 +162,22 @@ impl Status {
             _ => return None,
         })
     }
+}
+
+/// An error reply to `request` without serving it (a request with more
+/// payload than an SCMI message may carry gets PROTOCOL_ERROR, SCMI v3.2
+/// §4.1.4): its header echoed (type 0, token kept) and exactly the status
+/// word. `None` when there is no header or no room for the reply.
+pub fn error_reply(request: &[u8], status: Status, response: &mut [u8]) -> Option<usize> {
+    let word = u32::from_le_bytes(request.get(..4)?.try_into().ok()?);
+    let header = Header {
+        msg_id: word as u8,
+        msg_type: MsgType::Command,
+        protocol: (word >> 10) as u8,
+        token: ((word >> 18) & 0x3ff) as u16,
+    };
+    let out = response.get_mut(..8)?;
+    out[..4].copy_from_slice(&header.encode().to_le_bytes());
+    out[4..].copy_from_slice(&status.code().to_le_bytes());
+    Some(8)
 }

@@ -1,91 +1,12 @@
 //! The transport-agnostic entry: one request in, one response out, plus a
 //! bounded outbox of notifications and delayed responses.
 
-use crate::config::{Config, MAX_DEVICES, protocol_bit};
-use crate::header::{Header, HeaderError, MsgType, Status};
+use crate::config::{Config, protocol_bit};
+use crate::context::{AgentState, Cx, EventSink, NOTIFY_KINDS};
+use crate::header::{Header, HeaderError, MAX_MESSAGE, MsgType, Status};
 use crate::platform::Platform;
-use crate::protocols::{self, Protocol};
+use crate::protocols::{self, Protocol, base, clock, perf, power, reset, sensor, system, voltage};
 use crate::wire::{Args, Reply};
-
-/// Largest SCMI message the server builds: header, status and the 128
-/// payload bytes Linux's virtio transport allows (`VIRTIO_SCMI_MAX_PDU_SIZE`).
-pub const MAX_MESSAGE: usize = 136;
-
-/// Kinds of per-resource notification subscriptions an agent can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-pub enum NotifyKind {
-    /// Base: BASE_ERROR_EVENT (resource 0).
-    BaseErrors,
-    /// Power: POWER_STATE_CHANGED.
-    PowerState,
-    /// Power: POWER_STATE_CHANGE_REQUESTED.
-    PowerStateRequested,
-    /// System power: SYSTEM_POWER_STATE_NOTIFIER (resource 0).
-    SystemPower,
-    /// Performance: PERFORMANCE_LIMITS_CHANGED.
-    PerfLimits,
-    /// Performance: PERFORMANCE_LEVEL_CHANGED.
-    PerfLevel,
-    /// Clock: CLOCK_RATE_CHANGED.
-    ClockRate,
-    /// Clock: CLOCK_RATE_CHANGE_REQUESTED.
-    ClockRateRequested,
-    /// Sensor: SENSOR_TRIP_POINT_EVENT.
-    SensorTrip,
-    /// Sensor: SENSOR_UPDATE.
-    SensorUpdate,
-    /// Reset: RESET_ISSUED.
-    ResetIssued,
-}
-
-/// Number of [`NotifyKind`]s.
-pub const NOTIFY_KINDS: usize = 11;
-
-/// Per-agent run-time state.
-#[derive(Debug, Clone, Copy)]
-pub struct AgentState {
-    /// Devices the agent may access (bit = device index).
-    pub devices: u32,
-    /// Per device, protocols denied on it (bit `id - 0x10`).
-    pub denied_protocols: [u32; MAX_DEVICES],
-    /// Per protocol (index `id - 0x10`), the version negotiated with
-    /// NEGOTIATE_PROTOCOL_VERSION, 0 if none.
-    pub negotiated: [u32; 16],
-    /// Notification subscriptions, one bit per resource id (< 128).
-    pub notify: [u128; NOTIFY_KINDS],
-}
-
-impl AgentState {
-    const fn new(devices: u32) -> Self {
-        AgentState {
-            devices,
-            denied_protocols: [0; MAX_DEVICES],
-            negotiated: [0; 16],
-            notify: [0; NOTIFY_KINDS],
-        }
-    }
-
-    /// Whether the agent subscribed to `kind` for `resource`.
-    pub fn subscribed(&self, kind: NotifyKind, resource: u32) -> bool {
-        resource < 128 && self.notify[kind as usize] & (1u128 << resource) != 0
-    }
-
-    /// Subscribes or unsubscribes; NOT_FOUND past the bitmap.
-    pub fn set_notify(&mut self, kind: NotifyKind, resource: u32, on: bool) -> Result<(), Status> {
-        if resource >= 128 {
-            return Err(Status::NotFound);
-        }
-        let bit = 1u128 << resource;
-        let m = &mut self.notify[kind as usize];
-        if on {
-            *m |= bit;
-        } else {
-            *m &= !bit;
-        }
-        Ok(())
-    }
-}
 
 /// One queued platform-to-agent message.
 #[derive(Debug, Clone, Copy)]
@@ -198,32 +119,6 @@ impl<const N: usize> Outbox<N> {
     }
 }
 
-/// Everything a protocol handler may touch while serving one command.
-pub struct Cx<'s, P, const A: usize> {
-    /// The platform.
-    pub platform: &'s mut P,
-    /// Static configuration.
-    pub config: &'static Config,
-    /// Calling agent, 1-based.
-    pub agent: u32,
-    /// All agents' state (index = id - 1).
-    pub agents: &'s mut [AgentState; A],
-    /// Whether the caller's transport has a P2A channel (notifications and
-    /// delayed responses possible).
-    pub p2a: bool,
-    /// The command's header.
-    pub header: Header,
-    outbox: &'s mut dyn EventSink,
-}
-
-/// Where handlers queue platform-to-agent messages.
-pub trait EventSink {
-    /// Queues `body` (everything after the header) for `agent`.
-    fn queue(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status>;
-    /// Slots `agent` may still fill.
-    fn free_for(&self, agent: u32) -> usize;
-}
-
 impl<const N: usize> EventSink for Outbox<N> {
     fn queue(&mut self, agent: u32, header: Header, body: &[u8]) -> Result<(), Status> {
         let r = self.push(agent, header, body);
@@ -235,88 +130,26 @@ impl<const N: usize> EventSink for Outbox<N> {
     fn free_for(&self, agent: u32) -> usize {
         Outbox::free_for(self, agent)
     }
+    fn clear_agent(&mut self, agent: u32) {
+        Outbox::clear_agent(self, agent);
+    }
 }
 
-impl<P, const A: usize> Cx<'_, P, A> {
-    /// The caller's state.
-    pub fn me(&mut self) -> &mut AgentState {
-        &mut self.agents[self.agent as usize - 1]
-    }
+/// The protocols the server serves besides Base, ascending by id. Adding
+/// a protocol is one entry here, its handler module in [`crate::protocols`]
+/// and its platform trait in [`crate::platform`].
+struct Table<P, const A: usize>(core::marker::PhantomData<P>);
 
-    /// Whether agent `agent` (1-based) may see `resource` of `protocol`.
-    pub fn visible_to(&self, agent: u32, protocol: u8, resource: u32) -> bool {
-        let i = (agent as usize).wrapping_sub(1);
-        let Some(st) = self.agents.get(i) else {
-            return false;
-        };
-        let Some(cfg) = self.config.agents.get(i) else {
-            return false;
-        };
-        if cfg.protocols & protocol_bit(protocol) == 0 {
-            return false;
-        }
-        match self.config.device_of(protocol, resource) {
-            None => true,
-            Some(d) => {
-                st.devices & (1 << d) != 0 && st.denied_protocols[d] & protocol_bit(protocol) == 0
-            }
-        }
-    }
-
-    /// Whether the caller may see `resource` of the current protocol.
-    pub fn visible(&self, resource: u32) -> bool {
-        self.visible_to(self.agent, self.header.protocol, resource)
-    }
-
-    /// NOT_FOUND unless the caller may see `resource` (SCMI v3.2
-    /// §4.2.2.12: a denied device's resources are not found).
-    pub fn check(&self, resource: u32) -> Result<(), Status> {
-        if self.visible(resource) {
-            Ok(())
-        } else {
-            Err(Status::NotFound)
-        }
-    }
-
-    /// Entry `id` of `table`, one of the platform's resource tables, if it
-    /// exists and the caller may see it; NOT_FOUND otherwise (SCMI v3.2
-    /// §4.2.2.12, and each protocol's "resource id does not exist").
-    pub fn resource<T>(&self, table: &'static [T], id: u32) -> Result<&'static T, Status> {
-        self.check(id)?;
-        table.get(id as usize).ok_or(Status::NotFound)
-    }
-
-    /// Queues a delayed response to the current command for the caller.
-    /// `body` starts with the status word.
-    pub fn delayed_response(&mut self, body: &[u8]) -> Result<(), Status> {
-        let h = self.header.with_type(MsgType::DelayedResponse);
-        self.outbox.queue(self.agent, h, body)
-    }
-
-    /// Whether a delayed response could be queued now: async commands are
-    /// refused with BUSY otherwise, so a delayed response is never lost.
-    pub fn can_delay(&self) -> bool {
-        self.p2a && self.outbox.free_for(self.agent) > 0
-    }
-
-    /// Sends notification `event` of the current protocol about `resource`
-    /// to every agent subscribed to `kind` for it that may see it.
-    pub fn notify_all(&mut self, kind: NotifyKind, resource: u32, event: u8, body: &[u8]) {
-        for a in 1..=A as u32 {
-            if self.agents[a as usize - 1].subscribed(kind, resource)
-                && self.visible_to(a, self.header.protocol, resource)
-            {
-                let h = Header {
-                    msg_id: event,
-                    msg_type: MsgType::Notification,
-                    protocol: self.header.protocol,
-                    token: 0,
-                };
-                // A full outbox drops the notification (counted there).
-                let _ = self.outbox.queue(a, h, body);
-            }
-        }
-    }
+impl<P: Platform, const A: usize> Table<P, A> {
+    const ALL: &'static [Protocol<P, A>] = &[
+        power::protocol(),
+        system::protocol(),
+        perf::protocol(),
+        clock::protocol(),
+        sensor::protocol(),
+        reset::protocol(),
+        voltage::protocol(),
+    ];
 }
 
 /// The SCMI server: static configuration, a platform, per-agent state and
@@ -344,23 +177,26 @@ pub enum Handled {
 impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
     /// A server for `config` over `platform`. Agents beyond `A` in the
     /// configuration are ignored.
-    pub fn new(config: &'static Config, platform: P) -> Self {
+    pub const fn new(config: &'static Config, platform: P) -> Self {
         let mut agents = [AgentState::new(0); A];
-        for (st, cfg) in agents.iter_mut().zip(config.agents) {
-            st.devices = cfg.devices;
+        let n = agent_count::<A>(config) as usize;
+        let mut i = 0;
+        while i < n {
+            agents[i].devices = config.agents[i].devices;
+            i += 1;
         }
         Server {
             platform,
             config,
             agents,
-            outbox: Outbox::new(config.agents.len().min(A)),
+            outbox: Outbox::new(n),
             p2a: [false; A],
         }
     }
 
     /// Number of configured agents this server serves.
     pub fn agent_count(&self) -> u32 {
-        self.config.agents.len().min(A) as u32
+        agent_count::<A>(self.config)
     }
 
     /// Declares whether `agent`'s transport has a P2A channel
@@ -370,6 +206,15 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
         if let Some(x) = self.p2a.get_mut((agent as usize).wrapping_sub(1)) {
             *x = p2a;
         }
+    }
+
+    /// The run-time state of `agent` (1-based): its permissions,
+    /// subscriptions and negotiated versions; `None` for an agent the
+    /// server does not serve.
+    pub fn agent_state(&self, agent: u32) -> Option<&AgentState> {
+        self.agents
+            .get((agent as usize).wrapping_sub(1))
+            .filter(|_| agent <= self.agent_count())
     }
 
     /// The outbox (for statistics).
@@ -401,7 +246,7 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
             header: Header::command(0, 0, 0),
             outbox: &mut self.outbox,
         };
-        for p in protocols::Table::<P, A>::ALL {
+        for p in Table::<P, A>::ALL {
             if let Some(tick) = p.tick {
                 cx.header = Header::command(p.id, 0, 0);
                 tick(&mut cx, now_ms);
@@ -453,15 +298,22 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
         let mut reply = Reply::new(out);
         let mut args = Args::new(payload);
         let p2a = self.p2a[agent as usize - 1];
-        let r = if h.protocol == protocols::base::ID {
-            protocols::base::handle(self, agent, h.msg_id, &mut args, &mut reply)
+        let r = if h.protocol == base::ID {
+            let present = self.present();
+            let mut cx = Cx {
+                platform: &mut self.platform,
+                config: self.config,
+                agent,
+                agents: &mut self.agents,
+                p2a,
+                header: h,
+                outbox: &mut self.outbox,
+            };
+            base::handle(&mut cx, present, &mut args, &mut reply)
         } else {
             let allowed =
                 self.config.agents[agent as usize - 1].protocols & protocol_bit(h.protocol) != 0;
-            match protocols::Table::<P, A>::ALL
-                .iter()
-                .find(|p| p.id == h.protocol)
-            {
+            match Table::<P, A>::ALL.iter().find(|p| p.id == h.protocol) {
                 Some(p) if allowed && (p.present)(&self.platform) => {
                     let mut cx = Cx {
                         platform: &mut self.platform,
@@ -485,17 +337,24 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
         }
     }
 
-    /// Protocols `agent` may use, ascending, excluding Base.
-    pub(crate) fn protocols_of(&self, agent: u32) -> impl Iterator<Item = u8> + '_ {
+    /// Protocols the platform has resources for: bit `id - 0x10`
+    /// ([`protocol_bit`]), Base excluded.
+    pub fn present(&self) -> u32 {
+        Table::<P, A>::ALL
+            .iter()
+            .filter(|p| (p.present)(&self.platform))
+            .fold(0, |m, p| m | protocol_bit(p.id))
+    }
+
+    /// Protocols `agent` may use, ascending, excluding Base (what
+    /// BASE_DISCOVER_LIST_PROTOCOLS lists).
+    pub fn protocols_of(&self, agent: u32) -> impl Iterator<Item = u8> + use<P, A, E> {
         let mask = self
             .config
             .agents
             .get((agent as usize).wrapping_sub(1))
             .map_or(0, |c| c.protocols);
-        protocols::Table::<P, A>::ALL
-            .iter()
-            .filter(move |p| mask & protocol_bit(p.id) != 0 && (p.present)(&self.platform))
-            .map(|p| p.id)
+        base::listed(mask & self.present())
     }
 
     /// Forgets what `agent`'s driver set up on its channel (its transport
@@ -510,34 +369,12 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
         }
         self.outbox.clear_agent(agent);
     }
+}
 
-    pub(crate) fn has_p2a(&self, agent: u32) -> bool {
-        self.p2a
-            .get((agent as usize).wrapping_sub(1))
-            .copied()
-            .unwrap_or(false)
-    }
-
-    pub(crate) fn config(&self) -> &'static Config {
-        self.config
-    }
-
-    pub(crate) fn agent_state(&mut self, agent: u32) -> &mut AgentState {
-        &mut self.agents[agent as usize - 1]
-    }
-
-    pub(crate) fn reset_agent(&mut self, agent: u32, permissions: bool) {
-        let cfg = self.config.agents[agent as usize - 1];
-        let st = &mut self.agents[agent as usize - 1];
-        st.negotiated = [0; 16];
-        st.notify = [0; NOTIFY_KINDS];
-        if permissions {
-            st.devices = cfg.devices;
-            st.denied_protocols = [0; MAX_DEVICES];
-        }
-        self.outbox.clear_agent(agent);
-        self.platform.reset_agent(agent);
-    }
+/// Agents of `config` a server for `A` agents serves.
+const fn agent_count<const A: usize>(config: &Config) -> u32 {
+    let n = config.agents.len();
+    (if n < A { n } else { A }) as u32
 }
 
 /// Commands every protocol shares (SCMI v3.2 §4.x.2.1-2 and

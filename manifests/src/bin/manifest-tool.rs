@@ -15,8 +15,8 @@
 use std::process::ExitCode;
 
 use manifest::model::{Manifest, Partition, Scmi, Transport, VirtioDevice};
-use scmi_server::host::DEFAULT_CONFIG;
-use scmi_server::sim::Tables;
+use platform_sim::DEFAULT_CONFIG;
+use platform_sim::Tables;
 
 const USAGE: &str = "usage: manifest-tool {check|linux-dt|rust|dts} FILE | manifest-tool builtin";
 

@@ -18,7 +18,7 @@ pub mod generated {
 
 pub use generated::{CONFIG, TABLES, VIRTIO};
 
-use scmi_server::sim::{SimPlatform, TableError};
+use platform_sim::{SimPlatform, TableError};
 
 /// The simulated platform serving the manifest's resources.
 pub fn platform() -> Result<SimPlatform, TableError> {
@@ -30,8 +30,8 @@ mod tests {
     extern crate std;
     use std::format;
 
-    use scmi_server::host::DEFAULT_CONFIG;
-    use scmi_server::sim::Tables;
+    use platform_sim::DEFAULT_CONFIG;
+    use platform_sim::Tables;
 
     use super::*;
 

@@ -1,14 +1,16 @@
 //! Base protocol 2.1 (id 0x10; SCMI v3.2 §4.2): discovery, agents,
-//! permissions. Handled by the server itself because SET_*_PERMISSIONS and
-//! RESET_AGENT_CONFIGURATION reach into other agents' state.
+//! permissions. Not in the server's protocol table: it answers the common
+//! commands itself, lists the protocols the server found present, and
+//! SET_*_PERMISSIONS and RESET_AGENT_CONFIGURATION reach into other
+//! agents' state.
 
 use crate::config::{MAX_DEVICES, protocol_bit};
+use crate::context::{Cx, NOTIFY_KINDS, NotifyKind};
 use crate::header::Status;
 use crate::platform::Platform;
 use crate::protocols::{
     NEGOTIATE_PROTOCOL_VERSION, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION,
 };
-use crate::server::{NotifyKind, Server};
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -55,22 +57,32 @@ const MESSAGES: &[u8] = &[
 /// "platform" (§4.2.2.10).
 const PLATFORM_NAME: &str = "platform";
 
-/// Serves one Base command for `agent`.
-pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
-    s: &mut Server<P, A, E>,
-    agent: u32,
-    id: u8,
+/// Protocol ids of `mask` (bit `id - 0x10`, [`protocol_bit`]),
+/// ascending, Base excluded.
+pub fn listed(mask: u32) -> impl Iterator<Item = u8> {
+    (ID + 1..0x30).filter(move |&id| mask & protocol_bit(id) != 0)
+}
+
+/// Serves one Base command for the agent of `cx`; `present` holds the
+/// protocols the platform has resources for ([`protocol_bit`] mask).
+pub(crate) fn handle<P: Platform, const A: usize>(
+    cx: &mut Cx<'_, P, A>,
+    present: u32,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
 ) -> Result<(), Status> {
-    let cfg = s.config();
-    match id {
+    let cfg = cx.config;
+    let agent = cx.agent;
+    let agents = agent_count(cx);
+    // What this agent may use of what is there.
+    let mine = cfg.agents[agent as usize - 1].protocols & present;
+    match cx.header.msg_id {
         PROTOCOL_VERSION => out.u32(VERSION),
         PROTOCOL_ATTRIBUTES => {
             // [15:8] agents, [7:0] protocols this agent may use (excluding
             // Base), consistent with DISCOVER_LIST_PROTOCOLS.
-            let n = s.protocols_of(agent).count() as u32;
-            out.u32((s.agent_count() & 0xff) << 8 | n)
+            let n = listed(mine).count() as u32;
+            out.u32((agents & 0xff) << 8 | n)
         }
         PROTOCOL_MESSAGE_ATTRIBUTES => {
             let m = args.u32()?;
@@ -84,7 +96,7 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
         DISCOVER_IMPLEMENTATION_VERSION => out.u32(cfg.implementation_version),
         DISCOVER_LIST_PROTOCOLS => {
             let skip = args.u32()? as usize;
-            let total = s.protocols_of(agent).count();
+            let total = listed(mine).count();
             if skip > total {
                 return Err(Status::InvalidParameters);
             }
@@ -100,7 +112,7 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
             }
             out.u32(n as u32)?;
             let mut word = [0u8; 4];
-            for (k, p) in s.protocols_of(agent).skip(skip).take(n).enumerate() {
+            for (k, p) in listed(mine).skip(skip).take(n).enumerate() {
                 word[k % 4] = p;
                 if k % 4 == 3 {
                     out.bytes(&word)?;
@@ -117,7 +129,7 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
             let id = if want == u32::MAX { agent } else { want };
             let name = match id {
                 0 => PLATFORM_NAME,
-                n if n <= s.agent_count() => cfg.agents[n as usize - 1].name,
+                n if n <= agents => cfg.agents[n as usize - 1].name,
                 _ => return Err(Status::NotFound),
             };
             out.u32(id)?;
@@ -130,21 +142,21 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
             }
             // Errors are reported to the agent that caused them, over its
             // P2A channel; without one there is nowhere to send them.
-            if !s.has_p2a(agent) {
+            if !cx.p2a {
                 return Err(Status::NotSupported);
             }
-            s.agent_state(agent)
+            cx.me()
                 .set_notify(NotifyKind::BaseErrors, 0, flags & 1 != 0)
         }
         SET_DEVICE_PERMISSIONS => {
             let target = args.u32()?;
             let device = args.u32()?;
             let flags = args.u32()?;
-            check_target(s, agent, target, device)?;
+            check_target(cx, target, device)?;
             if flags & !1 != 0 {
                 return Err(Status::InvalidParameters);
             }
-            let st = s.agent_state(target);
+            let st = &mut cx.agents[target as usize - 1];
             if flags & 1 != 0 {
                 st.devices |= 1 << device;
             } else {
@@ -157,7 +169,7 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
             let device = args.u32()?;
             let command = args.u32()?;
             let flags = args.u32()?;
-            check_target(s, agent, target, device)?;
+            check_target(cx, target, device)?;
             if flags & !1 != 0 || command & !0xff != 0 {
                 return Err(Status::InvalidParameters);
             }
@@ -169,7 +181,7 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
             if protocol_bit(protocol) == 0 {
                 return Err(Status::NotFound);
             }
-            let st = s.agent_state(target);
+            let st = &mut cx.agents[target as usize - 1];
             let d = &mut st.denied_protocols[device as usize];
             if flags & 1 != 0 {
                 *d &= !protocol_bit(protocol);
@@ -181,7 +193,7 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
         RESET_AGENT_CONFIGURATION => {
             let target = args.u32()?;
             let flags = args.u32()?;
-            if target == 0 || target > s.agent_count() {
+            if target == 0 || target > agents {
                 return Err(Status::NotFound);
             }
             if target != agent && !cfg.agents[agent as usize - 1].trusted {
@@ -194,13 +206,13 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
             if flags & 1 != 0 && !cfg.agents[agent as usize - 1].trusted {
                 return Err(Status::Denied);
             }
-            s.reset_agent(target, flags & 1 != 0);
+            reset_agent(cx, target, flags & 1 != 0);
             Ok(())
         }
         NEGOTIATE_PROTOCOL_VERSION => {
             let v = args.u32()?;
             if v >> 16 == VERSION >> 16 && v & 0xffff <= VERSION & 0xffff {
-                s.agent_state(agent).negotiated[0] = v;
+                cx.me().negotiated[0] = v;
                 Ok(())
             } else {
                 Err(Status::NotSupported)
@@ -212,14 +224,14 @@ pub(crate) fn handle<P: Platform, const A: usize, const E: usize>(
 
 /// Permission changes: only a trusted agent, on an existing agent and
 /// device (§4.2.2.12).
-fn check_target<P: Platform, const A: usize, const E: usize>(
-    s: &Server<P, A, E>,
-    agent: u32,
+fn check_target<P, const A: usize>(
+    cx: &Cx<'_, P, A>,
     target: u32,
     device: u32,
 ) -> Result<(), Status> {
-    let cfg = s.config();
-    if target == 0 || target > s.agent_count() {
+    let cfg = cx.config;
+    let agent = cx.agent;
+    if target == 0 || target > agent_count(cx) {
         return Err(Status::NotFound);
     }
     if device as usize >= cfg.devices.len().min(MAX_DEVICES) {
@@ -229,4 +241,27 @@ fn check_target<P: Platform, const A: usize, const E: usize>(
         return Err(Status::Denied);
     }
     Ok(())
+}
+
+/// Agents the server serves.
+fn agent_count<P, const A: usize>(cx: &Cx<'_, P, A>) -> u32 {
+    cx.config.agents.len().min(A) as u32
+}
+
+/// BASE_RESET_AGENT_CONFIGURATION (§4.2.2.13): `target` forgets its
+/// negotiated versions and subscriptions, its waiting messages are dropped,
+/// the platform reverts its settings, and with `permissions` its access
+/// returns to the configured one.
+fn reset_agent<P: Platform, const A: usize>(cx: &mut Cx<'_, P, A>, target: u32, permissions: bool) {
+    let i = target as usize - 1;
+    let cfg = cx.config.agents[i];
+    let st = &mut cx.agents[i];
+    st.negotiated = [0; 16];
+    st.notify = [0; NOTIFY_KINDS];
+    if permissions {
+        st.devices = cfg.devices;
+        st.denied_protocols = [0; MAX_DEVICES];
+    }
+    cx.outbox.clear_agent(target);
+    cx.platform.reset_agent(target);
 }

@@ -18,13 +18,12 @@
 //! The platform describes its clocks with a static [`ClockDesc`] table and
 //! keeps their state behind [`ClockPlatform`].
 
+use crate::context::{Cx, NotifyKind};
 use crate::header::Status;
-use crate::platform::Platform;
 use crate::protocols::{
     NEGOTIATE_PROTOCOL_VERSION, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION,
     Protocol,
 };
-use crate::server::{Cx, NotifyKind};
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -290,7 +289,7 @@ pub trait ClockPlatform {
 }
 
 /// The table entry.
-pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
+pub const fn protocol<P: ClockPlatform, const A: usize>() -> Protocol<P, A> {
     Protocol {
         id: ID,
         version: VERSION,
@@ -329,7 +328,7 @@ const NOTIFY_IDS: u32 = 128;
 /// Short names are 15 characters plus the NUL (§4.6.2.5).
 const SHORT_NAME: usize = 15;
 
-fn message_attributes<P: Platform, const A: usize>(
+fn message_attributes<P: ClockPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u8,
 ) -> Result<u32, Status> {
@@ -345,7 +344,7 @@ fn message_attributes<P: Platform, const A: usize>(
 }
 
 /// The clock `id` if the caller may see it (NOT_FOUND otherwise).
-fn clock<P: Platform, const A: usize>(
+fn clock<P: ClockPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static ClockDesc, Status> {
@@ -353,11 +352,15 @@ fn clock<P: Platform, const A: usize>(
 }
 
 /// Whether rate notifications can be offered for clock `id` to this agent.
-fn notify_capable<P: Platform, const A: usize>(cx: &Cx<'_, P, A>, d: &ClockDesc, id: u32) -> bool {
+fn notify_capable<P: ClockPlatform, const A: usize>(
+    cx: &Cx<'_, P, A>,
+    d: &ClockDesc,
+    id: u32,
+) -> bool {
     cx.p2a && d.rate_notify && id < NOTIFY_IDS
 }
 
-fn handle<P: Platform, const A: usize>(
+fn handle<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u8,
     args: &mut Args<'_>,
@@ -434,7 +437,7 @@ fn handle<P: Platform, const A: usize>(
 }
 
 /// CLOCK_ATTRIBUTES (§4.6.2.5): attributes, name[16], enable latency.
-fn attributes<P: Platform, const A: usize>(
+fn attributes<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -469,7 +472,7 @@ fn attributes<P: Platform, const A: usize>(
 
 /// CLOCK_DESCRIBE_RATES (§4.6.2.6): as many rates as fit from `rate_index`,
 /// or the one triplet of a range.
-fn describe_rates<P: Platform, const A: usize>(
+fn describe_rates<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -500,7 +503,7 @@ fn describe_rates<P: Platform, const A: usize>(
 
 /// CLOCK_RATE_SET (§4.6.2.7), with CLOCK_RATE_SET_COMPLETE (§4.6.3.1) and
 /// the rate notifications.
-fn rate_set<P: Platform, const A: usize>(
+fn rate_set<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
 ) -> Result<(), Status> {
@@ -567,7 +570,7 @@ fn rate_set<P: Platform, const A: usize>(
 
 /// CLOCK_CONFIG_SET, 3.0 layout (§4.6.2.9): clock_id, attributes,
 /// extended_config_val.
-fn config_set<P: Platform, const A: usize>(
+fn config_set<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
 ) -> Result<(), Status> {
@@ -614,7 +617,7 @@ fn check_ext(d: &ClockDesc, kind: u8) -> Result<(), Status> {
 
 /// CLOCK_CONFIG_GET (§4.6.2.10): attributes (0), config ([0] enabled),
 /// extended_config_val.
-fn config_get<P: Platform, const A: usize>(
+fn config_get<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -640,7 +643,7 @@ fn config_get<P: Platform, const A: usize>(
 
 /// CLOCK_RATE_NOTIFY / CLOCK_RATE_CHANGE_REQUESTED_NOTIFY (SCMI v3.2 §4.6.2):
 /// clock_id, notify_enable [0].
-fn rate_notify<P: Platform, const A: usize>(
+fn rate_notify<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     kind: NotifyKind,
@@ -659,7 +662,7 @@ fn rate_notify<P: Platform, const A: usize>(
 
 /// CLOCK_POSSIBLE_PARENTS_GET (§4.6.2.14): [31:24] remaining, [7:0]
 /// returned, then the clock ids.
-fn possible_parents<P: Platform, const A: usize>(
+fn possible_parents<P: ClockPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,

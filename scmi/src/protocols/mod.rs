@@ -1,9 +1,13 @@
-//! The protocol table. Adding a protocol is one entry in [`Table::ALL`]
-//! plus its handler module (and its platform trait in [`crate::platform`]).
+//! The protocols: one module each, with the protocol's message ids, the
+//! descriptions a platform gives of its resources, the platform trait the
+//! handler serves them through, and the handler. What they share is here.
+//!
+//! A handler sees one command through a [`Cx`] and its platform through
+//! its own trait; it knows neither the server nor the other protocols. The
+//! server's table (in [`crate::server`]) lists them; Base is served apart.
 
+use crate::context::Cx;
 use crate::header::Status;
-use crate::platform::Platform;
-use crate::server::Cx;
 use crate::wire::{Args, Reply};
 
 pub mod base;
@@ -44,22 +48,6 @@ pub struct Protocol<P, const A: usize> {
     pub message_attributes: fn(&Cx<'_, P, A>, u8) -> Result<u32, Status>,
     /// Called when time passes.
     pub tick: Option<fn(&mut Cx<'_, P, A>, u64)>,
-}
-
-/// The protocols, ascending by id.
-pub struct Table<P, const A: usize>(core::marker::PhantomData<P>);
-
-impl<P: Platform + 'static, const A: usize> Table<P, A> {
-    /// Every protocol the server implements besides Base.
-    pub const ALL: &'static [Protocol<P, A>] = &[
-        power::protocol(),
-        system::protocol(),
-        perf::protocol(),
-        clock::protocol(),
-        sensor::protocol(),
-        reset::protocol(),
-        voltage::protocol(),
-    ];
 }
 
 /// Message attributes when the message is one of `ids` (attributes 0).

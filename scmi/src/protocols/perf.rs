@@ -18,10 +18,9 @@
 //! lowest-numbered agent that can see the domain. Limits may be set by
 //! every agent that sees the domain; the platform combines them.
 
+use crate::context::{Cx, NotifyKind};
 use crate::header::Status;
-use crate::platform::Platform;
 use crate::protocols::{PROTOCOL_ATTRIBUTES, Protocol};
-use crate::server::{Cx, NotifyKind};
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -183,7 +182,7 @@ pub trait PerfPlatform {
 }
 
 /// The table entry.
-pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
+pub const fn protocol<P: PerfPlatform, const A: usize>() -> Protocol<P, A> {
     Protocol {
         id: ID,
         version: VERSION,
@@ -196,7 +195,7 @@ pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
 
 /// The domain `id` if it exists and the caller may see it (NOT_FOUND
 /// otherwise; §4.5.3.5 and §4.2.2.12).
-fn domain<P: Platform, const A: usize>(
+fn domain<P: PerfPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static PerfDomain, Status> {
@@ -205,7 +204,7 @@ fn domain<P: Platform, const A: usize>(
 
 /// The agent allowed to set `domain`'s level: the lowest-numbered agent
 /// that can see it (§4.5.3.5: only one agent can set the level).
-fn level_owner<P: Platform, const A: usize>(cx: &Cx<'_, P, A>, domain: u32) -> Option<u32> {
+fn level_owner<P: PerfPlatform, const A: usize>(cx: &Cx<'_, P, A>, domain: u32) -> Option<u32> {
     (1..=A as u32).find(|&a| cx.visible_to(a, ID, domain))
 }
 
@@ -252,7 +251,7 @@ fn body<const N: usize>(words: &[u32]) -> [u8; N] {
 /// cannot tell.
 type Snapshot = (Option<(u32, u32)>, Option<u32>);
 
-fn snapshot<P: Platform, const A: usize>(cx: &Cx<'_, P, A>, id: u32) -> Snapshot {
+fn snapshot<P: PerfPlatform, const A: usize>(cx: &Cx<'_, P, A>, id: u32) -> Snapshot {
     (
         cx.platform.perf_limits_get(id).ok(),
         cx.platform.perf_level_get(id).ok(),
@@ -263,7 +262,7 @@ fn snapshot<P: Platform, const A: usize>(cx: &Cx<'_, P, A>, id: u32) -> Snapshot
 /// snapshots (§4.5.4.1: 16 bytes; §4.5.4.2: 12 bytes), naming the caller
 /// as the agent that caused it. A value the platform reports outside the
 /// described levels cannot be expressed as an index and is not notified.
-fn notify_changes<P: Platform, const A: usize>(
+fn notify_changes<P: PerfPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u32,
     d: &PerfDomain,
@@ -289,7 +288,7 @@ fn notify_changes<P: Platform, const A: usize>(
     }
 }
 
-fn handle<P: Platform, const A: usize>(
+fn handle<P: PerfPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u8,
     args: &mut Args<'_>,
@@ -470,7 +469,7 @@ fn handle<P: Platform, const A: usize>(
     }
 }
 
-fn message_attributes<P: Platform, const A: usize>(
+fn message_attributes<P: PerfPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u8,
 ) -> Result<u32, Status> {

@@ -12,10 +12,9 @@
 //! signalled only by POWER_STATE_CHANGED to subscribed agents. It therefore
 //! needs a P2A channel, like every notification.
 
+use crate::context::{Cx, NotifyKind};
 use crate::header::Status;
-use crate::platform::Platform;
 use crate::protocols::{PROTOCOL_ATTRIBUTES, Protocol};
-use crate::server::{Cx, NotifyKind};
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -107,7 +106,7 @@ pub trait PowerPlatform {
 }
 
 /// The table entry.
-pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
+pub const fn protocol<P: PowerPlatform, const A: usize>() -> Protocol<P, A> {
     Protocol {
         id: ID,
         version: VERSION,
@@ -120,7 +119,7 @@ pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
 
 /// The domain `id` if it exists and the caller may see it (NOT_FOUND
 /// otherwise; §4.3.2.5 and §4.2.2.12).
-fn domain<P: Platform, const A: usize>(
+fn domain<P: PowerPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static PowerDomain, Status> {
@@ -136,7 +135,7 @@ fn body<const N: usize>(words: &[u32]) -> [u8; N] {
     b
 }
 
-fn handle<P: Platform, const A: usize>(
+fn handle<P: PowerPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u8,
     args: &mut Args<'_>,
@@ -265,7 +264,7 @@ fn handle<P: Platform, const A: usize>(
     }
 }
 
-fn message_attributes<P: Platform, const A: usize>(
+fn message_attributes<P: PowerPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u8,
 ) -> Result<u32, Status> {

@@ -16,13 +16,12 @@
 //! The platform describes its domains with a static [`ResetDesc`] table and
 //! performs resets behind [`ResetPlatform`].
 
+use crate::context::{Cx, NotifyKind};
 use crate::header::Status;
-use crate::platform::Platform;
 use crate::protocols::{
     NEGOTIATE_PROTOCOL_VERSION, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION,
     Protocol,
 };
-use crate::server::{Cx, NotifyKind};
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -102,7 +101,7 @@ pub trait ResetPlatform {
 }
 
 /// The table entry.
-pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
+pub const fn protocol<P: ResetPlatform, const A: usize>() -> Protocol<P, A> {
     Protocol {
         id: ID,
         version: VERSION,
@@ -131,7 +130,7 @@ const NOTIFY_IDS: u32 = 128;
 /// Short names are 15 characters plus the NUL.
 const SHORT_NAME: usize = 15;
 
-fn message_attributes<P: Platform, const A: usize>(
+fn message_attributes<P: ResetPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u8,
 ) -> Result<u32, Status> {
@@ -146,18 +145,22 @@ fn message_attributes<P: Platform, const A: usize>(
 }
 
 /// The domain `id` if the caller may see it (NOT_FOUND otherwise).
-fn domain<P: Platform, const A: usize>(
+fn domain<P: ResetPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static ResetDesc, Status> {
     cx.resource(cx.platform.resets(), id)
 }
 
-fn notify_capable<P: Platform, const A: usize>(cx: &Cx<'_, P, A>, d: &ResetDesc, id: u32) -> bool {
+fn notify_capable<P: ResetPlatform, const A: usize>(
+    cx: &Cx<'_, P, A>,
+    d: &ResetDesc,
+    id: u32,
+) -> bool {
     cx.p2a && d.notify && id < NOTIFY_IDS
 }
 
-fn handle<P: Platform, const A: usize>(
+fn handle<P: ResetPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u8,
     args: &mut Args<'_>,
@@ -213,7 +216,7 @@ fn handle<P: Platform, const A: usize>(
 }
 
 /// RESET (§4.8.2.6), with RESET_COMPLETE and RESET_ISSUED.
-fn reset<P: Platform, const A: usize>(
+fn reset<P: ResetPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
 ) -> Result<(), Status> {

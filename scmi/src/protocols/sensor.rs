@@ -21,13 +21,13 @@
 //! ([`SensorPlatform::sensor_advance`]) and turns the events it reports into
 //! SENSOR_TRIP_POINT_EVENT and SENSOR_UPDATE notifications.
 
+use crate::context::{Cx, NotifyKind};
+use crate::header::MAX_MESSAGE;
 use crate::header::Status;
-use crate::platform::Platform;
 use crate::protocols::{
     NEGOTIATE_PROTOCOL_VERSION, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION,
     Protocol,
 };
-use crate::server::{Cx, MAX_MESSAGE, NotifyKind};
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -529,7 +529,7 @@ pub trait SensorPlatform {
 }
 
 /// The table entry.
-pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
+pub const fn protocol<P: SensorPlatform, const A: usize>() -> Protocol<P, A> {
     Protocol {
         id: ID,
         version: VERSION,
@@ -540,13 +540,13 @@ pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
     }
 }
 
-fn present<P: Platform>(p: &P) -> bool {
+fn present<P: SensorPlatform>(p: &P) -> bool {
     !p.sensors().is_empty()
 }
 
 /// The sensor `id`, NOT_FOUND if it does not exist or the caller may not
 /// see it (§4.2.2.12).
-fn sensor<P: Platform, const A: usize>(
+fn sensor<P: SensorPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static SensorDesc, Status> {
@@ -554,7 +554,7 @@ fn sensor<P: Platform, const A: usize>(
 }
 
 /// The sensor `id` without the visibility check (descriptions).
-fn described<P: Platform, const A: usize>(
+fn described<P: SensorPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static SensorDesc, Status> {
@@ -564,7 +564,7 @@ fn described<P: Platform, const A: usize>(
         .ok_or(Status::NotFound)
 }
 
-fn message_attributes<P: Platform, const A: usize>(
+fn message_attributes<P: SensorPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u8,
 ) -> Result<u32, Status> {
@@ -586,7 +586,7 @@ fn message_attributes<P: Platform, const A: usize>(
     }
 }
 
-fn handle<P: Platform, const A: usize>(
+fn handle<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u8,
     args: &mut Args<'_>,
@@ -625,7 +625,7 @@ fn handle<P: Platform, const A: usize>(
 
 /// §4.7.2.3: [23:16] max outstanding async reads, [15:0] sensors, then
 /// the statistics region address (low, high) and length.
-fn attributes<P: Platform, const A: usize>(
+fn attributes<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     out: &mut Reply<'_>,
 ) -> Result<(), Status> {
@@ -679,7 +679,7 @@ fn write_range(out: &mut Reply<'_>, r: &Range) -> Result<(), Status> {
 
 /// §4.7.2.5: from `desc_index`, as many descriptors as fit; [31:16]
 /// remaining, [11:0] returned.
-fn description_get<P: Platform, const A: usize>(
+fn description_get<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -727,7 +727,7 @@ fn description_get<P: Platform, const A: usize>(
 
 /// SENSOR_TRIP_POINT_NOTIFY (§4.7.2.8) and SENSOR_CONTINUOUS_UPDATE_NOTIFY
 /// (§4.7.2.13): sensor_id, then [0] enable, [31:1] reserved.
-fn notify<P: Platform, const A: usize>(
+fn notify<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     kind: NotifyKind,
@@ -755,7 +755,7 @@ fn notify<P: Platform, const A: usize>(
 
 /// §4.7.2.9: event control [11:4] trip id, [1:0] mode, other bits
 /// reserved; a signed 64-bit value.
-fn trip_point_config<P: Platform, const A: usize>(
+fn trip_point_config<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
 ) -> Result<(), Status> {
@@ -780,7 +780,7 @@ fn trip_point_config<P: Platform, const A: usize>(
 
 /// Samples `s` (already found visible) into `buf`; timestamps are cleared
 /// unless supported and enabled (§4.7.2.12).
-fn sample<P: Platform>(
+fn sample<P: SensorPlatform>(
     platform: &mut P,
     s: u32,
     d: &SensorDesc,
@@ -809,7 +809,7 @@ fn write_readings(out: &mut Reply<'_>, readings: &[Reading]) -> Result<(), Statu
 /// §4.7.2.12: flags [0] async, [31:1] reserved. Synchronous replies carry
 /// one 16-byte reading per axis; asynchronous ones answer at once and send
 /// SENSOR_READING_COMPLETE (§4.7.3.1) as a delayed response.
-fn reading_get<P: Platform, const A: usize>(
+fn reading_get<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -854,7 +854,7 @@ fn reading_get<P: Platform, const A: usize>(
 
 /// §4.7.2.6: from `axis_desc_index`, as many axis descriptors as fit;
 /// [31:26] remaining, [5:0] returned.
-fn axis_description_get<P: Platform, const A: usize>(
+fn axis_description_get<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -908,7 +908,7 @@ fn axis_description_get<P: Platform, const A: usize>(
 /// §4.7.2.15: from `axis_desc_index`, `{axis_id, name[64]}` entries for
 /// every axis (so the index counts axes); same count word as
 /// SENSOR_AXIS_DESCRIPTION_GET.
-fn axis_name_get<P: Platform, const A: usize>(
+fn axis_name_get<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -939,7 +939,7 @@ fn axis_name_get<P: Platform, const A: usize>(
 
 /// §4.7.2.7: discrete intervals from `index`, or the {low, high, step}
 /// triplet with [12] set (Linux requires exactly 3 returned, 0 remaining).
-fn list_update_intervals<P: Platform, const A: usize>(
+fn list_update_intervals<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -981,7 +981,7 @@ fn list_update_intervals<P: Platform, const A: usize>(
 /// §4.7.2.11: [31:16] interval seconds and [15:11] exponent (all zero =
 /// unchanged), [10] auto rounding, [9] round up, [8:2] reserved, [1]
 /// timestamps, [0] enable.
-fn config_set<P: Platform, const A: usize>(
+fn config_set<P: SensorPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
 ) -> Result<(), Status> {
@@ -1018,7 +1018,7 @@ fn config_set<P: Platform, const A: usize>(
 
 /// Time passes: the platform moves its sensors, then every event it
 /// reports becomes a notification to the agents subscribed to it.
-fn tick<P: Platform, const A: usize>(cx: &mut Cx<'_, P, A>, now_ms: u64) {
+fn tick<P: SensorPlatform, const A: usize>(cx: &mut Cx<'_, P, A>, now_ms: u64) {
     cx.platform.sensor_advance(now_ms);
     // Bounded: a platform that never runs dry cannot hang the server.
     for _ in 0..4096 {

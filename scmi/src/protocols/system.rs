@@ -13,10 +13,9 @@
 //! configuration may put `(0x12, 0)` in a device to say which agents may
 //! request state changes and subscribe.
 
+use crate::context::{Cx, NotifyKind};
 use crate::header::Status;
-use crate::platform::Platform;
 use crate::protocols::{PROTOCOL_ATTRIBUTES, Protocol};
-use crate::server::{Cx, NotifyKind};
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -92,7 +91,7 @@ pub trait SystemPowerPlatform {
 }
 
 /// The table entry.
-pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
+pub const fn protocol<P: SystemPowerPlatform, const A: usize>() -> Protocol<P, A> {
     Protocol {
         id: ID,
         version: VERSION,
@@ -106,7 +105,7 @@ pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
 /// The system resource id (for device permissions and notifications).
 const SYSTEM: u32 = 0;
 
-fn handle<P: Platform, const A: usize>(
+fn handle<P: SystemPowerPlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u8,
     args: &mut Args<'_>,
@@ -174,7 +173,7 @@ fn handle<P: Platform, const A: usize>(
     }
 }
 
-fn message_attributes<P: Platform, const A: usize>(
+fn message_attributes<P: SystemPowerPlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u8,
 ) -> Result<u32, Status> {

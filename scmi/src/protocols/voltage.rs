@@ -20,13 +20,12 @@
 //! The platform describes its domains with a static [`VoltageDesc`] table
 //! and keeps their state behind [`VoltagePlatform`].
 
+use crate::context::Cx;
 use crate::header::Status;
-use crate::platform::Platform;
 use crate::protocols::{
     NEGOTIATE_PROTOCOL_VERSION, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION,
     Protocol,
 };
-use crate::server::Cx;
 use crate::wire::{Args, Reply};
 
 /// Protocol id.
@@ -140,7 +139,7 @@ pub trait VoltagePlatform {
 }
 
 /// The table entry.
-pub const fn protocol<P: Platform, const A: usize>() -> Protocol<P, A> {
+pub const fn protocol<P: VoltagePlatform, const A: usize>() -> Protocol<P, A> {
     Protocol {
         id: ID,
         version: VERSION,
@@ -169,7 +168,7 @@ const MESSAGES: &[u8] = &[
 /// Short names are 15 characters plus the NUL.
 const SHORT_NAME: usize = 15;
 
-fn message_attributes<P: Platform, const A: usize>(
+fn message_attributes<P: VoltagePlatform, const A: usize>(
     _cx: &Cx<'_, P, A>,
     id: u8,
 ) -> Result<u32, Status> {
@@ -177,14 +176,14 @@ fn message_attributes<P: Platform, const A: usize>(
 }
 
 /// The domain `id` if the caller may see it (NOT_FOUND otherwise).
-fn domain<P: Platform, const A: usize>(
+fn domain<P: VoltagePlatform, const A: usize>(
     cx: &Cx<'_, P, A>,
     id: u32,
 ) -> Result<&'static VoltageDesc, Status> {
     cx.resource(cx.platform.voltages(), id)
 }
 
-fn handle<P: Platform, const A: usize>(
+fn handle<P: VoltagePlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     id: u8,
     args: &mut Args<'_>,
@@ -251,7 +250,7 @@ fn handle<P: Platform, const A: usize>(
 
 /// VOLTAGE_DESCRIBE_LEVELS (§4.9.2.6): [31:16] remaining, [12] triplet,
 /// [11:0] returned, then the levels.
-fn describe_levels<P: Platform, const A: usize>(
+fn describe_levels<P: VoltagePlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
     out: &mut Reply<'_>,
@@ -280,7 +279,7 @@ fn describe_levels<P: Platform, const A: usize>(
 }
 
 /// VOLTAGE_LEVEL_SET (§4.9.2.9), with VOLTAGE_LEVEL_SET_COMPLETE.
-fn level_set<P: Platform, const A: usize>(
+fn level_set<P: VoltagePlatform, const A: usize>(
     cx: &mut Cx<'_, P, A>,
     args: &mut Args<'_>,
 ) -> Result<(), Status> {

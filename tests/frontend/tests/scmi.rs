@@ -1,4 +1,4 @@
-//! Our virtio-scmi device (`scmi_server::virtio_scmi::VirtioScmi`, device
+//! Our virtio-scmi device (`virtio_scmi::VirtioScmi`, device
 //! id 32) behind our virtio core, driven by an SCMI agent written on
 //! `virtio-drivers`' `VirtQueue` ([`frontend_tests::scmi_agent`]) that
 //! behaves like Linux 6.12's `drivers/firmware/arm_scmi/transports/virtio.c`
@@ -27,10 +27,10 @@ use frontend_tests::scmi_agent::{
 };
 use frontend_tests::scmi_probe::{Probe, Prober, Rates};
 use frontend_tests::transport::AnyTransport;
+use platform_sim::SimPlatform;
 use scmi_server::Server;
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
-use scmi_server::sim::SimPlatform;
-use scmi_server::virtio_scmi::{Options, VirtioScmi};
+use virtio_scmi::{Options, VirtioScmi};
 
 type Srv = Server<SimPlatform, 4, 32>;
 type Shared = &'static RefCell<Srv>;
@@ -205,7 +205,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
     assert!(p.msg_checks.iter().all(|c| c.2), "{:?}", p.msg_checks);
 
     let power = p.power.as_ref().expect("power probed");
-    assert_eq!(power.len(), scmi_server::sim::power::BOOT.len());
+    assert_eq!(power.len(), platform_sim::power::BOOT.len());
     assert!(p.system);
     let perf = p.perf.as_ref().expect("perf probed");
     assert!(!perf.is_empty());
@@ -218,7 +218,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
         assert!(!d.info.name.is_empty());
     }
     let (clocks, _) = p.clocks.as_ref().expect("clocks probed");
-    assert_eq!(clocks.len(), scmi_server::sim::clock::CLOCK_COUNT);
+    assert_eq!(clocks.len(), platform_sim::clock::CLOCK_COUNT);
     let mut names: Vec<&str> = clocks.iter().map(|c| c.info.name.as_str()).collect();
     names.sort();
     names.dedup();
@@ -240,7 +240,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
         }
     }
     let (sensors, _) = p.sensors.as_ref().expect("sensors probed");
-    assert_eq!(sensors.len(), scmi_server::sim::sensor::COUNT);
+    assert_eq!(sensors.len(), platform_sim::sensor::COUNT);
     for (i, s) in sensors.iter().enumerate() {
         assert_eq!(s.id as usize, i, "sensor id equals its index (hwmon)");
         let axes = if s.attrh & 1 << 8 != 0 {
@@ -251,7 +251,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
         assert_eq!(s.axes.len(), axes as usize);
     }
     let resets = p.resets.as_ref().expect("resets probed");
-    assert_eq!(resets.len(), scmi_server::sim::reset::RESET_COUNT);
+    assert_eq!(resets.len(), platform_sim::reset::RESET_COUNT);
     let volts = p.voltages.as_ref().expect("voltages probed");
     assert!(!volts.is_empty());
     for v in volts {
@@ -1144,7 +1144,7 @@ both_transports!(
 /// rates: 15 a page at 128 bytes. Past the last rate: OUT_OF_RANGE.
 fn paging_clock_rates(kind: Kind) {
     let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
-    let clocks = &scmi_server::sim::clock::CLOCKS;
+    let clocks = &platform_sim::clock::CLOCKS;
     let biggest = clocks
         .iter()
         .filter_map(|c| match c.rates {
@@ -1197,7 +1197,7 @@ fn paging_clock_rates(kind: Kind) {
 /// an empty list; skipping more is OUT_OF_RANGE.
 fn paging_perf_levels(kind: Kind) {
     let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
-    let doms = &scmi_server::sim::perf::DOMAINS;
+    let doms = &platform_sim::perf::DOMAINS;
     assert!(doms.iter().any(|d| d.levels.len() > 2 * 6), "several pages");
     for (d, dom) in doms.iter().enumerate() {
         let d = d as u32;
@@ -1262,7 +1262,7 @@ fn sensor_desc_len(e: &[u8]) -> usize {
 /// every sensor with axes. Past the end: INVALID_PARAMETERS.
 fn paging_sensor_descriptions_and_axes(kind: Kind) {
     let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
-    let sensors = &scmi_server::sim::sensor::SENSORS;
+    let sensors = &platform_sim::sensor::SENSORS;
     let w = Walk {
         proto: 0x15,
         msg: 0x3,
@@ -1389,7 +1389,7 @@ fn paging_protocols_voltages_intervals(kind: Kind) {
     err(&mut a, 0x10, 0x6, &[n + 1], INVALID_PARAMETERS);
 
     // Voltage levels, every list-form domain.
-    let volts = &scmi_server::sim::voltage::VOLTAGES;
+    let volts = &platform_sim::voltage::VOLTAGES;
     let mut pages_seen = 0;
     for (d, v) in volts.iter().enumerate() {
         let SimLevels::List(list) = v.levels else {
@@ -1420,7 +1420,7 @@ fn paging_protocols_voltages_intervals(kind: Kind) {
     assert!(pages_seen >= 2, "the 40-level rail takes two pages");
 
     // Update intervals, every sensor with a discrete list.
-    let sensors = &scmi_server::sim::sensor::SENSORS;
+    let sensors = &platform_sim::sensor::SENSORS;
     let mut pages_seen = 0;
     for (id, s) in sensors.iter().enumerate() {
         let id = id as u32;
@@ -1502,7 +1502,7 @@ fn sensor_note(e: &frontend_tests::scmi_agent::Event, msg_id: u8) -> bool {
 /// arrives once per update interval to the agent that asked for it, with
 /// the reading the platform's model gives for that time.
 fn sensor_notifications_on_the_eventq(kind: Kind) {
-    use scmi_server::sim::sensor::{ids, timestamp_at, value_at};
+    use platform_sim::sensor::{ids, timestamp_at, value_at};
     let arena = Arena::new();
     let server = shared(&PAIR);
     let l1 = link(&arena, kind, server, 1, true, Options::default());
@@ -1756,7 +1756,7 @@ const ROUNDS: usize = 18;
 /// collects every reply by the token in its header, last posted first.
 /// `last` gets the rate each clock must have afterwards.
 fn one_round(a: &mut OwnAgent, round: usize, clocks: &[(u32, Vec<u64>)], last: &mut [u64]) {
-    use scmi_server::sim::sensor::{COUNT, SENSORS, value_at};
+    use platform_sim::sensor::{COUNT, SENSORS, value_at};
     let n = a.max_in_flight();
     assert_eq!(n, 64, "Linux keeps half the 128-entry cmdq in flight");
     let mut sent = Vec::new();

@@ -1,6 +1,6 @@
 //! The whole virtio-scmi device: a driver (virtio-backend's mock rings)
 //! puts fuzzer-chosen SCMI requests on the cmdq and kicks; the
-//! `DeviceCore` hands them to `scmi_server::virtio_scmi::VirtioScmi`, which
+//! `DeviceCore` hands them to `virtio_scmi::VirtioScmi`, which
 //! serves them with a `Server` over the simulated platform.
 //!
 //! The fuzzer chooses the request bytes (any length, 0 and past the 132
@@ -43,11 +43,11 @@ use std::ops::Range;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use platform_sim::SimPlatform;
+use scmi_server::MAX_REQUEST;
 use scmi_server::config::{AgentConfig, Config};
 use scmi_server::header::{Header, Status};
 use scmi_server::protocols::{self, base, clock, sensor};
-use scmi_server::sim::SimPlatform;
-use scmi_server::virtio_scmi::{CMDQ, EVENTQ, F_P2A_CHANNELS, MAX_REQUEST, Options, VirtioScmi};
 use scmi_server::{Handled, MAX_MESSAGE, Server};
 use virtio_backend::mock::{Buf, MockPackedQueue, MockSplitQueue};
 use virtio_backend::spec::features::{EVENT_IDX, INDIRECT_DESC, RING_PACKED, VERSION_1};
@@ -55,6 +55,7 @@ use virtio_backend::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
 use virtio_backend::{DeviceCore, GuestMemory, MemoryError};
 use virtio_fuzz::seed::{Enc, encode, variant};
 use virtio_fuzz::{enc_struct, maybe_write_seeds};
+use virtio_scmi::{CMDQ, EVENTQ, F_P2A_CHANNELS, Options, VirtioScmi};
 
 #[derive(Arbitrary, Debug, PartialEq)]
 pub struct Input {

@@ -1,6 +1,8 @@
 //! A Linux vhost-user back-end for the `virtio-backend` device core
-//! (`std`), and the `scmi-vhost-user` daemon that serves the SCMI server to
-//! QEMU guests through `-device vhost-user-scmi` / `vhost-user-scmi-pci`.
+//! (`std`), for any virtio device type the core serves. The
+//! `scmi-vhost-user` daemon (crate `partition-host`) serves the virtio-scmi
+//! device with it to QEMU guests through `-device vhost-user-scmi` /
+//! `vhost-user-scmi-pci`.
 //!
 //! # What it is for
 //!
@@ -23,7 +25,8 @@
 //! # What it refuses to know about
 //!
 //! Ring layouts and descriptor walking (the core does them), any device
-//! type's protocol (SCMI lives in `scmi-server`), the wire encoding of
+//! type's protocol (SCMI lives in `scmi-server` and `virtio-scmi`), the
+//! manifest, the wire encoding of
 //! vhost-user messages (the `vhost` crate), and migration: dirty logging,
 //! inflight tracking, postcopy and device state transfer are not offered.
 //!

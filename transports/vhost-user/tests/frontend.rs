@@ -15,11 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use platform_sim::DEFAULT_CONFIG;
+use platform_sim::SimPlatform;
+use platform_sim::sensor::{ids, value_at};
 use scmi_server::Server;
-use scmi_server::host::DEFAULT_CONFIG;
-use scmi_server::sim::SimPlatform;
-use scmi_server::sim::sensor::{ids, value_at};
-use scmi_server::virtio_scmi::{F_P2A_CHANNELS, Options, VirtioScmi};
 use transport_vhost_user::device::VHOST_USER_F_PROTOCOL_FEATURES;
 use transport_vhost_user::{MemoryTable, RegionDesc, ServeOptions, VhostUserDevice, serve, sys};
 use vhost::vhost_user::message::{
@@ -30,6 +29,7 @@ use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
 use virtio_backend::GuestMemory;
 use virtio_backend::mock::MockSplitQueue;
 use virtio_backend::spec::features;
+use virtio_scmi::{F_P2A_CHANNELS, Options, VirtioScmi};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 type Scmi = VirtioScmi<Server<SimPlatform, 8, 32>>;

@@ -35,12 +35,12 @@ use virtio_backend::spec::features::{EVENT_IDX, INDIRECT_DESC, RING_PACKED, VERS
 use virtio_backend::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
 use virtio_backend::{DeviceCore, FixedWindow, GuestMemory as _, Interrupts};
 
+use platform_sim::SimPlatform;
 use scmi_server::config::{AgentConfig, Config};
 use scmi_server::header::{Header, Status};
 use scmi_server::protocols::{clock, sensor};
-use scmi_server::sim::SimPlatform;
-use scmi_server::virtio_scmi::{CMDQ, EVENTQ, F_P2A_CHANNELS, VirtioScmi};
 use scmi_server::{Handled, MAX_MESSAGE, Server};
+use virtio_scmi::{CMDQ, EVENTQ, F_P2A_CHANNELS, VirtioScmi};
 
 use crate::memory::Memory;
 

@@ -1,0 +1,181 @@
+//! Simulated power domains (ten built-in ones) that are either ON or OFF.
+//!
+//! Every agent's last request per domain is kept (a vote). A domain is ON
+//! while any agent votes ON, OFF while every voting agent votes OFF, and in
+//! its boot state while nobody votes; so a domain two agents share stays
+//! powered until both release it, and BASE_RESET_AGENT_CONFIGURATION
+//! withdraws exactly that agent's votes.
+
+use crate::{SimPlatform, TableError, check};
+use scmi_server::header::Status;
+use scmi_server::protocols::power::{OFF, ON, PowerDomain, PowerPlatform};
+
+/// Agents the simulation keeps votes for (ids 1..=8).
+pub const AGENTS: usize = 8;
+
+/// No request from this agent.
+const NO_VOTE: u32 = u32::MAX;
+
+const fn dom(
+    name: &'static str,
+    async_set: bool,
+    notify_changed: bool,
+    notify_requested: bool,
+) -> PowerDomain {
+    PowerDomain {
+        name,
+        sync_set: true,
+        async_set,
+        notify_changed,
+        notify_requested,
+    }
+}
+
+/// Most power domains the simulation holds state for.
+pub const MAX_POWER_DOMAINS: usize = 32;
+
+/// The power domains of a simulated platform and their boot states (ON or
+/// OFF), both indexed by domain id.
+#[derive(Debug, Clone, Copy)]
+pub struct PowerTable {
+    /// Descriptions.
+    pub domains: &'static [PowerDomain],
+    /// State of each domain before any agent asks for anything.
+    pub boot: &'static [u32],
+}
+
+/// The built-in domains (ids are indexes).
+pub static DOMAINS: [PowerDomain; 10] = [
+    dom("cpu-cluster0", true, true, true),
+    dom("cpu-cluster1", true, true, true),
+    dom("gpu", true, true, false),
+    dom("video-decoder-engine", true, true, true),
+    dom("display", true, true, false),
+    dom("usb3-controller-subsystem", true, true, false),
+    dom("pcie0", false, true, false),
+    dom("audio-dsp", true, false, false),
+    dom("camera-isp-pipeline-domain", true, true, true),
+    dom("always-on-sensor-hub", false, false, false),
+];
+
+const N: usize = DOMAINS.len();
+
+/// Boot state of each built-in domain.
+pub const BOOT: [u32; N] = [ON, ON, OFF, OFF, ON, OFF, ON, OFF, OFF, ON];
+
+static BOOT_TABLE: [u32; N] = BOOT;
+
+/// The built-in power domains.
+pub const DEFAULT: PowerTable = PowerTable {
+    domains: &DOMAINS,
+    boot: &BOOT_TABLE,
+};
+
+/// Simulated power state.
+#[derive(Debug)]
+pub struct SimPower {
+    table: PowerTable,
+    votes: [[u32; AGENTS]; MAX_POWER_DOMAINS],
+}
+
+impl Default for SimPower {
+    fn default() -> Self {
+        Self::build(DEFAULT)
+    }
+}
+
+impl SimPower {
+    /// Simulated domains described by `table`.
+    pub fn new(table: PowerTable) -> Result<Self, TableError> {
+        check(
+            table.domains.len(),
+            table.boot.len(),
+            MAX_POWER_DOMAINS,
+            "power domain",
+        )?;
+        Ok(Self::build(table))
+    }
+
+    fn build(mut table: PowerTable) -> Self {
+        let n = table
+            .domains
+            .len()
+            .min(table.boot.len())
+            .min(MAX_POWER_DOMAINS);
+        table.domains = table.domains.get(..n).unwrap_or(&[]);
+        table.boot = table.boot.get(..n).unwrap_or(&[]);
+        SimPower {
+            table,
+            votes: [[NO_VOTE; AGENTS]; MAX_POWER_DOMAINS],
+        }
+    }
+
+    /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION): its
+    /// votes are withdrawn.
+    pub fn reset_agent(&mut self, agent: u32) {
+        if let Some(i) = slot(agent) {
+            for d in &mut self.votes {
+                d[i] = NO_VOTE;
+            }
+        }
+    }
+
+    /// The effective state of `domain`.
+    pub fn state(&self, domain: u32) -> Option<u32> {
+        let boot = *self.table.boot.get(domain as usize)?;
+        let votes = self.votes.get(domain as usize)?;
+        Some(if votes.contains(&ON) {
+            ON
+        } else if votes.contains(&OFF) {
+            OFF
+        } else {
+            boot
+        })
+    }
+
+    /// What `agent` last asked for on `domain`, if anything.
+    pub fn vote(&self, agent: u32, domain: u32) -> Option<u32> {
+        self.table.domains.get(domain as usize)?;
+        let v = *self.votes.get(domain as usize)?.get(slot(agent)?)?;
+        (v != NO_VOTE).then_some(v)
+    }
+}
+
+/// Index of `agent` in the vote arrays.
+fn slot(agent: u32) -> Option<usize> {
+    let i = (agent as usize).checked_sub(1)?;
+    (i < AGENTS).then_some(i)
+}
+
+impl PowerPlatform for SimPlatform {
+    fn power_domains(&self) -> &'static [PowerDomain] {
+        self.power.table.domains
+    }
+
+    fn power_state_get(&self, domain: u32) -> Result<u32, Status> {
+        self.power.state(domain).ok_or(Status::NotFound)
+    }
+
+    fn power_state_set(&mut self, agent: u32, domain: u32, state: u32) -> Result<(), Status> {
+        // Only the two generic states exist here (what Linux's
+        // scmi_pm_domain uses); other well-formed states are invalid for
+        // these domains (SCMI v3.2 §4.3.2.6).
+        if state != ON && state != OFF {
+            return Err(Status::InvalidParameters);
+        }
+        // An agent the simulation cannot record may not vote.
+        let i = slot(agent).ok_or(Status::Denied)?;
+        self.power
+            .table
+            .domains
+            .get(domain as usize)
+            .ok_or(Status::NotFound)?;
+        let d = self
+            .power
+            .votes
+            .get_mut(domain as usize)
+            .ok_or(Status::NotFound)?;
+        d[i] = state;
+        Ok(())
+    }
+}
