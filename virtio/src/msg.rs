@@ -127,12 +127,17 @@ impl Header {
         Ok((header, payload))
     }
 
-    fn encode(&self, out: &mut [u8]) {
+    /// Writes the header into the first [`HEADER_SIZE`] bytes of `out`.
+    pub fn encode(&self, out: &mut [u8]) -> Result<(), EncodeError> {
+        let out = out
+            .get_mut(..HEADER_SIZE)
+            .ok_or(EncodeError::BufferTooSmall)?;
         out[0] = self.msg_type;
         out[1] = self.msg_id;
         out[2..4].copy_from_slice(&self.dev_num.to_le_bytes());
         out[4..6].copy_from_slice(&self.token.to_le_bytes());
         out[6..8].copy_from_slice(&self.msg_size.to_le_bytes());
+        Ok(())
     }
 }
 
@@ -212,7 +217,7 @@ fn encode_with(
         token,
         msg_size,
     }
-    .encode(out);
+    .encode(out)?;
     Ok(size)
 }
 
