@@ -29,7 +29,7 @@ esac
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$HERE"
 
-ALL_TARGETS=(rings virtio_msg mmio scmi_device)
+ALL_TARGETS=(rings virtio_msg mmio scmi_device ffa_bus)
 if [ $# -gt 0 ]; then
     TARGETS=("$@")
 else

@@ -38,6 +38,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bus;
 mod chain;
 pub mod control;
 pub mod device;
