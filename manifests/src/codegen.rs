@@ -6,8 +6,13 @@
 //! crate in scope, and defines:
 //!
 //! * `CONFIG: scmi_server::config::Config` (vendor, agents, devices);
-//! * `TABLES: platform_sim::Tables` (every resource table), from which
-//!   `SimPlatform::new(&TABLES)` builds the platform;
+//! * `TABLES: platform_sim::Tables` (every resource table);
+//! * `Platform`, the simulated platform sized to exactly the manifest's
+//!   resources, and `PLATFORM`, one built from `TABLES` at compile time (a
+//!   table the simulation cannot hold fails the build, not the firmware);
+//! * `ids`: one module per resource kind with a constant per resource,
+//!   named after its label (`ids::sensor::SOC_POWER`), where the label
+//!   makes a Rust identifier no other label of the kind also makes;
 //! * `VIRTIO: [VirtioDevice; N]` with the `VirtioDevice` struct it needs
 //!   (transport, agent, queue sizes, window, doorbell);
 //! * `PARTITION_UUIDS` and the partition's execution properties.
@@ -250,6 +255,77 @@ pub const TABLES: {SIM}::Tables = {SIM}::Tables {{
         s.perf_power_unit, s.sensor_max_async
     );
 
+    let n = [
+        s.power.len(),
+        s.perf.len(),
+        s.clocks.len(),
+        s.sensors.len(),
+        s.resets.len(),
+        s.voltages.len(),
+    ];
+    let _ = writeln!(
+        o,
+        "/// The simulated platform, sized to the manifest's resources.
+pub type Platform = {SIM}::SimPlatform<{}, {}, {}, {}, {}, {}>;
+
+/// The platform in its boot state, built at compile time.
+pub const PLATFORM: Platform = match {SIM}::SimPlatform::new(&TABLES) {{
+    Ok(p) => p,
+    Err(_) => panic!(\"the manifest's tables do not fit the simulated platform\"),
+}};
+",
+        n[0], n[1], n[2], n[3], n[4], n[5]
+    );
+    o.push_str("/// Resource ids by label.\npub mod ids {\n");
+    let kinds: [(&str, &str, Vec<&str>); 6] = [
+        (
+            "power",
+            "Power domain",
+            s.power.iter().map(|d| d.name.as_str()).collect(),
+        ),
+        (
+            "perf",
+            "Performance domain",
+            s.perf.iter().map(|d| d.name.as_str()).collect(),
+        ),
+        (
+            "clock",
+            "Clock",
+            s.clocks.iter().map(|d| d.name.as_str()).collect(),
+        ),
+        (
+            "sensor",
+            "Sensor",
+            s.sensors.iter().map(|d| d.name.as_str()).collect(),
+        ),
+        (
+            "reset",
+            "Reset domain",
+            s.resets.iter().map(|d| d.name.as_str()).collect(),
+        ),
+        (
+            "voltage",
+            "Voltage domain",
+            s.voltages.iter().map(|d| d.name.as_str()).collect(),
+        ),
+    ];
+    for (module, what, names) in &kinds {
+        let _ = writeln!(o, "    /// {what} ids.\n    pub mod {module} {{");
+        let idents: Vec<Option<String>> = names.iter().map(|n| ident(n)).collect();
+        for (id, (name, ident)) in names.iter().zip(&idents).enumerate() {
+            let Some(ident) = ident else { continue };
+            if idents.iter().filter(|i| i.as_ref() == Some(ident)).count() > 1 {
+                continue;
+            }
+            let _ = writeln!(
+                o,
+                "        /// {name:?}.\n        pub const {ident}: u32 = {id};"
+            );
+        }
+        o.push_str("    }\n");
+    }
+    o.push_str("}\n\n");
+
     // Virtio devices.
     o.push_str(
         "/// One virtio device of the manifest.
@@ -320,4 +396,22 @@ pub const EXECUTION_STATE: u32 = {};",
         p.execution_state
     );
     o
+}
+
+/// The constant name a label makes: upper case, every character that is
+/// not an ASCII letter or digit turned into `_`; `None` when that is no
+/// identifier (empty, or starting with a digit).
+fn ident(label: &str) -> Option<String> {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let first = s.chars().next()?;
+    (first.is_ascii_alphabetic() || (first == '_' && s.len() > 1)).then_some(s)
 }

@@ -20,6 +20,12 @@ pub struct NodeError {
     pub message: String,
 }
 
+impl core::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.node, self.message)
+    }
+}
+
 /// Shorthand for results of this module.
 pub type Res<T> = Result<T, NodeError>;
 

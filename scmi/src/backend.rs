@@ -30,6 +30,9 @@ pub trait Backend {
     /// notification subscriptions, no negotiated versions, nothing waiting
     /// in the outbox. Platform settings and permissions stay.
     fn forget_driver(&mut self, agent: u32);
+    /// Time passed: the platform's clock reads `now_ms` ([`Server::tick`];
+    /// the same time twice changes nothing).
+    fn tick(&mut self, now_ms: u64);
 }
 
 impl<P: Platform, const A: usize, const E: usize> Backend for Server<P, A, E> {
@@ -52,6 +55,10 @@ impl<P: Platform, const A: usize, const E: usize> Backend for Server<P, A, E> {
     fn forget_driver(&mut self, agent: u32) {
         Server::forget_agent(self, agent);
     }
+
+    fn tick(&mut self, now_ms: u64) {
+        Server::tick(self, now_ms);
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for &mut B {
@@ -73,6 +80,10 @@ impl<B: Backend + ?Sized> Backend for &mut B {
 
     fn forget_driver(&mut self, agent: u32) {
         (**self).forget_driver(agent);
+    }
+
+    fn tick(&mut self, now_ms: u64) {
+        (**self).tick(now_ms);
     }
 }
 
@@ -105,6 +116,12 @@ impl<B: Backend> Backend for &RefCell<B> {
     fn forget_driver(&mut self, agent: u32) {
         if let Ok(mut s) = self.try_borrow_mut() {
             s.forget_driver(agent);
+        }
+    }
+
+    fn tick(&mut self, now_ms: u64) {
+        if let Ok(mut s) = self.try_borrow_mut() {
+            s.tick(now_ms);
         }
     }
 }

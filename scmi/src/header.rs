@@ -45,6 +45,15 @@ pub enum HeaderError {
     ReservedBits,
 }
 
+impl core::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            HeaderError::NotACommand => "not a command (message type 1 or above)",
+            HeaderError::ReservedBits => "reserved header bits [31:28] set",
+        })
+    }
+}
+
 impl Header {
     /// A command header.
     pub const fn command(protocol: u8, msg_id: u8, token: u16) -> Self {
@@ -135,6 +144,26 @@ pub enum Status {
     ProtocolError = -10,
     /// Resource in use by the platform.
     InUse = -11,
+}
+
+impl core::fmt::Display for Status {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = match self {
+            Status::Success => "SUCCESS",
+            Status::NotSupported => "NOT_SUPPORTED",
+            Status::InvalidParameters => "INVALID_PARAMETERS",
+            Status::Denied => "DENIED",
+            Status::NotFound => "NOT_FOUND",
+            Status::OutOfRange => "OUT_OF_RANGE",
+            Status::Busy => "BUSY",
+            Status::CommsError => "COMMS_ERROR",
+            Status::GenericError => "GENERIC_ERROR",
+            Status::HardwareError => "HARDWARE_ERROR",
+            Status::ProtocolError => "PROTOCOL_ERROR",
+            Status::InUse => "IN_USE",
+        };
+        write!(f, "{name} ({})", self.code())
+    }
 }
 
 impl Status {

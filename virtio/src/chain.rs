@@ -96,6 +96,58 @@ pub enum ChainError {
     },
 }
 
+impl core::fmt::Display for ChainError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ChainError::NextOutOfRange { next } => {
+                write!(f, "descriptor `next` {next} is outside its table")
+            }
+            ChainError::TooLong => f.write_str("the chain is longer than its table (a loop?)"),
+            ChainError::IndirectNotNegotiated => {
+                f.write_str("indirect descriptor without VIRTIO_F_INDIRECT_DESC")
+            }
+            ChainError::IndirectWithNext => f.write_str("indirect descriptor with NEXT set"),
+            ChainError::NestedIndirect => f.write_str("indirect table inside an indirect table"),
+            ChainError::IndirectInList => f.write_str("indirect descriptor inside a packed list"),
+            ChainError::IndirectTableSize { len } => {
+                write!(
+                    f,
+                    "indirect table of {len} bytes (not a non-zero multiple of 16)"
+                )
+            }
+            ChainError::IndirectTableTooLarge { entries } => {
+                write!(
+                    f,
+                    "indirect table of {entries} descriptors, more than the queue size"
+                )
+            }
+            ChainError::ReadableAfterWritable => {
+                f.write_str("device-readable descriptor after a device-writable one")
+            }
+            ChainError::TotalLengthOverflow => {
+                f.write_str("buffer lengths add up to 4 GiB or more")
+            }
+            ChainError::Memory(e) => write!(f, "buffer: {e}"),
+            ChainError::Changed => {
+                f.write_str("the driver changed the chain after handing it over")
+            }
+            ChainError::HeldByQueue => {
+                f.write_str("the list is held by its queue: read and write it through the queue")
+            }
+            ChainError::HeldListsFull { needed, free } => write!(
+                f,
+                "a packed list of {needed} descriptors does not fit the {free} free entries of the store"
+            ),
+            ChainError::Short { needed, available } => {
+                write!(
+                    f,
+                    "the access needs {needed} bytes, the chain has {available} left"
+                )
+            }
+        }
+    }
+}
+
 impl From<MemoryError> for ChainError {
     fn from(e: MemoryError) -> Self {
         ChainError::Memory(e)

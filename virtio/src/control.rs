@@ -9,7 +9,7 @@
 
 use crate::device::{Interrupts, VirtioDevice};
 use crate::memory::GuestMemory;
-use crate::queue::{Queue, QueueConfigError};
+use crate::queue::{DEFAULT_HELD, Queue, QueueConfigError};
 use crate::spec::features;
 use crate::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FAILED, FEATURES_OK, NEEDS_RESET};
 
@@ -46,6 +46,26 @@ pub enum ControlError {
     ConfigReadOnly,
 }
 
+impl core::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ControlError::NoSuchQueue => f.write_str("no such queue"),
+            ControlError::WrongState => f.write_str("not allowed in the current device status"),
+            ControlError::StatusBitCleared => {
+                f.write_str("a status bit was cleared without a reset")
+            }
+            ControlError::StatusOrder => f.write_str("status bits set out of order"),
+            ControlError::FeaturesRefused => f.write_str("FEATURES_OK refused"),
+            ControlError::Queue(e) => write!(f, "queue configuration refused: {e}"),
+            ControlError::RingResetNotNegotiated => {
+                f.write_str("queue reset without VIRTIO_F_RING_RESET")
+            }
+            ControlError::ConfigRange => f.write_str("outside the configuration space"),
+            ControlError::ConfigReadOnly => f.write_str("configuration write refused"),
+        }
+    }
+}
+
 /// Device identity and geometry (virtio-msg GET_DEVICE_INFO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceInfo {
@@ -79,23 +99,33 @@ pub struct QueueInfo {
 }
 
 /// A virtio device with its control plane and `NQ` queues.
+///
+/// `H` is each queue's store of held packed lists, in descriptors
+/// ([`Queue`]). A device that offers `VIRTIO_F_RING_PACKED` needs it as
+/// large as its largest queue; with `H = 0` the queues carry no store and
+/// the core never offers `VIRTIO_F_RING_PACKED`, whatever the device type
+/// says (a packed list longer than [`CAPTURED`](crate::CAPTURED)
+/// descriptors could not be served).
 #[derive(Debug)]
-pub struct DeviceCore<D, const NQ: usize> {
+pub struct DeviceCore<D, const NQ: usize, const H: usize = DEFAULT_HELD> {
     device: D,
     status: u8,
     driver_features: u64,
     config_generation: u32,
-    queues: [Queue; NQ],
+    queues: [Queue<H>; NQ],
 }
 
-impl<D: VirtioDevice, const NQ: usize> DeviceCore<D, NQ> {
+impl<D, const NQ: usize, const H: usize> DeviceCore<D, NQ, H> {
     const QUEUES_FIT: () = assert!(NQ <= 64, "Interrupts has 64 queue bits");
 
-    /// Wraps `device`; queue `n` gets the device's maximum size for `n`.
-    pub fn new(device: D) -> Self {
+    /// Wraps `device` with `queues` in reset state, queue `n` at index
+    /// `n`; their maximum sizes must be the device's
+    /// ([`VirtioDevice::max_queue_size`]). `const`, so that a whole device
+    /// can be built into a `static` at compile time (device types offer a
+    /// constructor that gets the sizes right, e.g. `VirtioScmi::into_core`).
+    pub const fn with_queues(device: D, queues: [Queue<H>; NQ]) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::QUEUES_FIT;
-        let queues = core::array::from_fn(|i| Queue::new(device.max_queue_size(i as u16)));
         DeviceCore {
             device,
             status: 0,
@@ -103,6 +133,14 @@ impl<D: VirtioDevice, const NQ: usize> DeviceCore<D, NQ> {
             config_generation: 0,
             queues,
         }
+    }
+}
+
+impl<D: VirtioDevice, const NQ: usize, const H: usize> DeviceCore<D, NQ, H> {
+    /// Wraps `device`; queue `n` gets the device's maximum size for `n`.
+    pub fn new(device: D) -> Self {
+        let queues = core::array::from_fn(|i| Queue::with_store(device.max_queue_size(i as u16)));
+        Self::with_queues(device, queues)
     }
 
     /// The device type.
@@ -117,13 +155,13 @@ impl<D: VirtioDevice, const NQ: usize> DeviceCore<D, NQ> {
     }
 
     /// The queues.
-    pub fn queues(&self) -> &[Queue; NQ] {
+    pub fn queues(&self) -> &[Queue<H>; NQ] {
         &self.queues
     }
 
     /// The queues and the device, for transports that drive processing
     /// themselves (vhost-user).
-    pub fn parts_mut(&mut self) -> (&mut D, &mut [Queue; NQ]) {
+    pub fn parts_mut(&mut self) -> (&mut D, &mut [Queue<H>; NQ]) {
         (&mut self.device, &mut self.queues)
     }
 
@@ -138,9 +176,11 @@ impl<D: VirtioDevice, const NQ: usize> DeviceCore<D, NQ> {
         }
     }
 
-    /// Features the device offers.
+    /// Features the device offers: the device type's, without
+    /// `VIRTIO_F_RING_PACKED` when the queues hold no store (`H = 0`).
     pub fn device_features(&self) -> u64 {
-        self.device.device_features()
+        let no_store = if H == 0 { features::RING_PACKED } else { 0 };
+        self.device.device_features() & !no_store
     }
 
     /// GET_DEVICE_FEATURES for one 32-bit block (0 beyond bit 63).
@@ -354,7 +394,7 @@ impl<D: VirtioDevice, const NQ: usize> DeviceCore<D, NQ> {
         Ok(())
     }
 
-    fn queue_mut(&mut self, index: u16) -> Result<&mut Queue, ControlError> {
+    fn queue_mut(&mut self, index: u16) -> Result<&mut Queue<H>, ControlError> {
         self.queues
             .get_mut(usize::from(index))
             .filter(|q| q.max_size() > 0)
@@ -377,6 +417,13 @@ impl<D: VirtioDevice, const NQ: usize> DeviceCore<D, NQ> {
         }
         let r = self.device.process_queue(index, &mut self.queues, mem);
         self.after_processing(mem, r)
+    }
+
+    /// Time passed: the device's clock reads `now_ms`
+    /// ([`VirtioDevice::advance`]), whatever the device status. Events it
+    /// produces reach the driver at the next [`DeviceCore::poll`].
+    pub fn advance(&mut self, now_ms: u64) {
+        self.device.advance(now_ms);
     }
 
     /// Lets the device do device-initiated work (pending events, timers).

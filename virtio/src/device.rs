@@ -61,18 +61,34 @@ pub trait VirtioDevice {
     /// Queue `index` has work (the driver kicked it). Pop, process and
     /// return chains; a fatal [`QueueError`] makes the core set
     /// `DEVICE_NEEDS_RESET`.
-    fn process_queue<M: GuestMemory>(
+    ///
+    /// `H` is the queues' store of held packed lists ([`Queue`]); a device
+    /// type serves queues of any store size.
+    fn process_queue<M: GuestMemory, const H: usize>(
         &mut self,
         index: u16,
-        queues: &mut [Queue],
+        queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError>;
 
     /// Device-initiated work (timers, completions, pending events). Called
     /// when the integrator polls the core.
-    fn poll<M: GuestMemory>(&mut self, queues: &mut [Queue], mem: &M) -> Result<(), QueueError> {
+    fn poll<M: GuestMemory, const H: usize>(
+        &mut self,
+        queues: &mut [Queue<H>],
+        mem: &M,
+    ) -> Result<(), QueueError> {
         let _ = (queues, mem);
         Ok(())
+    }
+
+    /// Time passed: the device's clock reads `now_ms` (milliseconds since
+    /// some start). Called by the integrator's time hook (see
+    /// [`service`](crate::service)); events it produces are delivered at
+    /// the next [`poll`](VirtioDevice::poll). Must tolerate the same time
+    /// twice, and never see it run backwards.
+    fn advance(&mut self, now_ms: u64) {
+        let _ = now_ms;
     }
 
     /// The driver reset the device: drop all per-driver state.

@@ -20,6 +20,9 @@
 //!   generation, per-queue setup); [`msg`] maps virtio-msg messages onto it
 //!   and [`mmio`] maps virtio-mmio register accesses onto it.
 //! * [`VirtioDevice`] is what a device type implements.
+//! * [`service`] is the step every transport runs when something woke it:
+//!   time, transport messages, kicks, polling every device, then the
+//!   notifications under a written barrier contract ([`service::Notifier`]).
 //!
 //! # What it refuses to know about
 //!
@@ -49,6 +52,7 @@ pub mod mmio;
 pub mod mock;
 pub mod msg;
 mod queue;
+pub mod service;
 pub mod spec;
 #[cfg(test)]
 #[allow(unsafe_code)]

@@ -52,6 +52,25 @@ pub enum MemoryError {
     },
 }
 
+impl core::fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MemoryError::Wraps { addr, len } => {
+                write!(f, "{len} bytes at {addr:#x} wrap around the address space")
+            }
+            MemoryError::OutOfRange { addr, len } => {
+                write!(
+                    f,
+                    "{len} bytes at {addr:#x} are outside the driver memory the device may access"
+                )
+            }
+            MemoryError::Misaligned { addr, align } => {
+                write!(f, "address {addr:#x} is not {align}-byte aligned")
+            }
+        }
+    }
+}
+
 /// Driver memory as the device sees it.
 ///
 /// Implementations check every range in full on every call and never touch
@@ -300,6 +319,17 @@ pub enum RegionError {
     Overlap,
     /// The host and driver addresses differ modulo [`HOST_ALIGN`].
     Misaligned,
+}
+
+impl core::fmt::Display for RegionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            RegionError::TableFull => "the region table is full",
+            RegionError::InvalidRange => "the region is empty or wraps around",
+            RegionError::Overlap => "the region overlaps another one",
+            RegionError::Misaligned => "host and driver addresses of the region differ modulo 8",
+        })
+    }
 }
 
 #[derive(Clone, Copy)]

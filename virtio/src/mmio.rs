@@ -10,6 +10,7 @@
 use crate::control::{ControlError, DeviceCore};
 use crate::device::{Interrupts, VirtioDevice};
 use crate::memory::GuestMemory;
+use crate::queue::DEFAULT_HELD;
 
 /// Register offsets (virtio v1.2 §4.2.2, table "MMIO Device Register Layout").
 pub mod reg {
@@ -111,8 +112,8 @@ impl WriteOutcome {
 
 /// A virtio-mmio register file around a [`DeviceCore`].
 #[derive(Debug)]
-pub struct MmioTransport<D, const NQ: usize> {
-    core: DeviceCore<D, NQ>,
+pub struct MmioTransport<D, const NQ: usize, const H: usize = DEFAULT_HELD> {
+    core: DeviceCore<D, NQ, H>,
     device_features_sel: u32,
     driver_features_sel: u32,
     queue_sel: u32,
@@ -120,7 +121,7 @@ pub struct MmioTransport<D, const NQ: usize> {
     interrupt_status: u32,
 }
 
-impl<D: VirtioDevice, const NQ: usize> MmioTransport<D, NQ> {
+impl<D: VirtioDevice, const NQ: usize, const H: usize> MmioTransport<D, NQ, H> {
     /// Wraps a device.
     pub fn new(device: D) -> Self {
         let core = DeviceCore::new(device);
@@ -137,14 +138,14 @@ impl<D: VirtioDevice, const NQ: usize> MmioTransport<D, NQ> {
     }
 
     /// The state machine.
-    pub fn core(&self) -> &DeviceCore<D, NQ> {
+    pub fn core(&self) -> &DeviceCore<D, NQ, H> {
         &self.core
     }
 
     /// The state machine, mutably (device-initiated work: call
     /// [`MmioTransport::poll`] or fold its results with
     /// [`MmioTransport::raise`]).
-    pub fn core_mut(&mut self) -> &mut DeviceCore<D, NQ> {
+    pub fn core_mut(&mut self) -> &mut DeviceCore<D, NQ, H> {
         &mut self.core
     }
 

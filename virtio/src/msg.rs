@@ -98,6 +98,20 @@ pub enum DecodeError {
     BadLength,
 }
 
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DecodeError::Truncated => f.write_str("message shorter than its header says"),
+            DecodeError::BadSize => f.write_str("msg_size smaller than the header"),
+            DecodeError::ShortPayload => f.write_str("payload too short for the message"),
+            DecodeError::UnknownId(id) => write!(f, "unknown message id {id:#04x}"),
+            DecodeError::BusMessage => f.write_str("a bus message"),
+            DecodeError::WrongDirection => f.write_str("message in the wrong direction"),
+            DecodeError::BadLength => f.write_str("a length field disagrees with the payload"),
+        }
+    }
+}
+
 /// Why a message could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncodeError {
@@ -105,6 +119,15 @@ pub enum EncodeError {
     BufferTooSmall,
     /// The message does not fit the 16-bit `msg_size`.
     TooLarge,
+}
+
+impl core::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            EncodeError::BufferTooSmall => "the output buffer is too small",
+            EncodeError::TooLarge => "the message does not fit msg_size",
+        })
+    }
 }
 
 impl Header {
@@ -813,8 +836,8 @@ pub struct Handled {
 ///
 /// Writes the response into `response` (whose length is the bus's frame
 /// size); GET_CONFIG replies are limited to what fits.
-pub fn handle<D: VirtioDevice, const NQ: usize, M: GuestMemory>(
-    core: &mut DeviceCore<D, NQ>,
+pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
+    core: &mut DeviceCore<D, NQ, H>,
     mem: &M,
     dev_num: u16,
     request: &[u8],
@@ -1006,8 +1029,8 @@ pub fn handle<D: VirtioDevice, const NQ: usize, M: GuestMemory>(
 
 /// Encodes the EVENT_USED / EVENT_CONFIG messages for `interrupts`, one at
 /// a time: calls `send` with each encoded message.
-pub fn encode_events<D: VirtioDevice, const NQ: usize>(
-    core: &DeviceCore<D, NQ>,
+pub fn encode_events<D: VirtioDevice, const NQ: usize, const H: usize>(
+    core: &DeviceCore<D, NQ, H>,
     dev_num: u16,
     interrupts: Interrupts,
     mut send: impl FnMut(&[u8]),

@@ -72,6 +72,24 @@ pub enum QueueConfigError {
     },
 }
 
+impl core::fmt::Display for QueueConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            QueueConfigError::SizeZero => f.write_str("queue size 0"),
+            QueueConfigError::SizeTooLarge { size, max } => {
+                write!(f, "queue size {size} is above the device's maximum {max}")
+            }
+            QueueConfigError::SizeNotPowerOfTwo { size } => {
+                write!(f, "split queue size {size} is not a power of two")
+            }
+            QueueConfigError::Misaligned { area, addr } => {
+                write!(f, "{area} at {addr:#x} is misaligned")
+            }
+            QueueConfigError::OutOfRange { area, error } => write!(f, "{area}: {error}"),
+        }
+    }
+}
+
 /// The three areas of a virtqueue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
@@ -81,6 +99,16 @@ pub enum Area {
     Driver,
     /// Used ring (split) or device event suppression (packed).
     Device,
+}
+
+impl core::fmt::Display for Area {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Area::Descriptors => "descriptor area",
+            Area::Driver => "driver area",
+            Area::Device => "device area",
+        })
+    }
 }
 
 /// Errors from queue operations.
@@ -125,6 +153,38 @@ pub enum QueueError {
     /// The chain was popped before the queue was last reset or re-enabled;
     /// it was not returned.
     StaleChain,
+}
+
+impl core::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            QueueError::NotReady => f.write_str("the queue is not enabled"),
+            QueueError::Ring(e) => write!(f, "ring: {e}"),
+            QueueError::AvailIndexTooFarAhead {
+                avail_idx,
+                next_avail,
+            } => write!(
+                f,
+                "avail.idx {avail_idx} is more than the queue size ahead of {next_avail}"
+            ),
+            QueueError::HeadOutOfRange { head } => {
+                write!(f, "available head {head} is outside the descriptor table")
+            }
+            QueueError::ListNotAvailable { slot } => {
+                write!(
+                    f,
+                    "packed list runs into slot {slot}, which is not available"
+                )
+            }
+            QueueError::ListUnterminated => f.write_str("packed list without an end"),
+            QueueError::InvalidChain { id, error } => {
+                write!(f, "chain {id} completed unused: {error}")
+            }
+            QueueError::StaleChain => {
+                f.write_str("the chain was popped before the queue was reset")
+            }
+        }
+    }
 }
 
 impl QueueError {

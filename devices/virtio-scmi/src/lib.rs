@@ -44,7 +44,7 @@
 pub use scmi_server::Backend;
 use scmi_server::{Handled, MAX_MESSAGE, MAX_REQUEST, Status, error_reply};
 use virtio_backend::spec::features;
-use virtio_backend::{DescriptorChain, GuestMemory, Queue, QueueError, VirtioDevice};
+use virtio_backend::{DescriptorChain, DeviceCore, GuestMemory, Queue, QueueError, VirtioDevice};
 
 /// Virtio device id of SCMI (virtio v1.2 §5.17.1).
 pub const DEVICE_ID: u32 = 32;
@@ -87,14 +87,30 @@ pub struct Options {
     pub eventq_size: u16,
 }
 
+impl Options {
+    /// P2A channels, every ring feature Linux takes
+    /// ([`DEFAULT_RING_FEATURES`]), a 128-entry cmdq and a 64-entry eventq.
+    pub const DEFAULT: Options = Options {
+        p2a: true,
+        ring_features: DEFAULT_RING_FEATURES,
+        cmdq_size: 128,
+        eventq_size: 64,
+    };
+
+    /// Largest size of queue `index`; 0 if the queue does not exist (the
+    /// eventq without P2A channels).
+    pub const fn queue_size(&self, index: u16) -> u16 {
+        match index {
+            CMDQ => self.cmdq_size,
+            EVENTQ if self.p2a => self.eventq_size,
+            _ => 0,
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            p2a: true,
-            ring_features: DEFAULT_RING_FEATURES,
-            cmdq_size: 128,
-            eventq_size: 64,
-        }
+        Options::DEFAULT
     }
 }
 
@@ -121,6 +137,20 @@ pub struct Stats {
     pub events_dropped: u64,
 }
 
+impl Stats {
+    /// Nothing happened yet.
+    pub const ZERO: Stats = Stats {
+        requests: 0,
+        replies: 0,
+        unanswerable: 0,
+        oversized: 0,
+        invalid_chains: 0,
+        access_errors: 0,
+        events: 0,
+        events_dropped: 0,
+    };
+}
+
 /// The virtio-scmi device for one agent over a [`Backend`] (a
 /// [`Server`](scmi_server::Server)).
 #[derive(Debug)]
@@ -136,19 +166,31 @@ pub struct VirtioScmi<B> {
 impl<B: Backend> VirtioScmi<B> {
     /// A device serving `agent` (1-based, as in the server's configuration)
     /// with default [`Options`].
-    pub fn new(backend: B, agent: u32) -> Self {
-        Self::with_options(backend, agent, Options::default())
+    pub const fn new(backend: B, agent: u32) -> Self {
+        Self::with_options(backend, agent, Options::DEFAULT)
     }
 
     /// A device serving `agent` with `opts`.
-    pub fn with_options(backend: B, agent: u32, opts: Options) -> Self {
+    pub const fn with_options(backend: B, agent: u32, opts: Options) -> Self {
         VirtioScmi {
             backend,
             agent,
             opts,
             p2a: false,
-            stats: Stats::default(),
+            stats: Stats::ZERO,
         }
+    }
+
+    /// The device with its virtio core: the cmdq and, with P2A channels,
+    /// the eventq, sized as the options say, each keeping a store of `H`
+    /// descriptors for long packed lists (0: the device is never offered
+    /// packed rings). `const`, so a complete device can live in a `static`.
+    pub const fn into_core<const H: usize>(self) -> DeviceCore<Self, 2, H> {
+        let queues = [
+            Queue::with_store(self.opts.queue_size(CMDQ)),
+            Queue::with_store(self.opts.queue_size(EVENTQ)),
+        ];
+        DeviceCore::with_queues(self, queues)
     }
 
     /// The agent this device serves.
@@ -180,7 +222,11 @@ impl<B: Backend> VirtioScmi<B> {
 
     /// Serves every chain the driver made available on the cmdq, then
     /// re-arms kicks; goes on while the driver keeps adding chains.
-    fn serve_cmdq<M: GuestMemory>(&mut self, q: &mut Queue, mem: &M) -> Result<(), QueueError> {
+    fn serve_cmdq<M: GuestMemory, const H: usize>(
+        &mut self,
+        q: &mut Queue<H>,
+        mem: &M,
+    ) -> Result<(), QueueError> {
         loop {
             // A hint: no kicks needed while the ring is being drained.
             q.disable_notification(mem)?;
@@ -207,9 +253,9 @@ impl<B: Backend> VirtioScmi<B> {
     }
 
     /// Serves one cmdq chain; returns the used length.
-    fn serve_request<M: GuestMemory>(
+    fn serve_request<M: GuestMemory, const H: usize>(
         &mut self,
-        q: &Queue,
+        q: &Queue<H>,
         chain: &DescriptorChain,
         mem: &M,
     ) -> u32 {
@@ -261,9 +307,9 @@ impl<B: Backend> VirtioScmi<B> {
     /// Moves waiting events into the eventq buffers the driver posted, one
     /// message per buffer, oldest first (virtio v1.2 §5.17.6.3). Events stay
     /// in the server's outbox while there is no buffer.
-    fn serve_eventq<M: GuestMemory>(
+    fn serve_eventq<M: GuestMemory, const H: usize>(
         &mut self,
-        queues: &mut [Queue],
+        queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError> {
         if !self.p2a {
@@ -307,7 +353,12 @@ impl<B: Backend> VirtioScmi<B> {
     /// returned empty: a driver posting eventq buffers smaller than the
     /// largest message breaks virtio v1.2 §5.17.6.2, and keeping the message
     /// would hold an outbox slot other agents need.
-    fn fill_event<M: GuestMemory>(&mut self, q: &Queue, chain: &DescriptorChain, mem: &M) -> u32 {
+    fn fill_event<M: GuestMemory, const H: usize>(
+        &mut self,
+        q: &Queue<H>,
+        chain: &DescriptorChain,
+        mem: &M,
+    ) -> u32 {
         let mut msg = [0u8; MAX_MESSAGE];
         let Some(len) = self.backend.next_event(self.agent, &mut msg) else {
             return 0;
@@ -343,11 +394,7 @@ impl<B: Backend> VirtioDevice for VirtioScmi<B> {
     }
 
     fn max_queue_size(&self, index: u16) -> u16 {
-        match index {
-            CMDQ => self.opts.cmdq_size,
-            EVENTQ if self.opts.p2a => self.opts.eventq_size,
-            _ => 0,
-        }
+        self.opts.queue_size(index)
     }
 
     // virtio v1.2 §5.17.4: no device configuration space.
@@ -357,10 +404,10 @@ impl<B: Backend> VirtioDevice for VirtioScmi<B> {
         self.backend.set_p2a(self.agent, self.p2a);
     }
 
-    fn process_queue<M: GuestMemory>(
+    fn process_queue<M: GuestMemory, const H: usize>(
         &mut self,
         index: u16,
-        queues: &mut [Queue],
+        queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError> {
         if index == CMDQ
@@ -374,8 +421,16 @@ impl<B: Backend> VirtioDevice for VirtioScmi<B> {
         self.serve_eventq(queues, mem)
     }
 
-    fn poll<M: GuestMemory>(&mut self, queues: &mut [Queue], mem: &M) -> Result<(), QueueError> {
+    fn poll<M: GuestMemory, const H: usize>(
+        &mut self,
+        queues: &mut [Queue<H>],
+        mem: &M,
+    ) -> Result<(), QueueError> {
         self.serve_eventq(queues, mem)
+    }
+
+    fn advance(&mut self, now_ms: u64) {
+        self.backend.tick(now_ms);
     }
 
     fn reset(&mut self) {

@@ -15,7 +15,7 @@ use virtio_backend::spec::ring::AVAIL_F_NO_INTERRUPT;
 use virtio_backend::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
 use virtio_backend::{ControlError, DeviceCore, GuestMemory, Interrupts, MemoryError};
 
-use platform_sim::SimPlatform;
+use platform_host_vhost_user as builtin;
 use scmi_server::config::{AgentConfig, Config};
 use scmi_server::context::NotifyKind;
 use scmi_server::header::{Header, MsgType, Status};
@@ -46,10 +46,10 @@ static CFG: Config = Config {
     devices: &[],
 };
 
-type Srv = Server<SimPlatform, 2, 8>;
+type Srv = Server<builtin::Platform, 2, 8>;
 
 fn server() -> Srv {
-    Server::new(&CFG, SimPlatform::default())
+    Server::new(&CFG, builtin::platform())
 }
 
 // ---- driver memory without unsafe code ----
@@ -794,6 +794,9 @@ impl Backend for Scripted {
         self.forgotten += 1;
         self.p2a[agent as usize] = false;
         self.outbox.retain(|e| e.0 != agent);
+    }
+    fn tick(&mut self, now_ms: u64) {
+        self.server.tick(now_ms);
     }
 }
 

@@ -1,7 +1,10 @@
-//! The host (vhost-user) platform as firmware would see it: its SCMI
-//! configuration and resource tables are `static` data generated at build
-//! time from `manifests/host-vhost-user.dts` by `manifest::codegen`
-//! (see `build.rs`). No heap, no file system, no parsing at run time.
+//! The host (vhost-user) platform: the simulated SoC that the
+//! `scmi-vhost-user` daemon serves by default and that the tests, the
+//! benchmarks and the fuzz targets run against. Its SCMI configuration, its
+//! resource tables and the platform's size are `static` data generated at
+//! build time from `manifests/host-vhost-user.dts` by `manifest::codegen`
+//! (see `build.rs`): the manifest is the only description of this SoC.
+//! No heap, no file system, no parsing at run time.
 //!
 //! It knows nothing but what the manifest says: transports, the event loop
 //! and the protocols live elsewhere.
@@ -9,54 +12,56 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-/// The generated tables: `CONFIG`, `TABLES`, `VIRTIO`, the partition
-/// properties.
+/// The generated tables: `CONFIG`, `TABLES`, `Platform`, `PLATFORM`, `ids`,
+/// `VIRTIO`, the partition properties.
 pub mod generated {
     #![allow(clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/manifest.rs"));
 }
 
-pub use generated::{CONFIG, TABLES, VIRTIO};
+pub use generated::{CONFIG, PLATFORM, Platform, TABLES, VIRTIO, ids};
 
-use platform_sim::{SimPlatform, TableError};
-
-/// The simulated platform serving the manifest's resources.
-pub fn platform() -> Result<SimPlatform, TableError> {
-    SimPlatform::new(&TABLES)
+/// The simulated platform serving the manifest's resources, in its boot
+/// state.
+pub const fn platform() -> Platform {
+    PLATFORM
 }
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
-    use std::format;
-
-    use platform_sim::DEFAULT_CONFIG;
-    use platform_sim::Tables;
-
     use super::*;
+    use scmi_server::protocols::clock::ClockPlatform;
+    use scmi_server::protocols::sensor::SensorPlatform;
 
-    /// The generated tables are the built-in ones the manifest mirrors.
     #[test]
-    fn generated_tables_equal_the_builtin_soc() {
-        assert_eq!(format!("{CONFIG:?}"), format!("{DEFAULT_CONFIG:?}"));
-        let d = Tables::DEFAULT;
-        assert_eq!(format!("{:?}", TABLES.power), format!("{:?}", d.power));
-        assert_eq!(format!("{:?}", TABLES.system), format!("{:?}", d.system));
-        assert_eq!(format!("{:?}", TABLES.perf), format!("{:?}", d.perf));
-        assert_eq!(format!("{:?}", TABLES.clock), format!("{:?}", d.clock));
-        assert_eq!(format!("{:?}", TABLES.sensor), format!("{:?}", d.sensor));
-        assert_eq!(format!("{:?}", TABLES.reset), format!("{:?}", d.reset));
-        assert_eq!(format!("{:?}", TABLES.voltage), format!("{:?}", d.voltage));
+    fn the_platform_holds_exactly_the_manifest_resources() {
+        let p = platform();
+        assert_eq!(p.clocks().len(), 34);
+        assert_eq!(p.sensors().len(), 20);
+        assert_eq!(TABLES.counts(), [10, 8, 34, 20, 10, 10]);
+        assert_eq!(CONFIG.agents.len(), 2);
+        assert!(CONFIG.agents[0].trusted && !CONFIG.agents[1].trusted);
+        // The ids are the tables' indexes, named after the labels.
+        assert_eq!(
+            TABLES.sensor.sensors[ids::sensor::SOC_POWER as usize].name,
+            "soc_power"
+        );
+        assert_eq!(
+            TABLES.clock.clocks[ids::clock::OSC_24M as usize].name,
+            "osc_24m"
+        );
+        assert_eq!(
+            TABLES.power.domains[ids::power::CPU_CLUSTER0 as usize].name,
+            "cpu-cluster0"
+        );
     }
 
     #[test]
-    fn generated_platform_builds_and_virtio_devices_are_described() {
-        let p = platform().unwrap();
-        assert_eq!(p.clock.descs().len(), 34);
+    fn virtio_devices_are_described() {
         assert_eq!(VIRTIO.len(), 2);
         assert_eq!(VIRTIO[1].agent, 2);
         assert_eq!(VIRTIO[0].transport, "vhost-user");
-        assert_eq!(VIRTIO[0].queue_sizes, &[128, 128]);
+        assert!(VIRTIO.iter().all(|d| d.p2a));
         assert_eq!(generated::EXCEPTION_LEVEL, 2);
     }
 }

@@ -64,7 +64,7 @@ impl core::fmt::Display for TableError {
 }
 
 /// `Ok` if `descs` and `extra` entries fit `max` and agree.
-pub(crate) fn check(
+pub(crate) const fn check(
     descs: usize,
     extra: usize,
     max: usize,
@@ -103,77 +103,110 @@ pub struct Tables {
 }
 
 impl Tables {
-    /// The built-in SoC.
-    pub const DEFAULT: Tables = Tables {
-        power: power::DEFAULT,
-        system: Some(&system::SYSTEM),
-        perf: perf::DEFAULT,
-        clock: clock::DEFAULT,
-        sensor: sensor::DEFAULT,
-        reset: reset::DEFAULT,
-        voltage: voltage::DEFAULT,
+    /// A platform without resources (every protocol but Base absent).
+    pub const EMPTY: Tables = Tables {
+        power: power::PowerTable {
+            domains: &[],
+            boot: &[],
+        },
+        system: None,
+        perf: perf::PerfTable {
+            domains: &[],
+            boot: &[],
+            power_unit: 0,
+        },
+        clock: clock::ClockTable {
+            clocks: &[],
+            init: &[],
+        },
+        sensor: sensor::SensorTable {
+            sensors: &[],
+            waves: &[],
+            max_async: 0,
+        },
+        reset: reset::ResetTable { resets: &[] },
+        voltage: voltage::VoltageTable {
+            domains: &[],
+            init: &[],
+        },
     };
+
+    /// Resources per kind, in the order of [`SimPlatform`]'s capacities:
+    /// power, perf, clock, sensor, reset and voltage domains.
+    pub const fn counts(&self) -> [usize; 6] {
+        [
+            self.power.domains.len(),
+            self.perf.domains.len(),
+            self.clock.clocks.len(),
+            self.sensor.sensors.len(),
+            self.reset.resets.len(),
+            self.voltage.domains.len(),
+        ]
+    }
 }
 
-/// The built-in configuration: two agents that may use every
-/// protocol and see every resource; the first is trusted.
-pub static DEFAULT_CONFIG: scmi_server::Config = scmi_server::Config {
-    vendor: "rust-scmi",
-    sub_vendor: "host",
-    implementation_version: 0x0001_0000,
-    agents: &[
-        scmi_server::AgentConfig {
-            name: "agent-1",
-            trusted: true,
-            protocols: u32::MAX,
-            devices: u32::MAX,
-        },
-        scmi_server::AgentConfig {
-            name: "agent-2",
-            trusted: false,
-            protocols: u32::MAX,
-            devices: u32::MAX,
-        },
-    ],
-    devices: &[],
-};
-
-/// The simulated platform.
-#[derive(Debug, Default)]
-pub struct SimPlatform {
+/// The simulated platform, with room for `P` power domains, `F`
+/// performance domains, `C` clocks, `S` sensors, `R` reset domains and `V`
+/// voltage domains. The defaults hold what any manifest may describe (a
+/// platform loaded at run time); firmware built from a manifest uses the
+/// manifest's own counts, so its state takes no more RAM than it needs.
+#[derive(Debug)]
+pub struct SimPlatform<
+    const P: usize = { power::MAX_POWER_DOMAINS },
+    const F: usize = { perf::MAX_PERF_DOMAINS },
+    const C: usize = { clock::MAX_CLOCKS },
+    const S: usize = { sensor::MAX_SENSORS },
+    const R: usize = { reset::MAX_RESETS },
+    const V: usize = { voltage::MAX_VOLTAGES },
+> {
     /// power resources.
-    pub power: power::SimPower,
+    pub power: power::SimPower<P>,
     /// system resources.
     pub system: system::SimSystem,
     /// perf resources.
-    pub perf: perf::SimPerf,
+    pub perf: perf::SimPerf<F>,
     /// clock resources.
-    pub clock: clock::SimClocks,
+    pub clock: clock::SimClocks<C>,
     /// sensor resources.
-    pub sensor: sensor::SimSensors,
+    pub sensor: sensor::SimSensors<S>,
     /// reset resources.
-    pub reset: reset::SimResets,
+    pub reset: reset::SimResets<R>,
     /// voltage resources.
-    pub voltage: voltage::SimVoltages,
+    pub voltage: voltage::SimVoltages<V>,
 }
 
-impl SimPlatform {
+/// `?` for the const constructors, where the operator is not available.
+macro_rules! const_try {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        }
+    };
+}
+
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    SimPlatform<P, F, C, S, R, V>
+{
     /// A simulated platform serving `tables`; `Err` if a table holds more
-    /// resources than the simulation has state for, or is inconsistent.
-    pub fn new(tables: &Tables) -> Result<Self, TableError> {
+    /// resources than this platform has room for, or is inconsistent.
+    /// `const`, so a platform can be built into a `static` at compile time.
+    pub const fn new(tables: &Tables) -> Result<Self, TableError> {
         Ok(SimPlatform {
-            power: power::SimPower::new(tables.power)?,
+            power: const_try!(power::SimPower::new(tables.power)),
             system: system::SimSystem::new(tables.system),
-            perf: perf::SimPerf::new(tables.perf)?,
-            clock: clock::SimClocks::new(tables.clock)?,
-            sensor: sensor::SimSensors::new(tables.sensor)?,
-            reset: reset::SimResets::new(tables.reset)?,
-            voltage: voltage::SimVoltages::new(tables.voltage)?,
+            perf: const_try!(perf::SimPerf::new(tables.perf)),
+            clock: const_try!(clock::SimClocks::new(tables.clock)),
+            sensor: const_try!(sensor::SimSensors::new(tables.sensor)),
+            reset: const_try!(reset::SimResets::new(tables.reset)),
+            voltage: const_try!(voltage::SimVoltages::new(tables.voltage)),
         })
     }
 }
 
-impl Platform for SimPlatform {
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    Platform for SimPlatform<P, F, C, S, R, V>
+{
     fn reset_agent(&mut self, agent: u32) {
         self.power.reset_agent(agent);
         self.system.reset_agent(agent);
@@ -188,34 +221,56 @@ impl Platform for SimPlatform {
 #[cfg(test)]
 mod table_tests {
     use super::*;
+    use scmi_server::protocols::reset::ResetDesc;
+
+    const LINE: ResetDesc = ResetDesc {
+        name: "line",
+        latency_us: 0,
+        async_capable: false,
+        notify: false,
+        impl_states: &[],
+    };
 
     #[test]
-    fn default_tables_fit_and_match_default() {
-        let p = SimPlatform::new(&Tables::DEFAULT).unwrap();
-        let d = SimPlatform::default();
-        assert_eq!(p.clock.descs().len(), d.clock.descs().len());
-        assert_eq!(p.clock.descs().len(), clock::CLOCK_COUNT);
+    fn tables_fit_exactly_sized_platforms_and_no_smaller() {
+        static TWO: [ResetDesc; 2] = [LINE; 2];
+        let mut t = Tables::EMPTY;
+        t.reset = reset::ResetTable { resets: &TWO };
+        assert_eq!(t.counts(), [0, 0, 0, 0, 2, 0]);
+        let p = SimPlatform::<0, 0, 0, 0, 2, 0>::new(&t).unwrap();
+        assert!(p.reset.domain(1).is_some() && p.reset.domain(2).is_none());
+        assert_eq!(
+            SimPlatform::<0, 0, 0, 0, 1, 0>::new(&t).err(),
+            Some(TableError::TooMany {
+                kind: "reset",
+                count: 2,
+                max: 1
+            })
+        );
     }
 
     #[test]
     fn oversized_and_mismatched_tables_are_refused() {
-        static MANY: [scmi_server::protocols::reset::ResetDesc; reset::MAX_RESETS + 1] =
-            [reset::RESETS[0]; reset::MAX_RESETS + 1];
-        let mut t = Tables::DEFAULT;
+        static MANY: [ResetDesc; reset::MAX_RESETS + 1] = [LINE; reset::MAX_RESETS + 1];
+        let mut t = Tables::EMPTY;
         t.reset = reset::ResetTable { resets: &MANY };
+        let full: Result<SimPlatform, _> = SimPlatform::new(&t);
         assert_eq!(
-            SimPlatform::new(&t).err(),
+            full.err(),
             Some(TableError::TooMany {
                 kind: "reset",
                 count: reset::MAX_RESETS + 1,
                 max: reset::MAX_RESETS
             })
         );
-        let mut t = Tables::DEFAULT;
-        t.clock.init = &clock::CLOCK_INIT[..3];
-        assert_eq!(
-            SimPlatform::new(&t).err(),
-            Some(TableError::Mismatch { kind: "clock" })
-        );
+        static INIT: [clock::ClockInit; 1] = [clock::ClockInit {
+            rate: 1,
+            on: true,
+            parent: 0,
+        }];
+        let mut t = Tables::EMPTY;
+        t.clock.init = &INIT;
+        let full: Result<SimPlatform, _> = SimPlatform::new(&t);
+        assert_eq!(full.err(), Some(TableError::Mismatch { kind: "clock" }));
     }
 }

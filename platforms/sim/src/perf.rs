@@ -1,6 +1,4 @@
-//! Simulated performance domains; eight built-in DVFS domains (CPU clusters, GPU,
-//! an accelerator and a video codec in level indexing mode, interconnect,
-//! display, DSP), one of them with the 32 levels Linux accepts at most.
+//! Simulated performance (DVFS) domains.
 //!
 //! Each agent's limits are kept apart; the limits in force are their
 //! intersection, and the current level is moved into them whenever they
@@ -10,79 +8,10 @@
 
 use crate::{SimPlatform, TableError, check};
 use scmi_server::header::Status;
-use scmi_server::protocols::perf::{
-    MAX_LEVELS, POWER_MILLIWATT, PerfDomain, PerfLevel, PerfPlatform,
-};
+use scmi_server::protocols::perf::{PerfDomain, PerfPlatform};
 
 /// Agents the simulation keeps limits for (ids 1..=8).
 pub const AGENTS: usize = 8;
-
-/// `n` evenly spaced levels whose values are kHz: power grows with the
-/// frequency, latency is fixed.
-const fn khz_ladder<const N: usize>(
-    first_khz: u32,
-    step_khz: u32,
-    first_mw: u32,
-    step_mw: u32,
-    latency_us: u16,
-) -> [PerfLevel; N] {
-    let mut out = [PerfLevel {
-        value: 0,
-        power_cost: 0,
-        latency_us: 0,
-        indicative_khz: 0,
-    }; N];
-    let mut i = 0;
-    while i < N {
-        let khz = first_khz + step_khz * i as u32;
-        out[i] = PerfLevel {
-            value: khz,
-            power_cost: first_mw + step_mw * i as u32,
-            latency_us,
-            indicative_khz: khz,
-        };
-        i += 1;
-    }
-    out
-}
-
-/// Abstract levels `step, 2*step, ...` with frequencies `level * khz_per`.
-const fn abstract_ladder<const N: usize>(
-    step: u32,
-    khz_per_level: u32,
-    first_mw: u32,
-    step_mw: u32,
-    latency_us: u16,
-) -> [PerfLevel; N] {
-    let mut out = [PerfLevel {
-        value: 0,
-        power_cost: 0,
-        latency_us: 0,
-        indicative_khz: 0,
-    }; N];
-    let mut i = 0;
-    while i < N {
-        let value = step * (i as u32 + 1);
-        out[i] = PerfLevel {
-            value,
-            power_cost: first_mw + step_mw * i as u32,
-            latency_us,
-            indicative_khz: value * khz_per_level,
-        };
-        i += 1;
-    }
-    out
-}
-
-static CPU_LITTLE: [PerfLevel; 8] = khz_ladder(300_000, 200_000, 40, 35, 250);
-static CPU_BIG: [PerfLevel; MAX_LEVELS] = khz_ladder(400_000, 100_000, 90, 45, 300);
-/// Levels 100..600, 2 MHz per level unit (Linux multiplier 2_000_000).
-static GPU: [PerfLevel; 6] = abstract_ladder(100, 2_000, 300, 250, 500);
-static NPU: [PerfLevel; 12] = abstract_ladder(10, 5_000, 150, 120, 800);
-static INTERCONNECT: [PerfLevel; 5] = khz_ladder(200_000, 200_000, 20, 15, 100);
-static DISPLAY: [PerfLevel; 4] = khz_ladder(148_500, 148_500, 10, 10, 1000);
-static DSP: [PerfLevel; 7] = khz_ladder(200_000, 100_000, 15, 12, 150);
-static VIDEO: [PerfLevel; 9] = abstract_ladder(1, 100_000, 60, 55, 400);
 
 /// Most performance domains the simulation holds state for.
 pub const MAX_PERF_DOMAINS: usize = 32;
@@ -94,135 +23,10 @@ pub struct PerfTable {
     pub domains: &'static [PerfDomain],
     /// Level value of each domain at boot.
     pub boot: &'static [u32],
-    /// Unit of the levels' power costs ([`POWER_MILLIWATT`], ...).
+    /// Unit of the levels' power costs
+    /// ([`POWER_MILLIWATT`](scmi_server::protocols::perf::POWER_MILLIWATT), ...).
     pub power_unit: u32,
 }
-
-/// The built-in domains (ids are indexes).
-pub static DOMAINS: [PerfDomain; 8] = [
-    PerfDomain {
-        name: "cpu-little",
-        levels: &CPU_LITTLE,
-        set_limits: true,
-        set_level: true,
-        notify_limits: true,
-        notify_level: true,
-        level_indexing: false,
-        rate_limit_us: 1000,
-        sustained_khz: 1_500_000,
-        sustained_level: 1_500_000,
-    },
-    PerfDomain {
-        name: "cpu-big",
-        levels: &CPU_BIG,
-        set_limits: true,
-        set_level: true,
-        notify_limits: true,
-        notify_level: true,
-        level_indexing: false,
-        rate_limit_us: 1000,
-        sustained_khz: 3_000_000,
-        sustained_level: 3_000_000,
-    },
-    PerfDomain {
-        name: "gpu-shader-core-cluster",
-        levels: &GPU,
-        set_limits: true,
-        set_level: true,
-        notify_limits: true,
-        notify_level: true,
-        level_indexing: false,
-        rate_limit_us: 2000,
-        sustained_khz: 800_000,
-        sustained_level: 400,
-    },
-    PerfDomain {
-        name: "neural-processing-unit",
-        levels: &NPU,
-        set_limits: true,
-        set_level: true,
-        notify_limits: true,
-        notify_level: true,
-        level_indexing: true,
-        rate_limit_us: 5000,
-        sustained_khz: 500_000,
-        sustained_level: 100,
-    },
-    PerfDomain {
-        name: "memory-interconnect",
-        levels: &INTERCONNECT,
-        set_limits: true,
-        set_level: false,
-        notify_limits: true,
-        notify_level: true,
-        level_indexing: false,
-        rate_limit_us: 0,
-        sustained_khz: 800_000,
-        sustained_level: 800_000,
-    },
-    PerfDomain {
-        name: "display",
-        levels: &DISPLAY,
-        set_limits: false,
-        set_level: true,
-        notify_limits: false,
-        notify_level: false,
-        level_indexing: false,
-        rate_limit_us: 0,
-        sustained_khz: 594_000,
-        sustained_level: 594_000,
-    },
-    PerfDomain {
-        name: "audio-dsp",
-        levels: &DSP,
-        set_limits: true,
-        set_level: true,
-        notify_limits: false,
-        notify_level: true,
-        level_indexing: false,
-        rate_limit_us: 500,
-        sustained_khz: 800_000,
-        sustained_level: 800_000,
-    },
-    PerfDomain {
-        name: "video-codec-performance",
-        levels: &VIDEO,
-        set_limits: true,
-        set_level: true,
-        notify_limits: true,
-        notify_level: false,
-        level_indexing: true,
-        rate_limit_us: 0,
-        sustained_khz: 700_000,
-        sustained_level: 7,
-    },
-];
-
-const N: usize = DOMAINS.len();
-
-/// Level of each domain before any agent asks for anything: its
-/// sustained level.
-const fn boot_levels() -> [u32; N] {
-    let mut out = [0; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = DOMAINS[i].sustained_level;
-        i += 1;
-    }
-    out
-}
-
-/// Boot level of every built-in domain.
-pub const BOOT: [u32; N] = boot_levels();
-
-static BOOT_TABLE: [u32; N] = BOOT;
-
-/// The built-in performance domains.
-pub const DEFAULT: PerfTable = PerfTable {
-    domains: &DOMAINS,
-    boot: &BOOT_TABLE,
-    power_unit: POWER_MILLIWATT,
-};
 
 /// One agent's limits on one domain; 0 = no bound requested.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -231,52 +35,44 @@ struct Limits {
     min: u32,
 }
 
-/// Simulated performance state.
+impl Limits {
+    const NONE: Limits = Limits { max: 0, min: 0 };
+}
+
+/// Simulated performance state for up to `N` domains.
 #[derive(Debug)]
-pub struct SimPerf {
+pub struct SimPerf<const N: usize = MAX_PERF_DOMAINS> {
     table: PerfTable,
-    level: [u32; MAX_PERF_DOMAINS],
+    level: [u32; N],
     /// Agent that set the level last (0: nobody since boot).
-    level_by: [u32; MAX_PERF_DOMAINS],
-    limits: [[Limits; AGENTS]; MAX_PERF_DOMAINS],
+    level_by: [u32; N],
+    limits: [[Limits; AGENTS]; N],
 }
 
-impl Default for SimPerf {
-    fn default() -> Self {
-        Self::build(DEFAULT)
-    }
-}
-
-impl SimPerf {
-    /// Simulated domains described by `table`.
-    pub fn new(table: PerfTable) -> Result<Self, TableError> {
-        check(
+impl<const N: usize> SimPerf<N> {
+    /// Simulated domains described by `table`; `Err` if it has more than
+    /// `N` domains or its two slices differ in length.
+    pub const fn new(table: PerfTable) -> Result<Self, TableError> {
+        if let Err(e) = check(
             table.domains.len(),
             table.boot.len(),
-            MAX_PERF_DOMAINS,
+            N,
             "performance domain",
-        )?;
-        Ok(Self::build(table))
-    }
-
-    fn build(mut table: PerfTable) -> Self {
-        let n = table
-            .domains
-            .len()
-            .min(table.boot.len())
-            .min(MAX_PERF_DOMAINS);
-        table.domains = table.domains.get(..n).unwrap_or(&[]);
-        table.boot = table.boot.get(..n).unwrap_or(&[]);
-        let mut level = [0; MAX_PERF_DOMAINS];
-        for (l, b) in level.iter_mut().zip(table.boot) {
-            *l = *b;
+        ) {
+            return Err(e);
         }
-        SimPerf {
+        let mut level = [0; N];
+        let mut i = 0;
+        while i < table.boot.len() {
+            level[i] = table.boot[i];
+            i += 1;
+        }
+        Ok(SimPerf {
             table,
             level,
-            level_by: [0; MAX_PERF_DOMAINS],
-            limits: [[Limits::default(); AGENTS]; MAX_PERF_DOMAINS],
-        }
+            level_by: [0; N],
+            limits: [[Limits::NONE; AGENTS]; N],
+        })
     }
 
     fn count(&self) -> usize {
@@ -284,7 +80,7 @@ impl SimPerf {
     }
 }
 
-impl SimPerf {
+impl<const N: usize> SimPerf<N> {
     /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION): its
     /// limits are withdrawn and a level it set returns to the boot level,
     /// within the limits other agents keep.
@@ -357,7 +153,9 @@ fn clamp(d: &PerfDomain, level: u32, max: u32, min: u32) -> Option<u32> {
     Some(if level > last { last } else { level })
 }
 
-impl PerfPlatform for SimPlatform {
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    PerfPlatform for SimPlatform<P, F, C, S, R, V>
+{
     fn perf_domains(&self) -> &'static [PerfDomain] {
         self.perf.table.domains
     }

@@ -1,4 +1,4 @@
-//! Simulated power domains (ten built-in ones) that are either ON or OFF.
+//! Simulated power domains that are either ON or OFF.
 //!
 //! Every agent's last request per domain is kept (a vote). A domain is ON
 //! while any agent votes ON, OFF while every voting agent votes OFF, and in
@@ -16,21 +16,6 @@ pub const AGENTS: usize = 8;
 /// No request from this agent.
 const NO_VOTE: u32 = u32::MAX;
 
-const fn dom(
-    name: &'static str,
-    async_set: bool,
-    notify_changed: bool,
-    notify_requested: bool,
-) -> PowerDomain {
-    PowerDomain {
-        name,
-        sync_set: true,
-        async_set,
-        notify_changed,
-        notify_requested,
-    }
-}
-
 /// Most power domains the simulation holds state for.
 pub const MAX_POWER_DOMAINS: usize = 32;
 
@@ -44,70 +29,24 @@ pub struct PowerTable {
     pub boot: &'static [u32],
 }
 
-/// The built-in domains (ids are indexes).
-pub static DOMAINS: [PowerDomain; 10] = [
-    dom("cpu-cluster0", true, true, true),
-    dom("cpu-cluster1", true, true, true),
-    dom("gpu", true, true, false),
-    dom("video-decoder-engine", true, true, true),
-    dom("display", true, true, false),
-    dom("usb3-controller-subsystem", true, true, false),
-    dom("pcie0", false, true, false),
-    dom("audio-dsp", true, false, false),
-    dom("camera-isp-pipeline-domain", true, true, true),
-    dom("always-on-sensor-hub", false, false, false),
-];
-
-const N: usize = DOMAINS.len();
-
-/// Boot state of each built-in domain.
-pub const BOOT: [u32; N] = [ON, ON, OFF, OFF, ON, OFF, ON, OFF, OFF, ON];
-
-static BOOT_TABLE: [u32; N] = BOOT;
-
-/// The built-in power domains.
-pub const DEFAULT: PowerTable = PowerTable {
-    domains: &DOMAINS,
-    boot: &BOOT_TABLE,
-};
-
-/// Simulated power state.
+/// Simulated power state for up to `N` domains.
 #[derive(Debug)]
-pub struct SimPower {
+pub struct SimPower<const N: usize = MAX_POWER_DOMAINS> {
     table: PowerTable,
-    votes: [[u32; AGENTS]; MAX_POWER_DOMAINS],
+    votes: [[u32; AGENTS]; N],
 }
 
-impl Default for SimPower {
-    fn default() -> Self {
-        Self::build(DEFAULT)
-    }
-}
-
-impl SimPower {
-    /// Simulated domains described by `table`.
-    pub fn new(table: PowerTable) -> Result<Self, TableError> {
-        check(
-            table.domains.len(),
-            table.boot.len(),
-            MAX_POWER_DOMAINS,
-            "power domain",
-        )?;
-        Ok(Self::build(table))
-    }
-
-    fn build(mut table: PowerTable) -> Self {
-        let n = table
-            .domains
-            .len()
-            .min(table.boot.len())
-            .min(MAX_POWER_DOMAINS);
-        table.domains = table.domains.get(..n).unwrap_or(&[]);
-        table.boot = table.boot.get(..n).unwrap_or(&[]);
-        SimPower {
-            table,
-            votes: [[NO_VOTE; AGENTS]; MAX_POWER_DOMAINS],
+impl<const N: usize> SimPower<N> {
+    /// Simulated domains described by `table`; `Err` if it has more than
+    /// `N` domains or its two slices differ in length.
+    pub const fn new(table: PowerTable) -> Result<Self, TableError> {
+        if let Err(e) = check(table.domains.len(), table.boot.len(), N, "power domain") {
+            return Err(e);
         }
+        Ok(SimPower {
+            table,
+            votes: [[NO_VOTE; AGENTS]; N],
+        })
     }
 
     /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION): its
@@ -147,7 +86,9 @@ fn slot(agent: u32) -> Option<usize> {
     (i < AGENTS).then_some(i)
 }
 
-impl PowerPlatform for SimPlatform {
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    PowerPlatform for SimPlatform<P, F, C, S, R, V>
+{
     fn power_domains(&self) -> &'static [PowerDomain] {
         self.power.table.domains
     }

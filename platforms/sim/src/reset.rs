@@ -1,4 +1,4 @@
-//! Simulated reset domains (built in: ten reset lines of a small SoC). Each domain
+//! Simulated reset domains. Each domain
 //! counts completed reset cycles, asserts and de-asserts, remembers which
 //! agents hold it in reset (the line stays asserted while any agent holds
 //! it), and keeps a short log of the last operations, so resets are
@@ -8,30 +8,7 @@
 
 use crate::{SimPlatform, TableError, check};
 use scmi_server::header::Status;
-use scmi_server::protocols::reset::{LATENCY_UNKNOWN, ResetDesc, ResetOp, ResetPlatform};
-
-/// Implementation-defined reset id 1: warm reset (keeps configuration).
-pub const IMPL_WARM: u32 = 1;
-/// Implementation-defined reset id 2: PCIe hot reset (link retrain only).
-pub const IMPL_HOT: u32 = 2;
-
-const fn dom(name: &'static str, latency_us: u32) -> ResetDesc {
-    ResetDesc {
-        name,
-        latency_us,
-        async_capable: false,
-        notify: true,
-        impl_states: &[],
-    }
-}
-
-const fn slow(mut d: ResetDesc) -> ResetDesc {
-    d.async_capable = true;
-    d
-}
-
-/// Number of built-in reset domains.
-pub const RESET_COUNT: usize = 10;
+use scmi_server::protocols::reset::{ResetDesc, ResetOp, ResetPlatform};
 
 /// Most reset domains the simulation holds state for.
 pub const MAX_RESETS: usize = 32;
@@ -42,36 +19,6 @@ pub struct ResetTable {
     /// Descriptions.
     pub resets: &'static [ResetDesc],
 }
-
-/// The built-in reset domains.
-pub const DEFAULT: ResetTable = ResetTable { resets: &RESETS };
-
-/// The built-in reset domains, by domain id.
-pub static RESETS: [ResetDesc; RESET_COUNT] = [
-    dom("uart0", 10),
-    dom("i2c0", 10),
-    // The GPU reset takes long enough to complete asynchronously.
-    slow(ResetDesc {
-        impl_states: &[IMPL_WARM],
-        ..dom("gpu", 5000)
-    }),
-    slow(dom("usb_host_controller_and_phy", 2000)),
-    slow(ResetDesc {
-        impl_states: &[IMPL_WARM, IMPL_HOT],
-        ..dom("pcie_root_complex_0", LATENCY_UNKNOWN)
-    }),
-    dom("display_engine", 100),
-    ResetDesc {
-        notify: false,
-        ..dom("ethernet_mac", 50)
-    },
-    ResetDesc {
-        notify: false,
-        ..dom("crypto", LATENCY_UNKNOWN)
-    },
-    dom("sdmmc0", 20),
-    slow(dom("video_codec_engine", 1000)),
-];
 
 /// One operation in a domain's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,34 +80,25 @@ impl DomainState {
     }
 }
 
-/// Simulated reset state.
+/// Simulated state of up to `N` reset domains.
 #[derive(Debug)]
-pub struct SimResets {
+pub struct SimResets<const N: usize = MAX_RESETS> {
     table: ResetTable,
-    domains: [DomainState; MAX_RESETS],
+    domains: [DomainState; N],
 }
 
-impl Default for SimResets {
-    fn default() -> Self {
-        Self::build(DEFAULT)
-    }
-}
-
-impl SimResets {
-    /// Simulated reset domains described by `table`.
-    pub fn new(table: ResetTable) -> Result<Self, TableError> {
+impl<const N: usize> SimResets<N> {
+    /// Simulated reset domains described by `table`; `Err` if it has more
+    /// than `N` domains.
+    pub const fn new(table: ResetTable) -> Result<Self, TableError> {
         let n = table.resets.len();
-        check(n, n, MAX_RESETS, "reset")?;
-        Ok(Self::build(table))
-    }
-
-    fn build(mut table: ResetTable) -> Self {
-        let n = table.resets.len().min(MAX_RESETS);
-        table.resets = table.resets.get(..n).unwrap_or(&[]);
-        SimResets {
-            table,
-            domains: [DomainState::NEW; MAX_RESETS],
+        if let Err(e) = check(n, n, N, "reset") {
+            return Err(e);
         }
+        Ok(SimResets {
+            table,
+            domains: [DomainState::NEW; N],
+        })
     }
 
     /// The state of `domain`.
@@ -185,7 +123,9 @@ impl SimResets {
     }
 }
 
-impl ResetPlatform for SimPlatform {
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    ResetPlatform for SimPlatform<P, F, C, S, R, V>
+{
     fn resets(&self) -> &'static [ResetDesc] {
         self.reset.table.resets
     }

@@ -1,11 +1,7 @@
-//! Simulated sensors (built in: twenty of the usual SoC kinds) whose values
-//! are pure functions of the simulated time ([`value_at`]), so a test can
-//! predict every reading from the times it passed to `Server::tick`.
+//! Simulated sensors whose values are pure functions of the simulated time
+//! ([`SensorTable::value_at`]), so a test can predict every reading from
+//! the times it passed to `Server::tick`.
 //!
-//! * Temperatures in m°C, voltages in mV (one in µV), currents in mA,
-//!   powers in mW, energies in mJ and J, a 3-axis accelerometer (mm/s²), a
-//!   3-axis gyroscope (mrad/s), a 7-axis per-core temperature sensor, a fan
-//!   tachometer (RPM) and a clock monitor (kHz).
 //! * Every sensor starts enabled (Linux's hwmon driver never enables one),
 //!   with timestamps on where supported and the longest update interval.
 //! * Trip points fire when a value reaches a threshold from below
@@ -19,30 +15,13 @@
 use crate::{SimPlatform, TableError, check};
 use scmi_server::header::Status;
 use scmi_server::protocols::sensor::{
-    AxisDesc, ExtAttrs, Interval, Intervals, Range, Reading, SensorConfig, SensorDesc, SensorEvent,
-    SensorPlatform, TripMode,
+    Interval, Intervals, Reading, SensorConfig, SensorDesc, SensorEvent, SensorPlatform, TripMode,
 };
 
-const CELSIUS: u8 = 0x02;
-const VOLT: u8 = 0x05;
-const AMPERE: u8 = 0x06;
-const WATT: u8 = 0x07;
-const JOULE: u8 = 0x08;
-const RPM: u8 = 0x13;
-const HERTZ: u8 = 0x14;
-const RAD_PER_S: u8 = 0x57;
-const M_PER_S2: u8 = 0x59;
-
-/// Number of built-in sensors.
-pub const COUNT: usize = 20;
 /// Most sensors the simulation holds state for.
 pub const MAX_SENSORS: usize = 64;
 /// Most trip points a simulated sensor has.
 pub const MAX_TRIPS: usize = 4;
-/// Most asynchronous reads the built-in platform reports in
-/// PROTOCOL_ATTRIBUTES.
-pub const MAX_ASYNC: u8 = 4;
-
 /// The sensors of a simulated platform: descriptions and how their values
 /// move, both by sensor id.
 #[derive(Debug, Clone, Copy)]
@@ -55,249 +34,6 @@ pub struct SensorTable {
     /// Asynchronous reads reported in PROTOCOL_ATTRIBUTES.
     pub max_async: u8,
 }
-
-/// The built-in sensors.
-pub const DEFAULT: SensorTable = SensorTable {
-    sensors: &SENSORS,
-    waves: &WAVES,
-    max_async: MAX_ASYNC,
-};
-
-/// Sensor ids of note (id = index).
-pub mod ids {
-    /// "cpu_little_temp": m°C, 2 trip points, timestamps, updates, extended attributes.
-    pub const CPU_LITTLE_TEMP: u32 = 0;
-    /// "cpu_big_cluster_temperature": long name, 4 trip points.
-    pub const CPU_BIG_TEMP: u32 = 1;
-    /// "gpu_temp": no timestamps, no intervals, 2 trip points.
-    pub const GPU_TEMP: u32 = 2;
-    /// "ddr_temp": asynchronous reads.
-    pub const DDR_TEMP: u32 = 3;
-    /// "outdoor_probe_temperature": goes below zero.
-    pub const OUTDOOR_TEMP: u32 = 4;
-    /// "vdd_cpu_little": mV, no trip points.
-    pub const VDD_CPU_LITTLE: u32 = 5;
-    /// "vdd_gpu": µV.
-    pub const VDD_GPU: u32 = 7;
-    /// "cpu_little_curr": mA, segment intervals.
-    pub const CPU_LITTLE_CURR: u32 = 9;
-    /// "soc_power": mW.
-    pub const SOC_POWER: u32 = 11;
-    /// "gpu_power": asynchronous reads.
-    pub const GPU_POWER: u32 = 12;
-    /// "soc_energy": mJ, rising.
-    pub const SOC_ENERGY: u32 = 13;
-    /// "battery_energy_consumed_total": J, rising.
-    pub const BATTERY_ENERGY: u32 = 14;
-    /// "accelerometer": 3 axes with extended attributes, asynchronous.
-    pub const ACCEL: u32 = 15;
-    /// "gyroscope": 3 axes with long names.
-    pub const GYRO: u32 = 16;
-    /// "cpu_core_temperatures": 7 axes.
-    pub const CORE_TEMPS: u32 = 17;
-    /// "fan0_tach": 40 discrete update intervals.
-    pub const FAN: u32 = 18;
-    /// "ref_clock_monitor": no notifications, nothing configurable.
-    pub const REF_CLOCK: u32 = 19;
-}
-
-const fn ms(n: u16) -> Interval {
-    Interval::new(n, -3)
-}
-
-static TEMP_INTERVALS: [Interval; 4] = [ms(10), ms(100), ms(500), Interval::new(1, 0)];
-static DDR_INTERVALS: [Interval; 3] = [
-    Interval::new(1, 0),
-    Interval::new(2, 0),
-    Interval::new(5, 0),
-];
-static POWER_INTERVALS: [Interval; 3] = [ms(5), ms(50), ms(200)];
-
-const fn fan_intervals() -> [Interval; 40] {
-    let mut a = [ms(0); 40];
-    let mut k = 0;
-    while k < 40 {
-        a[k] = ms(25 * (k as u16 + 1));
-        k += 1;
-    }
-    a
-}
-static FAN_INTERVALS: [Interval; 40] = fan_intervals();
-
-const SEGMENT: Intervals = Intervals::Segment {
-    low: ms(1),
-    high: Interval::new(1, 0),
-    step: ms(1),
-};
-
-const fn range(min: i64, max: i64) -> Range {
-    Range {
-        resolution: 1,
-        resolution_exp: -3,
-        min,
-        max,
-    }
-}
-
-const fn ext(power_uw: u32, min: i64, max: i64) -> Option<ExtAttrs> {
-    Some(ExtAttrs {
-        power_uw,
-        range: range(min, max),
-    })
-}
-
-const fn scalar(name: &'static str, class: u8, scale: i8) -> SensorDesc {
-    SensorDesc {
-        name,
-        class,
-        scale,
-        trip_points: 0,
-        async_read: false,
-        update_notify: false,
-        timestamp_exp: None,
-        ext: None,
-        axes: &[],
-        intervals: Intervals::None,
-    }
-}
-
-const fn axis(name: &'static str, class: u8, ext: Option<Range>) -> AxisDesc {
-    AxisDesc {
-        name,
-        class,
-        scale: -3,
-        ext,
-    }
-}
-
-static ACCEL_AXES: [AxisDesc; 3] = [
-    axis("x", M_PER_S2, Some(range(-78_453, 78_453))),
-    axis("y", M_PER_S2, Some(range(-78_453, 78_453))),
-    axis("z", M_PER_S2, Some(range(-78_453, 78_453))),
-];
-
-static GYRO_AXES: [AxisDesc; 3] = [
-    axis("angular_rate_about_x_axis", RAD_PER_S, None),
-    axis("angular_rate_about_y_axis", RAD_PER_S, None),
-    axis("angular_rate_about_z_axis", RAD_PER_S, None),
-];
-
-const CORE_RANGE: Option<Range> = Some(range(-40_000, 125_000));
-static CORE_AXES: [AxisDesc; 7] = [
-    axis("core0", CELSIUS, CORE_RANGE),
-    axis("core1", CELSIUS, CORE_RANGE),
-    axis("core2", CELSIUS, CORE_RANGE),
-    axis("core3", CELSIUS, CORE_RANGE),
-    axis("core4", CELSIUS, CORE_RANGE),
-    axis("core5", CELSIUS, CORE_RANGE),
-    axis("core6_big_core_hotspot", CELSIUS, CORE_RANGE),
-];
-
-/// The built-in sensors, id = index.
-pub static SENSORS: [SensorDesc; COUNT] = [
-    SensorDesc {
-        trip_points: 2,
-        update_notify: true,
-        timestamp_exp: Some(-6),
-        ext: ext(120, -40_000, 125_000),
-        intervals: Intervals::List(&TEMP_INTERVALS),
-        ..scalar("cpu_little_temp", CELSIUS, -3)
-    },
-    SensorDesc {
-        trip_points: 4,
-        update_notify: true,
-        timestamp_exp: Some(-6),
-        ext: ext(120, -40_000, 125_000),
-        intervals: Intervals::List(&TEMP_INTERVALS),
-        ..scalar("cpu_big_cluster_temperature", CELSIUS, -3)
-    },
-    SensorDesc {
-        trip_points: 2,
-        ..scalar("gpu_temp", CELSIUS, -3)
-    },
-    SensorDesc {
-        trip_points: 1,
-        async_read: true,
-        ext: ext(80, -40_000, 125_000),
-        intervals: Intervals::List(&DDR_INTERVALS),
-        ..scalar("ddr_temp", CELSIUS, -3)
-    },
-    SensorDesc {
-        trip_points: 2,
-        update_notify: true,
-        timestamp_exp: Some(-6),
-        ext: ext(40, -50_000, 85_000),
-        intervals: Intervals::List(&TEMP_INTERVALS),
-        ..scalar("outdoor_probe_temperature", CELSIUS, -3)
-    },
-    SensorDesc {
-        ext: ext(10, 0, 1_200),
-        ..scalar("vdd_cpu_little", VOLT, -3)
-    },
-    SensorDesc {
-        trip_points: 1,
-        ..scalar("vdd_cpu_big", VOLT, -3)
-    },
-    scalar("vdd_gpu", VOLT, -6),
-    scalar("vdd_ddr_phy_supply", VOLT, -3),
-    SensorDesc {
-        trip_points: 1,
-        update_notify: true,
-        timestamp_exp: Some(-6),
-        intervals: SEGMENT,
-        ..scalar("cpu_little_curr", AMPERE, -3)
-    },
-    scalar("cpu_big_current", AMPERE, -3),
-    SensorDesc {
-        trip_points: 2,
-        update_notify: true,
-        timestamp_exp: Some(-6),
-        ext: ext(15, 0, 20_000),
-        intervals: Intervals::List(&POWER_INTERVALS),
-        ..scalar("soc_power", WATT, -3)
-    },
-    SensorDesc {
-        async_read: true,
-        ..scalar("gpu_power", WATT, -3)
-    },
-    SensorDesc {
-        update_notify: true,
-        timestamp_exp: Some(-6),
-        intervals: Intervals::List(&POWER_INTERVALS),
-        ..scalar("soc_energy", JOULE, -3)
-    },
-    scalar("battery_energy_consumed_total", JOULE, 0),
-    SensorDesc {
-        async_read: true,
-        update_notify: true,
-        timestamp_exp: Some(-6),
-        // Power only: Linux reads no scalar range for sensors with axes.
-        ext: ext(350, 0, 0),
-        axes: &ACCEL_AXES,
-        intervals: SEGMENT,
-        ..scalar("accelerometer", M_PER_S2, -3)
-    },
-    SensorDesc {
-        update_notify: true,
-        timestamp_exp: Some(-3),
-        axes: &GYRO_AXES,
-        intervals: SEGMENT,
-        ..scalar("gyroscope", RAD_PER_S, -3)
-    },
-    SensorDesc {
-        timestamp_exp: Some(-6),
-        axes: &CORE_AXES,
-        intervals: Intervals::List(&TEMP_INTERVALS),
-        ..scalar("cpu_core_temperatures", CELSIUS, -3)
-    },
-    SensorDesc {
-        trip_points: 2,
-        update_notify: true,
-        intervals: Intervals::List(&FAN_INTERVALS),
-        ..scalar("fan0_tach", RPM, 0)
-    },
-    scalar("ref_clock_monitor", HERTZ, 3),
-];
 
 /// How a simulated value moves with time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,55 +59,6 @@ pub enum Wave {
     Const(i64),
 }
 
-const fn tri(base: i64, amp: i64, period: u64, phase: u64) -> Wave {
-    Wave::Tri {
-        base,
-        amp,
-        period,
-        phase,
-    }
-}
-
-/// How the built-in sensors' values move, by sensor id.
-pub static WAVES: [&[Wave]; COUNT] = [
-    &[tri(35_000, 40_000, 20_000, 0)],
-    &[tri(40_000, 45_000, 16_000, 4_000)],
-    &[tri(38_000, 30_000, 12_000, 0)],
-    &[tri(45_000, 10_000, 60_000, 0)],
-    &[tri(-20_000, 60_000, 30_000, 0)],
-    &[tri(750, 250, 8_000, 0)],
-    &[tri(800, 300, 8_000, 2_000)],
-    &[tri(900_000, 100_000, 5_000, 0)],
-    &[tri(1_100, 20, 4_000, 0)],
-    &[tri(500, 1_500, 6_000, 0)],
-    &[tri(800, 3_200, 6_000, 1_500)],
-    &[tri(1_500, 6_000, 10_000, 0)],
-    &[tri(500, 4_000, 10_000, 5_000)],
-    &[Wave::Ramp { per_s: 2_500 }],
-    &[Wave::Ramp { per_s: 3 }],
-    &[
-        tri(-2_000, 4_000, 3_000, 0),
-        tri(-1_000, 2_000, 5_000, 0),
-        Wave::Const(9_807),
-    ],
-    &[
-        tri(-500, 1_000, 2_000, 0),
-        tri(-250, 500, 4_000, 1_000),
-        Wave::Const(0),
-    ],
-    &[
-        tri(40_000, 20_000, 10_000, 0),
-        tri(40_000, 20_000, 10_000, 1_000),
-        tri(40_000, 20_000, 10_000, 2_000),
-        tri(40_000, 20_000, 10_000, 3_000),
-        tri(45_000, 25_000, 10_000, 4_000),
-        tri(45_000, 25_000, 10_000, 5_000),
-        tri(50_000, 40_000, 10_000, 6_000),
-    ],
-    &[tri(1_200, 3_000, 15_000, 0)],
-    &[Wave::Const(24_000)],
-];
-
 fn clamp64(v: i128) -> i64 {
     v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
@@ -395,10 +82,12 @@ fn eval(w: &Wave, t: u64) -> i64 {
     }
 }
 
-/// The value of `axis` (0 for a scalar sensor) of built-in `sensor` at
-/// `t_ms`.
-pub fn value_at(sensor: u32, axis: usize, t_ms: u64) -> Option<i64> {
-    wave_value(&WAVES, sensor, axis, t_ms)
+impl SensorTable {
+    /// The value of `axis` (0 for a scalar sensor) of `sensor` at `t_ms`:
+    /// what a reading taken at that simulated time returns.
+    pub fn value_at(&self, sensor: u32, axis: usize, t_ms: u64) -> Option<i64> {
+        wave_value(self.waves, sensor, axis, t_ms)
+    }
 }
 
 fn wave_value(waves: &[&[Wave]], sensor: u32, axis: usize, t_ms: u64) -> Option<i64> {
@@ -430,10 +119,21 @@ pub fn timestamp_at(exp: i8, t_ms: u64) -> u64 {
 
 /// The configuration a sensor starts with: enabled, timestamps on where
 /// supported, the longest update interval.
-pub fn default_config(d: &SensorDesc) -> SensorConfig {
+pub const fn default_config(d: &SensorDesc) -> SensorConfig {
     let interval = match d.intervals {
         Intervals::None => None,
-        Intervals::List(l) => l.iter().max_by_key(|i| i.units()).copied(),
+        Intervals::List(l) => {
+            let mut longest: Option<Interval> = None;
+            let mut i = 0;
+            while i < l.len() {
+                longest = match longest {
+                    Some(m) if m.units() >= l[i].units() => Some(m),
+                    _ => Some(l[i]),
+                };
+                i += 1;
+            }
+            longest
+        }
         Intervals::Segment { high, .. } => Some(high),
     };
     SensorConfig {
@@ -470,52 +170,25 @@ struct State {
     fault: bool,
 }
 
-/// Simulated sensor state.
+/// Simulated state of up to `N` sensors.
 #[derive(Debug)]
-pub struct SimSensors {
+pub struct SimSensors<const N: usize = MAX_SENSORS> {
     table: SensorTable,
     now_ms: u64,
-    state: [State; MAX_SENSORS],
+    state: [State; N],
     /// What PROTOCOL_ATTRIBUTES reports as the reading statistics region
     /// (address, length); none by default.
     pub stats_region: (u64, u32),
 }
 
-impl Default for SimSensors {
-    fn default() -> Self {
-        Self::build(DEFAULT)
-    }
-}
-
-impl SimSensors {
+impl<const N: usize> SimSensors<N> {
     /// Simulated sensors described by `table`; `Err` if it has more than
-    /// [`MAX_SENSORS`] sensors, a sensor with more than [`MAX_TRIPS`] trip
-    /// points, or a wave list of another length.
-    pub fn new(table: SensorTable) -> Result<Self, TableError> {
-        check(
-            table.sensors.len(),
-            table.waves.len(),
-            MAX_SENSORS,
-            "sensor",
-        )?;
-        if let Some(d) = table
-            .sensors
-            .iter()
-            .find(|d| usize::from(d.trip_points) > MAX_TRIPS)
-        {
-            return Err(TableError::TooMany {
-                kind: "sensor trip point",
-                count: usize::from(d.trip_points),
-                max: MAX_TRIPS,
-            });
+    /// `N` sensors, a sensor with more than [`MAX_TRIPS`] trip points, or a
+    /// wave list of another length.
+    pub const fn new(table: SensorTable) -> Result<Self, TableError> {
+        if let Err(e) = check(table.sensors.len(), table.waves.len(), N, "sensor") {
+            return Err(e);
         }
-        Ok(Self::build(table))
-    }
-
-    fn build(mut table: SensorTable) -> Self {
-        let n = table.sensors.len().min(table.waves.len()).min(MAX_SENSORS);
-        table.sensors = table.sensors.get(..n).unwrap_or(&[]);
-        table.waves = table.waves.get(..n).unwrap_or(&[]);
         let mut state = [State {
             config: SensorConfig {
                 enabled: true,
@@ -526,20 +199,30 @@ impl SimSensors {
             trips: [TRIP_OFF; MAX_TRIPS],
             update_pending: false,
             fault: false,
-        }; MAX_SENSORS];
-        for (s, d) in state.iter_mut().zip(table.sensors.iter()) {
-            s.config = default_config(d);
+        }; N];
+        let mut i = 0;
+        while i < table.sensors.len() {
+            let d = &table.sensors[i];
+            if d.trip_points as usize > MAX_TRIPS {
+                return Err(TableError::TooMany {
+                    kind: "sensor trip point",
+                    count: d.trip_points as usize,
+                    max: MAX_TRIPS,
+                });
+            }
+            state[i].config = default_config(d);
+            i += 1;
         }
-        SimSensors {
+        Ok(SimSensors {
             table,
             now_ms: 0,
             state,
             stats_region: (0, 0),
-        }
+        })
     }
 }
 
-impl SimSensors {
+impl<const N: usize> SimSensors<N> {
     /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION).
     pub fn reset_agent(&mut self, agent: u32) {
         for (s, d) in self.state.iter_mut().zip(self.table.sensors.iter()) {
@@ -658,7 +341,9 @@ impl SimSensors {
     }
 }
 
-impl SensorPlatform for SimPlatform {
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    SensorPlatform for SimPlatform<P, F, C, S, R, V>
+{
     fn sensors(&self) -> &'static [SensorDesc] {
         self.sensor.table.sensors
     }

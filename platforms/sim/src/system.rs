@@ -16,13 +16,6 @@ use scmi_server::protocols::system::{
 /// Requests remembered (the oldest are forgotten first).
 pub const LOG: usize = 16;
 
-/// What the built-in platform can do.
-pub static SYSTEM: SystemPower = SystemPower {
-    warm_reset: true,
-    suspend: true,
-    graceful_timeout_ms: 5000,
-};
-
 /// One SYSTEM_POWER_STATE_SET the platform accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SysRequest {
@@ -47,16 +40,10 @@ pub struct SimSystem {
     warm_resets: u32,
 }
 
-impl Default for SimSystem {
-    fn default() -> Self {
-        Self::new(Some(&SYSTEM))
-    }
-}
-
 impl SimSystem {
     /// Simulated system power with capabilities `caps` (`None`: the
     /// platform has no system power protocol).
-    pub fn new(caps: Option<&'static SystemPower>) -> Self {
+    pub const fn new(caps: Option<&'static SystemPower>) -> Self {
         SimSystem {
             caps,
             state: POWER_UP,
@@ -112,7 +99,9 @@ impl SimSystem {
     }
 }
 
-impl SystemPowerPlatform for SimPlatform {
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    SystemPowerPlatform for SimPlatform<P, F, C, S, R, V>
+{
     fn system_power(&self) -> Option<&'static SystemPower> {
         self.system.caps
     }

@@ -1,6 +1,4 @@
-//! Simulated voltage domains; built in: the regulators of a small SoC, including a
-//! finely stepped NPU rail with 40 discrete levels and two body-bias rails
-//! with negative levels (signed µV).
+//! Simulated voltage domains (levels in signed µV).
 //!
 //! Levels and modes stick and read back. Every setting remembers which
 //! agent made it, so BASE_RESET_AGENT_CONFIGURATION returns that agent's
@@ -8,7 +6,7 @@
 
 use crate::{SimPlatform, TableError, check};
 use scmi_server::header::Status;
-use scmi_server::protocols::voltage::{Levels, MODE_OFF, MODE_ON, VoltageDesc, VoltagePlatform};
+use scmi_server::protocols::voltage::{MODE_OFF, MODE_ON, VoltageDesc, VoltagePlatform};
 
 /// Implementation-defined mode 0x8: retention (output parked at its
 /// retention level; Linux sees it as off).
@@ -16,17 +14,6 @@ pub const MODE_RETENTION: u32 = 0x8;
 /// Implementation-defined mode 0x9: on, pulse-frequency modulation (light
 /// loads; Linux sees it as on).
 pub const MODE_ON_PFM: u32 = 0x9;
-
-/// Levels of the NPU rail: 550 mV to 1037.5 mV in 12.5 mV steps.
-const NPU_LEVELS: [i32; 40] = {
-    let mut l = [0i32; 40];
-    let mut i = 0;
-    while i < 40 {
-        l[i] = 550_000 + 12_500 * i as i32;
-        i += 1;
-    }
-    l
-};
 
 /// Most voltage domains the simulation holds state for.
 pub const MAX_VOLTAGES: usize = 32;
@@ -51,156 +38,6 @@ pub struct VoltageTable {
     pub init: &'static [VoltageInit],
 }
 
-/// A built-in domain: its description and reset defaults.
-#[derive(Debug, Clone, Copy)]
-struct SimDomain {
-    desc: VoltageDesc,
-    init: VoltageInit,
-}
-
-const fn vdom(name: &'static str, levels: Levels, level: i32, on: bool) -> SimDomain {
-    SimDomain {
-        desc: VoltageDesc {
-            name,
-            levels,
-            async_capable: false,
-            impl_modes: 0,
-        },
-        init: VoltageInit {
-            level,
-            config: if on { MODE_ON } else { MODE_OFF },
-        },
-    }
-}
-
-impl SimDomain {
-    const fn slow(mut self) -> Self {
-        self.desc.async_capable = true;
-        self
-    }
-    const fn modes(mut self, m: u8) -> Self {
-        self.desc.impl_modes = m;
-        self
-    }
-}
-
-/// Number of built-in voltage domains.
-pub const VOLTAGE_COUNT: usize = 10;
-
-const DOMAINS: [SimDomain; VOLTAGE_COUNT] = [
-    vdom(
-        "vdd_cpu_big",
-        Levels::Range {
-            min: 600_000,
-            max: 1_300_000,
-            step: 6_250,
-        },
-        900_000,
-        true,
-    )
-    .slow(),
-    vdom(
-        "vdd_gpu",
-        Levels::Range {
-            min: 550_000,
-            max: 1_150_000,
-            step: 12_500,
-        },
-        800_000,
-        false,
-    )
-    .slow(),
-    vdom(
-        "vdd_soc",
-        Levels::List(&[750_000, 800_000, 850_000, 900_000]),
-        800_000,
-        true,
-    )
-    .modes(0b11),
-    vdom(
-        "vddq_ddr",
-        Levels::List(&[1_100_000, 1_200_000, 1_350_000]),
-        1_100_000,
-        true,
-    ),
-    vdom(
-        "vdd_io_general",
-        Levels::List(&[1_800_000, 3_300_000]),
-        1_800_000,
-        true,
-    ),
-    vdom(
-        "vdd_sdcard_io_signalling",
-        Levels::List(&[1_800_000, 3_300_000]),
-        3_300_000,
-        false,
-    ),
-    vdom(
-        "vdd_npu_core_dynamic_scaling",
-        Levels::List(&NPU_LEVELS),
-        750_000,
-        false,
-    )
-    .slow(),
-    vdom(
-        "vdd_analog_always_on",
-        Levels::List(&[800_000]),
-        800_000,
-        true,
-    ),
-    // Body bias: reverse bias is negative.
-    vdom(
-        "vbb_body_bias_nmos",
-        Levels::List(&[
-            -400_000, -350_000, -300_000, -250_000, -200_000, -150_000, -100_000, -50_000, 0,
-        ]),
-        0,
-        true,
-    ),
-    vdom(
-        "vbb_body_bias_pmos",
-        Levels::Range {
-            min: -300_000,
-            max: 300_000,
-            step: 25_000,
-        },
-        0,
-        true,
-    ),
-];
-
-const fn descriptions() -> [VoltageDesc; VOLTAGE_COUNT] {
-    let mut out = [DOMAINS[0].desc; VOLTAGE_COUNT];
-    let mut i = 0;
-    while i < VOLTAGE_COUNT {
-        out[i] = DOMAINS[i].desc;
-        i += 1;
-    }
-    out
-}
-
-const fn inits() -> [VoltageInit; VOLTAGE_COUNT] {
-    let mut out = [DOMAINS[0].init; VOLTAGE_COUNT];
-    let mut i = 0;
-    while i < VOLTAGE_COUNT {
-        out[i] = DOMAINS[i].init;
-        i += 1;
-    }
-    out
-}
-
-/// The built-in voltage domains, by domain id.
-pub static VOLTAGES: [VoltageDesc; VOLTAGE_COUNT] = descriptions();
-
-/// Reset defaults of the built-in domains.
-pub static VOLTAGE_INIT: [VoltageInit; VOLTAGE_COUNT] = inits();
-
-/// The built-in voltage domains.
-pub const DEFAULT: VoltageTable = VoltageTable {
-    domains: &VOLTAGES,
-    init: &VOLTAGE_INIT,
-};
-
 /// Run-time state of one domain. `*_by` is the agent that made the
 /// current setting (0: the reset default).
 #[derive(Debug, Clone, Copy)]
@@ -212,51 +49,38 @@ struct State {
     level_changes: u32,
 }
 
-/// Simulated voltage state.
+/// Simulated state of up to `N` voltage domains.
 #[derive(Debug)]
-pub struct SimVoltages {
+pub struct SimVoltages<const N: usize = MAX_VOLTAGES> {
     table: VoltageTable,
-    state: [State; MAX_VOLTAGES],
+    state: [State; N],
 }
 
-impl Default for SimVoltages {
-    fn default() -> Self {
-        Self::build(DEFAULT)
-    }
-}
-
-impl SimVoltages {
-    /// Simulated voltage domains described by `table`.
-    pub fn new(table: VoltageTable) -> Result<Self, TableError> {
-        check(
-            table.domains.len(),
-            table.init.len(),
-            MAX_VOLTAGES,
-            "voltage domain",
-        )?;
-        Ok(Self::build(table))
-    }
-
-    fn build(mut table: VoltageTable) -> Self {
-        let n = table.domains.len().min(table.init.len()).min(MAX_VOLTAGES);
-        table.domains = table.domains.get(..n).unwrap_or(&[]);
-        table.init = table.init.get(..n).unwrap_or(&[]);
+impl<const N: usize> SimVoltages<N> {
+    /// Simulated voltage domains described by `table`; `Err` if it has
+    /// more than `N` domains or its two slices differ in length.
+    pub const fn new(table: VoltageTable) -> Result<Self, TableError> {
+        if let Err(e) = check(table.domains.len(), table.init.len(), N, "voltage domain") {
+            return Err(e);
+        }
         let mut state = [State {
             level: 0,
             level_by: 0,
             config: MODE_OFF,
             config_by: 0,
             level_changes: 0,
-        }; MAX_VOLTAGES];
-        for (s, d) in state.iter_mut().zip(table.init.iter()) {
-            s.level = d.level;
-            s.config = d.config;
+        }; N];
+        let mut i = 0;
+        while i < table.init.len() {
+            state[i].level = table.init[i].level;
+            state[i].config = table.init[i].config;
+            i += 1;
         }
-        SimVoltages { table, state }
+        Ok(SimVoltages { table, state })
     }
 }
 
-impl SimVoltages {
+impl<const N: usize> SimVoltages<N> {
     fn get(&self, domain: u32) -> Result<&State, Status> {
         let n = self.table.domains.len();
         self.state[..n].get(domain as usize).ok_or(Status::NotFound)
@@ -312,7 +136,9 @@ impl SimVoltages {
     }
 }
 
-impl VoltagePlatform for SimPlatform {
+impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: usize, const V: usize>
+    VoltagePlatform for SimPlatform<P, F, C, S, R, V>
+{
     fn voltages(&self) -> &'static [VoltageDesc] {
         self.voltage.table.domains
     }

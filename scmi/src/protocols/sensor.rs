@@ -113,8 +113,11 @@ const fn sext5(v: u32) -> i8 {
 }
 
 /// 10^n for n in 0..=38.
-fn pow10(n: u32) -> u128 {
-    10u128.checked_pow(n).unwrap_or(u128::MAX)
+const fn pow10(n: u32) -> u128 {
+    match 10u128.checked_pow(n) {
+        Some(p) => p,
+        None => u128::MAX,
+    }
 }
 
 impl Interval {
@@ -151,9 +154,16 @@ impl Interval {
     }
 
     /// The interval in units of 10^-16 s (exact for every encodable value).
-    pub fn units(self) -> u128 {
-        let e = (i32::from(self.exp) + 16).clamp(0, 31) as u32;
-        u128::from(self.secs) * pow10(e)
+    pub const fn units(self) -> u128 {
+        let e = self.exp as i32 + 16;
+        let e = if e < 0 {
+            0
+        } else if e > 31 {
+            31
+        } else {
+            e as u32
+        };
+        self.secs as u128 * pow10(e)
     }
 
     /// The interval in whole milliseconds (rounded down).

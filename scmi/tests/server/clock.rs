@@ -5,8 +5,11 @@ use std::collections::BTreeSet;
 use std::vec::Vec;
 
 use super::{call, event, words};
-use platform_sim::SimPlatform;
-use platform_sim::clock::{CLOCK_COUNT, CLOCKS, EXT_SPREAD_SPECTRUM};
+use platform_host_vhost_user as builtin;
+use platform_sim::clock::EXT_SPREAD_SPECTRUM;
+
+static CLOCKS: &[ClockDesc] = builtin::TABLES.clock.clocks;
+const CLOCK_COUNT: usize = builtin::TABLES.clock.clocks.len();
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{MsgType, Status};
 use scmi_server::protocols::base;
@@ -61,10 +64,10 @@ static CONFIG: Config = Config {
     ],
 };
 
-type S = Server<SimPlatform, 2, 8>;
+type S = Server<builtin::Platform, 2, 8>;
 
 fn server() -> S {
-    Server::new(&CONFIG, SimPlatform::default())
+    Server::new(&CONFIG, builtin::platform())
 }
 
 fn p2a_server() -> S {
@@ -287,7 +290,7 @@ fn simulated_tree_fits_linux() {
     }
     assert!(long >= 3);
     // Defaults are consistent with the descriptions.
-    let sim = SimPlatform::default();
+    let sim = builtin::platform();
     for (id, d) in CLOCKS.iter().enumerate() {
         let id = id as u32;
         assert!(d.rates.contains(sim.clock.rate(id).unwrap()), "{}", d.name);

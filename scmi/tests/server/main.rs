@@ -3,7 +3,7 @@
 extern crate std;
 use std::vec::Vec;
 
-use platform_sim::SimPlatform;
+use platform_host_vhost_user as builtin;
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{Header, MsgType, Status};
 use scmi_server::protocols::base;
@@ -41,8 +41,8 @@ static CONFIG: Config = Config {
     ],
 };
 
-fn server() -> Server<SimPlatform, 2, 8> {
-    Server::new(&CONFIG, SimPlatform::default())
+fn server() -> Server<builtin::Platform, 2, 8> {
+    Server::new(&CONFIG, builtin::platform())
 }
 
 /// Sends a command; returns (status, payload after the status).

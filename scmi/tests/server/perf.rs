@@ -4,8 +4,11 @@ extern crate std;
 use std::vec::Vec;
 
 use super::{call, event, words};
-use platform_sim::SimPlatform;
-use platform_sim::perf::{BOOT, DOMAINS};
+use platform_host_vhost_user as builtin;
+use scmi_server::protocols::perf::PerfDomain;
+
+static DOMAINS: &[PerfDomain] = builtin::TABLES.perf.domains;
+static BOOT: &[u32] = builtin::TABLES.perf.boot;
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{MsgType, Status};
 use scmi_server::protocols::base;
@@ -62,10 +65,10 @@ static CFG: Config = Config {
     ],
 };
 
-type S = Server<SimPlatform, 3, 16>;
+type S = Server<builtin::Platform, 3, 16>;
 
 fn server() -> S {
-    Server::new(&CFG, SimPlatform::default())
+    Server::new(&CFG, builtin::platform())
 }
 
 fn st(s: Status) -> i32 {

@@ -4,8 +4,10 @@ extern crate std;
 use std::vec::Vec;
 
 use super::{call, event, words};
-use platform_sim::SimPlatform;
-use platform_sim::power::{BOOT, DOMAINS};
+use platform_host_vhost_user as builtin;
+
+static DOMAINS: &[PowerDomain] = builtin::TABLES.power.domains;
+static BOOT: &[u32] = builtin::TABLES.power.boot;
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{MsgType, Status};
 use scmi_server::protocols::base;
@@ -46,10 +48,10 @@ static VIS: Config = Config {
     }],
 };
 
-type S = Server<SimPlatform, 3, 8>;
+type S = Server<builtin::Platform, 3, 8>;
 
 fn server() -> S {
-    Server::new(&VIS, SimPlatform::default())
+    Server::new(&VIS, builtin::platform())
 }
 
 fn st(s: Status) -> i32 {

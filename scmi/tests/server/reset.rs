@@ -5,8 +5,15 @@ use std::collections::BTreeSet;
 use std::vec::Vec;
 
 use super::{call, event, words};
-use platform_sim::SimPlatform;
-use platform_sim::reset::{IMPL_HOT, IMPL_WARM, RESET_COUNT, RESETS, ResetEvent};
+use platform_host_vhost_user as builtin;
+use platform_sim::reset::ResetEvent;
+
+static RESETS: &[ResetDesc] = builtin::TABLES.reset.resets;
+const RESET_COUNT: usize = builtin::TABLES.reset.resets.len();
+/// The manifest's implementation-defined reset 1 (a warm reset).
+const IMPL_WARM: u32 = 1;
+/// The manifest's implementation-defined reset 2 (a PCIe hot reset).
+const IMPL_HOT: u32 = 2;
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{MsgType, Status};
 use scmi_server::protocols::base;
@@ -53,10 +60,10 @@ static CONFIG: Config = Config {
     ],
 };
 
-type S = Server<SimPlatform, 2, 8>;
+type S = Server<builtin::Platform, 2, 8>;
 
 fn server() -> S {
-    Server::new(&CONFIG, SimPlatform::default())
+    Server::new(&CONFIG, builtin::platform())
 }
 
 fn p2a_server() -> S {

@@ -5,8 +5,12 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::{call, words};
-use platform_sim::SimPlatform;
-use platform_sim::sensor::{COUNT, SENSORS, ids, timestamp_at, value_at};
+use platform_host_vhost_user as builtin;
+use platform_host_vhost_user::ids::sensor as ids;
+use platform_sim::sensor::timestamp_at;
+
+static SENSORS: &[SensorDesc] = builtin::TABLES.sensor.sensors;
+const COUNT: usize = builtin::TABLES.sensor.sensors.len();
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{Header, MsgType, Status};
 use scmi_server::protocols::base;
@@ -37,12 +41,12 @@ static CONFIG: Config = Config {
     ],
     devices: &[DeviceConfig {
         name: "gpu",
-        resources: &[(0x15, ids::GPU_TEMP), (0x15, ids::ACCEL)],
+        resources: &[(0x15, ids::GPU_TEMP), (0x15, ids::ACCELEROMETER)],
     }],
 };
 
-fn server() -> Server<SimPlatform, 2, 8> {
-    Server::new(&CONFIG, SimPlatform::default())
+fn server() -> Server<builtin::Platform, 2, 8> {
+    Server::new(&CONFIG, builtin::platform())
 }
 
 const NOT_FOUND: i32 = Status::NotFound.code();
@@ -75,7 +79,7 @@ fn lohi(v: i64) -> [u32; 2] {
 
 /// The next platform-to-agent message: header and body.
 fn event<const A: usize, const E: usize>(
-    s: &mut Server<SimPlatform, A, E>,
+    s: &mut Server<builtin::Platform, A, E>,
     agent: u32,
 ) -> Option<(Header, Vec<u8>)> {
     let mut buf = [0u8; scmi_server::MAX_MESSAGE];
@@ -133,7 +137,7 @@ fn the_simulated_platform_is_rich_enough() {
         assert!(SENSORS.iter().any(|d| d.class == class));
     }
     assert!(SENSORS.iter().any(|d| d.axes.len() == 3 && d.class == 0x59));
-    for d in &SENSORS {
+    for d in SENSORS {
         // Every reading fits a delayed response / update notification.
         assert!(d.readings() <= 7, "{}", d.name);
         assert!(usize::from(d.trip_points) <= platform_sim::sensor::MAX_TRIPS);
@@ -206,7 +210,11 @@ fn message_attributes_tell_the_truth() {
 
 /// Walks SENSOR_DESCRIPTION_GET as Linux does, checking every field and
 /// that each page is as full as the agent's buffer allows.
-fn walk_descriptions(s: &mut Server<SimPlatform, 2, 8>, agent: u32, rx: usize) -> Vec<(u32, u32)> {
+fn walk_descriptions(
+    s: &mut Server<builtin::Platform, 2, 8>,
+    agent: u32,
+    rx: usize,
+) -> Vec<(u32, u32)> {
     let mut attrs = Vec::new();
     let mut index = 0u32;
     let mut pages = 0;
@@ -278,14 +286,14 @@ fn descriptions_pack_like_linux_and_fill_the_buffer() {
         assert_eq!(attrs[ids::GPU_TEMP as usize].0, 2, "just 2 trip points");
         // The accelerometer: 3 axes, multi-axis bit, m/s² (0x59), and a
         // 32-byte descriptor (power only).
-        let (lo, hi) = attrs[ids::ACCEL as usize];
+        let (lo, hi) = attrs[ids::ACCELEROMETER as usize];
         assert_eq!(hi, 3 << 16 | 0x1d << 11 | 1 << 8 | 0x59);
         assert_eq!(lo & (1 << 31 | 1 << 8), async_bit | 1 << 8);
         assert_eq!(linux_desc_size(lo, hi), 32);
         // 7-axis sensor.
-        assert_eq!(attrs[ids::CORE_TEMPS as usize].1 >> 16 & 0x3f, 7);
+        assert_eq!(attrs[ids::CPU_CORE_TEMPERATURES as usize].1 >> 16 & 0x3f, 7);
         // A positive scale (kHz).
-        assert_eq!(attrs[ids::REF_CLOCK as usize].1, 3 << 11 | 0x14);
+        assert_eq!(attrs[ids::REF_CLOCK_MONITOR as usize].1, 3 << 11 | 0x14);
     }
     // Other buffer sizes: always full pages, never an overflow.
     for rx in [56, 60, 80, 100, 124, 200, 400, 1000] {
@@ -351,10 +359,25 @@ fn extended_names() {
             assert_eq!(st, NOT_SUPPORTED, "{}: short name", d.name);
         }
     }
-    let (_, v) = call(&mut s, 1, P, proto::NAME_GET, &[ids::CPU_BIG_TEMP], 68);
+    let (_, v) = call(
+        &mut s,
+        1,
+        P,
+        proto::NAME_GET,
+        &[ids::CPU_BIG_CLUSTER_TEMPERATURE],
+        68,
+    );
     assert_eq!(cstr(&v[4..]), "cpu_big_cluster_temperature");
     assert_eq!(
-        call(&mut s, 1, P, proto::NAME_GET, &[ids::CPU_BIG_TEMP], 67).0,
+        call(
+            &mut s,
+            1,
+            P,
+            proto::NAME_GET,
+            &[ids::CPU_BIG_CLUSTER_TEMPERATURE],
+            67
+        )
+        .0,
         GENERIC_ERROR
     );
     assert_eq!(
@@ -370,7 +393,7 @@ fn extended_names() {
 #[test]
 fn readings_follow_the_clock() {
     let mut s = server();
-    let read = |s: &mut Server<SimPlatform, 2, 8>, id: u32| {
+    let read = |s: &mut Server<builtin::Platform, 2, 8>, id: u32| {
         let (st, v) = call(s, 1, P, proto::READING_GET, &[id, 0], 128);
         assert_eq!(st, 0, "sensor {id}");
         v
@@ -389,28 +412,50 @@ fn readings_follow_the_clock() {
     assert_eq!(i64_at(&read(&mut s, ids::CPU_LITTLE_TEMP), 0), 55_000);
     // Below zero: -20 °C at t = 0 of its 30 s cycle, -8 °C at 15 s + 3 s.
     s.tick(30_000);
-    assert_eq!(i64_at(&read(&mut s, ids::OUTDOOR_TEMP), 0), -20_000);
+    assert_eq!(
+        i64_at(&read(&mut s, ids::OUTDOOR_PROBE_TEMPERATURE), 0),
+        -20_000
+    );
     s.tick(33_000);
-    assert_eq!(i64_at(&read(&mut s, ids::OUTDOOR_TEMP), 0), -8_000);
+    assert_eq!(
+        i64_at(&read(&mut s, ids::OUTDOOR_PROBE_TEMPERATURE), 0),
+        -8_000
+    );
     // No timestamp support: 0.
     assert_eq!(u64_at(&read(&mut s, ids::GPU_TEMP), 8), 0);
     // Energy only rises: 2500 mJ per second.
     assert_eq!(i64_at(&read(&mut s, ids::SOC_ENERGY), 0), 82_500);
-    assert_eq!(i64_at(&read(&mut s, ids::BATTERY_ENERGY), 0), 99);
+    assert_eq!(
+        i64_at(&read(&mut s, ids::BATTERY_ENERGY_CONSUMED_TOTAL), 0),
+        99
+    );
     // Gyroscope timestamps in ms (exponent -3).
-    assert_eq!(u64_at(&read(&mut s, ids::GYRO), 8), 33_000);
+    assert_eq!(u64_at(&read(&mut s, ids::GYROSCOPE), 8), 33_000);
     // Multi-axis: one 16-byte reading per axis, in axis order.
-    let v = read(&mut s, ids::ACCEL);
+    let v = read(&mut s, ids::ACCELEROMETER);
     assert_eq!(v.len(), 48);
     assert_eq!(i64_at(&v, 32), 9_807, "z is gravity");
     for k in 0..3 {
-        assert_eq!(Some(i64_at(&v, 16 * k)), value_at(ids::ACCEL, k, 33_000));
+        assert_eq!(
+            Some(i64_at(&v, 16 * k)),
+            builtin::TABLES
+                .sensor
+                .value_at(ids::ACCELEROMETER, k, 33_000)
+        );
         assert_eq!(u64_at(&v, 16 * k + 8), 33_000_000);
     }
-    let v = read(&mut s, ids::CORE_TEMPS);
+    let v = read(&mut s, ids::CPU_CORE_TEMPERATURES);
     assert_eq!(v.len(), 112);
     assert_eq!(
-        call(&mut s, 1, P, proto::READING_GET, &[ids::CORE_TEMPS, 0], 111).0,
+        call(
+            &mut s,
+            1,
+            P,
+            proto::READING_GET,
+            &[ids::CPU_CORE_TEMPERATURES, 0],
+            111
+        )
+        .0,
         GENERIC_ERROR
     );
     // Every sensor, many times: readings are the model's values.
@@ -423,7 +468,10 @@ fn readings_follow_the_clock() {
             let d = &SENSORS[id as usize];
             assert_eq!(v.len(), 16 * d.readings());
             for k in 0..d.readings() {
-                assert_eq!(Some(i64_at(&v, 16 * k)), value_at(id, k, t));
+                assert_eq!(
+                    Some(i64_at(&v, 16 * k)),
+                    builtin::TABLES.sensor.value_at(id, k, t)
+                );
                 let ts = d.timestamp_exp.map_or(0, |e| timestamp_at(e, t));
                 assert_eq!(u64_at(&v, 16 * k + 8), ts);
             }
@@ -437,7 +485,7 @@ fn readings_follow_the_clock() {
 #[test]
 fn reading_errors() {
     let mut s = server();
-    let r = |s: &mut Server<SimPlatform, 2, 8>, args: &[u32]| {
+    let r = |s: &mut Server<builtin::Platform, 2, 8>, args: &[u32]| {
         call(s, 1, P, proto::READING_GET, args, 128).0
     };
     assert_eq!(r(&mut s, &[COUNT as u32, 0]), NOT_FOUND);
@@ -486,12 +534,23 @@ fn async_reads_answer_with_a_delayed_response() {
     // §4.7.3.1: status, sensor_id, readings (no timestamps on ddr_temp).
     assert_eq!(body.len(), 24);
     assert_eq!(words(&body[..8]), [0, ids::DDR_TEMP]);
-    assert_eq!(Some(i64_at(&body, 8)), value_at(ids::DDR_TEMP, 0, 12_345));
+    assert_eq!(
+        Some(i64_at(&body, 8)),
+        builtin::TABLES.sensor.value_at(ids::DDR_TEMP, 0, 12_345)
+    );
     assert_eq!(u64_at(&body, 16), 0);
     assert!(event(&mut s, 1).is_none());
     // Multi-axis async read: 3 timestamped readings.
     assert_eq!(
-        call(&mut s, 1, P, proto::READING_GET, &[ids::ACCEL, 1], 128).0,
+        call(
+            &mut s,
+            1,
+            P,
+            proto::READING_GET,
+            &[ids::ACCELEROMETER, 1],
+            128
+        )
+        .0,
         0
     );
     let (_, body) = event(&mut s, 1).unwrap();
@@ -499,7 +558,9 @@ fn async_reads_answer_with_a_delayed_response() {
     for k in 0..3 {
         assert_eq!(
             Some(i64_at(&body, 8 + 16 * k)),
-            value_at(ids::ACCEL, k, 12_345)
+            builtin::TABLES
+                .sensor
+                .value_at(ids::ACCELEROMETER, k, 12_345)
         );
         assert_eq!(u64_at(&body, 16 + 16 * k), 12_345_000);
     }
@@ -520,10 +581,10 @@ fn async_reads_answer_with_a_delayed_response() {
 
 #[test]
 fn async_reads_are_refused_when_the_outbox_is_full() {
-    let mut s: Server<SimPlatform, 2, 4> = Server::new(&CONFIG, SimPlatform::default());
+    let mut s: Server<builtin::Platform, 2, 4> = Server::new(&CONFIG, builtin::platform());
     s.set_p2a(1, true);
     s.set_p2a(2, true);
-    let read = |s: &mut Server<SimPlatform, 2, 4>, agent: u32, id: u32| {
+    let read = |s: &mut Server<builtin::Platform, 2, 4>, agent: u32, id: u32| {
         call(s, agent, P, proto::READING_GET, &[id, 1], 128).0
     };
     // Agent 1 never drains: after its share of the outbox, BUSY.
@@ -557,7 +618,7 @@ fn axis_descriptions() {
         1,
         P,
         proto::AXIS_DESCRIPTION_GET,
-        &[ids::ACCEL, 0],
+        &[ids::ACCELEROMETER, 0],
         128,
     );
     assert_eq!(st, 0);
@@ -578,7 +639,7 @@ fn axis_descriptions() {
         1,
         P,
         proto::AXIS_DESCRIPTION_GET,
-        &[ids::ACCEL, 2],
+        &[ids::ACCELEROMETER, 2],
         128,
     );
     assert_eq!((st, w(&v, 0), v.len()), (0, 1, 52));
@@ -589,7 +650,7 @@ fn axis_descriptions() {
         1,
         P,
         proto::AXIS_DESCRIPTION_GET,
-        &[ids::GYRO, 0],
+        &[ids::GYROSCOPE, 0],
         128,
     );
     assert_eq!((st, w(&v, 0), v.len()), (0, 3, 4 + 3 * 28));
@@ -604,7 +665,7 @@ fn axis_descriptions() {
             1,
             P,
             proto::AXIS_DESCRIPTION_GET,
-            &[ids::CORE_TEMPS, index],
+            &[ids::CPU_CORE_TEMPERATURES, index],
             128,
         );
         assert_eq!(st, 0);
@@ -620,16 +681,16 @@ fn axis_descriptions() {
     }
     assert_eq!(remaining_seen, [5, 3, 1, 0]);
     // Errors.
-    let e = |s: &mut Server<SimPlatform, 2, 8>, args: &[u32], rx| {
+    let e = |s: &mut Server<builtin::Platform, 2, 8>, args: &[u32], rx| {
         call(s, 1, P, proto::AXIS_DESCRIPTION_GET, args, rx).0
     };
     assert_eq!(e(&mut s, &[ids::CPU_LITTLE_TEMP, 0], 128), NOT_SUPPORTED);
-    assert_eq!(e(&mut s, &[ids::ACCEL, 3], 128), INVALID);
+    assert_eq!(e(&mut s, &[ids::ACCELEROMETER, 3], 128), INVALID);
     assert_eq!(e(&mut s, &[COUNT as u32, 0], 128), NOT_FOUND);
-    assert_eq!(e(&mut s, &[ids::GYRO, 0], 31), GENERIC_ERROR);
-    assert_eq!(e(&mut s, &[ids::GYRO, 0], 32), 0);
-    assert_eq!(e(&mut s, &[ids::ACCEL, 0], 51), GENERIC_ERROR);
-    assert_eq!(e(&mut s, &[ids::ACCEL], 128), PROTOCOL_ERROR);
+    assert_eq!(e(&mut s, &[ids::GYROSCOPE, 0], 31), GENERIC_ERROR);
+    assert_eq!(e(&mut s, &[ids::GYROSCOPE, 0], 32), 0);
+    assert_eq!(e(&mut s, &[ids::ACCELEROMETER, 0], 51), GENERIC_ERROR);
+    assert_eq!(e(&mut s, &[ids::ACCELEROMETER], 128), PROTOCOL_ERROR);
     // Described to an agent that cannot otherwise use the sensor: Linux
     // aborts the whole protocol if this fails.
     assert_eq!(
@@ -638,7 +699,7 @@ fn axis_descriptions() {
             2,
             P,
             proto::AXIS_DESCRIPTION_GET,
-            &[ids::ACCEL, 0],
+            &[ids::ACCELEROMETER, 0],
             128
         )
         .0,
@@ -651,18 +712,32 @@ fn axis_names() {
     let mut s = server();
     // One 68-byte entry per 128-byte reply.
     for k in 0..3u32 {
-        let (st, v) = call(&mut s, 1, P, proto::AXIS_NAME_GET, &[ids::GYRO, k], 128);
+        let (st, v) = call(
+            &mut s,
+            1,
+            P,
+            proto::AXIS_NAME_GET,
+            &[ids::GYROSCOPE, k],
+            128,
+        );
         assert_eq!(st, 0);
         assert_eq!(w(&v, 0), (2 - k) << 26 | 1);
         assert_eq!(v.len(), 72);
         assert_eq!(w(&v, 1), k);
         assert_eq!(
             cstr(&v[8..]),
-            SENSORS[ids::GYRO as usize].axes[k as usize].name
+            SENSORS[ids::GYROSCOPE as usize].axes[k as usize].name
         );
     }
     // A bigger buffer takes two.
-    let (st, v) = call(&mut s, 1, P, proto::AXIS_NAME_GET, &[ids::GYRO, 0], 200);
+    let (st, v) = call(
+        &mut s,
+        1,
+        P,
+        proto::AXIS_NAME_GET,
+        &[ids::GYROSCOPE, 0],
+        200,
+    );
     assert_eq!((st, w(&v, 0), v.len()), (0, 1 << 26 | 2, 140));
     assert_eq!(cstr(&v[76..]), "angular_rate_about_y_axis");
     let (_, v) = call(
@@ -670,22 +745,22 @@ fn axis_names() {
         1,
         P,
         proto::AXIS_NAME_GET,
-        &[ids::CORE_TEMPS, 6],
+        &[ids::CPU_CORE_TEMPERATURES, 6],
         128,
     );
     assert_eq!(
         (w(&v, 0), cstr(&v[8..])),
         (1, "core6_big_core_hotspot".into())
     );
-    let e = |s: &mut Server<SimPlatform, 2, 8>, a: u32, args: &[u32], rx| {
+    let e = |s: &mut Server<builtin::Platform, 2, 8>, a: u32, args: &[u32], rx| {
         call(s, a, P, proto::AXIS_NAME_GET, args, rx).0
     };
-    assert_eq!(e(&mut s, 1, &[ids::GYRO, 0], 71), GENERIC_ERROR);
-    assert_eq!(e(&mut s, 1, &[ids::GYRO, 3], 128), INVALID);
+    assert_eq!(e(&mut s, 1, &[ids::GYROSCOPE, 0], 71), GENERIC_ERROR);
+    assert_eq!(e(&mut s, 1, &[ids::GYROSCOPE, 3], 128), INVALID);
     assert_eq!(e(&mut s, 1, &[ids::SOC_POWER, 0], 128), NOT_SUPPORTED);
     assert_eq!(e(&mut s, 1, &[COUNT as u32, 0], 128), NOT_FOUND);
-    assert_eq!(e(&mut s, 2, &[ids::ACCEL, 0], 128), NOT_FOUND);
-    assert_eq!(e(&mut s, 1, &[ids::ACCEL, 0], 128), 0);
+    assert_eq!(e(&mut s, 2, &[ids::ACCELEROMETER, 0], 128), NOT_FOUND);
+    assert_eq!(e(&mut s, 1, &[ids::ACCELEROMETER, 0], 128), 0);
 }
 
 #[test]
@@ -697,7 +772,7 @@ fn update_interval_lists() {
         1,
         P,
         proto::LIST_UPDATE_INTERVALS,
-        &[ids::FAN, 0],
+        &[ids::FAN0_TACH, 0],
         128,
     );
     assert_eq!(st, 0);
@@ -715,7 +790,7 @@ fn update_interval_lists() {
         1,
         P,
         proto::LIST_UPDATE_INTERVALS,
-        &[ids::FAN, 31],
+        &[ids::FAN0_TACH, 31],
         128,
     );
     assert_eq!((st, w(&v, 0), v.len()), (0, 9, 40));
@@ -728,7 +803,7 @@ fn update_interval_lists() {
                 1,
                 P,
                 proto::LIST_UPDATE_INTERVALS,
-                &[ids::FAN, index],
+                &[ids::FAN0_TACH, index],
                 rx,
             );
             let n = (rx.saturating_sub(4) / 4).min(40 - index as usize);
@@ -750,7 +825,7 @@ fn update_interval_lists() {
         1,
         P,
         proto::LIST_UPDATE_INTERVALS,
-        &[ids::ACCEL, 0],
+        &[ids::ACCELEROMETER, 0],
         128,
     );
     assert_eq!(st, 0);
@@ -758,24 +833,24 @@ fn update_interval_lists() {
         words(&v),
         [1 << 12 | 3, 1 << 5 | 0x1d, 1 << 5, 1 << 5 | 0x1d]
     );
-    let e = |s: &mut Server<SimPlatform, 2, 8>, args: &[u32]| {
+    let e = |s: &mut Server<builtin::Platform, 2, 8>, args: &[u32]| {
         call(s, 1, P, proto::LIST_UPDATE_INTERVALS, args, 128).0
     };
-    assert_eq!(e(&mut s, &[ids::ACCEL, 1]), INVALID);
-    assert_eq!(e(&mut s, &[ids::FAN, 40]), INVALID);
+    assert_eq!(e(&mut s, &[ids::ACCELEROMETER, 1]), INVALID);
+    assert_eq!(e(&mut s, &[ids::FAN0_TACH, 40]), INVALID);
     assert_eq!(e(&mut s, &[ids::GPU_TEMP, 0]), NOT_SUPPORTED);
     assert_eq!(e(&mut s, &[COUNT as u32, 0]), NOT_FOUND);
-    assert_eq!(e(&mut s, &[ids::FAN]), PROTOCOL_ERROR);
+    assert_eq!(e(&mut s, &[ids::FAN0_TACH]), PROTOCOL_ERROR);
 }
 
-fn config_of(s: &mut Server<SimPlatform, 2, 8>, agent: u32, id: u32) -> u32 {
+fn config_of(s: &mut Server<builtin::Platform, 2, 8>, agent: u32, id: u32) -> u32 {
     let (st, v) = call(s, agent, P, proto::CONFIG_GET, &[id], 4);
     assert_eq!(st, 0);
     assert_eq!(v.len(), 4);
     w(&v, 0)
 }
 
-fn set_config(s: &mut Server<SimPlatform, 2, 8>, agent: u32, id: u32, word: u32) -> i32 {
+fn set_config(s: &mut Server<builtin::Platform, 2, 8>, agent: u32, id: u32, word: u32) -> i32 {
     call(s, agent, P, proto::CONFIG_SET, &[id, word], 0).0
 }
 
@@ -786,10 +861,10 @@ fn config_get_and_set_with_rounding() {
     assert_eq!(config_of(&mut s, 1, ids::CPU_LITTLE_TEMP), 1 << 16 | 0b11);
     assert_eq!(config_of(&mut s, 1, ids::GPU_TEMP), 0b01);
     assert_eq!(
-        config_of(&mut s, 1, ids::FAN),
+        config_of(&mut s, 1, ids::FAN0_TACH),
         1000 << 16 | 0x1d << 11 | 0b01
     );
-    assert_eq!(config_of(&mut s, 1, ids::ACCEL), 1 << 16 | 0b11);
+    assert_eq!(config_of(&mut s, 1, ids::ACCELEROMETER), 1 << 16 | 0b11);
     let t = ids::CPU_LITTLE_TEMP;
     // The list is 10, 100, 500 ms and 1 s. 300 ms rounded each way.
     let cases = [
@@ -818,7 +893,7 @@ fn config_get_and_set_with_rounding() {
         );
     }
     // Segment 1 ms..1 s by 1 ms.
-    let a = ids::ACCEL;
+    let a = ids::ACCELEROMETER;
     let cases = [
         (2500, -6, ROUND_UP, Interval::new(3, -3)),
         (2500, -6, ROUND_DOWN, Interval::new(2, -3)),
@@ -909,7 +984,14 @@ fn reset_reverts_only_the_agents_own_settings() {
     assert_eq!(config_of(&mut s, 1, t), 1 << 16 | 0b11);
 }
 
-fn trip(s: &mut Server<SimPlatform, 2, 8>, agent: u32, id: u32, tp: u32, mode: u32, v: i64) -> i32 {
+fn trip(
+    s: &mut Server<builtin::Platform, 2, 8>,
+    agent: u32,
+    id: u32,
+    tp: u32,
+    mode: u32,
+    v: i64,
+) -> i32 {
     let [lo, hi] = lohi(v);
     call(
         s,
@@ -922,7 +1004,7 @@ fn trip(s: &mut Server<SimPlatform, 2, 8>, agent: u32, id: u32, tp: u32, mode: u
     .0
 }
 
-fn expect_trip(s: &mut Server<SimPlatform, 2, 8>, agent: u32, id: u32, tp: u32, up: bool) {
+fn expect_trip(s: &mut Server<builtin::Platform, 2, 8>, agent: u32, id: u32, tp: u32, up: bool) {
     let (h, body) = event(s, agent).expect("trip point event");
     assert_eq!(h.msg_type, MsgType::Notification);
     assert_eq!((h.protocol, h.msg_id), (P, proto::TRIP_POINT_EVENT));
@@ -972,7 +1054,7 @@ fn trip_points_fire_on_crossings() {
     assert!(event(&mut s, 1).is_none());
     expect_trip(&mut s, 2, t, 0, false);
     // Negative thresholds: outdoor probe from -20 °C upward.
-    let o = ids::OUTDOOR_TEMP;
+    let o = ids::OUTDOOR_PROBE_TEMPERATURE;
     s.tick(60_000); // -20 °C
     assert_eq!(trip(&mut s, 1, o, 1, 1, -10_000), 0);
     assert_eq!(
@@ -1011,7 +1093,7 @@ fn trip_point_errors_and_permissions() {
     );
     s.set_p2a(1, true);
     s.set_p2a(2, true);
-    let n = |s: &mut Server<SimPlatform, 2, 8>, a: u32, args: &[u32]| {
+    let n = |s: &mut Server<builtin::Platform, 2, 8>, a: u32, args: &[u32]| {
         call(s, a, P, proto::TRIP_POINT_NOTIFY, args, 0).0
     };
     assert_eq!(n(&mut s, 1, &[t, 2]), INVALID);
@@ -1031,7 +1113,7 @@ fn trip_point_errors_and_permissions() {
         "only trip points 0 and 1"
     );
     assert_eq!(
-        trip(&mut s, 1, ids::CPU_BIG_TEMP, 3, 3, 0),
+        trip(&mut s, 1, ids::CPU_BIG_CLUSTER_TEMPERATURE, 3, 3, 0),
         0,
         "4 trip points"
     );
@@ -1075,7 +1157,7 @@ fn trip_point_errors_and_permissions() {
 #[test]
 fn continuous_updates_at_the_update_interval() {
     let mut s = server();
-    let a = ids::ACCEL;
+    let a = ids::ACCELEROMETER;
     assert_eq!(
         call(&mut s, 1, P, proto::CONTINUOUS_UPDATE_NOTIFY, &[a, 1], 0).0,
         NOT_SUPPORTED
@@ -1098,7 +1180,10 @@ fn continuous_updates_at_the_update_interval() {
         assert_eq!(body.len(), 8 + 48);
         assert_eq!(words(&body[..8]), [0, a]);
         for k in 0..3 {
-            assert_eq!(Some(i64_at(&body, 8 + 16 * k)), value_at(a, k, t));
+            assert_eq!(
+                Some(i64_at(&body, 8 + 16 * k)),
+                builtin::TABLES.sensor.value_at(a, k, t)
+            );
             assert_eq!(u64_at(&body, 16 + 16 * k), t * 1000);
         }
         // Several intervals between ticks make one update.
@@ -1118,7 +1203,10 @@ fn continuous_updates_at_the_update_interval() {
     let (_, b2) = event(&mut s, 1).unwrap();
     assert_eq!(w(&b1, 1), c);
     assert_eq!(b1.len(), 24);
-    assert_eq!(Some(i64_at(&b1, 8)), value_at(c, 0, 400));
+    assert_eq!(
+        Some(i64_at(&b1, 8)),
+        builtin::TABLES.sensor.value_at(c, 0, 400)
+    );
     assert_eq!(w(&b2, 1), a);
     // Agent 2 subscribed to nothing; it also cannot see the accelerometer.
     assert!(event(&mut s, 2).is_none());
@@ -1135,11 +1223,11 @@ fn continuous_updates_at_the_update_interval() {
     s.tick(1_000);
     assert!(event(&mut s, 1).is_none());
     // Errors.
-    let n = |s: &mut Server<SimPlatform, 2, 8>, args: &[u32]| {
+    let n = |s: &mut Server<builtin::Platform, 2, 8>, args: &[u32]| {
         call(s, 1, P, proto::CONTINUOUS_UPDATE_NOTIFY, args, 0).0
     };
     assert_eq!(n(&mut s, &[ids::GPU_TEMP, 1]), NOT_SUPPORTED);
-    assert_eq!(n(&mut s, &[ids::CORE_TEMPS, 1]), NOT_SUPPORTED);
+    assert_eq!(n(&mut s, &[ids::CPU_CORE_TEMPERATURES, 1]), NOT_SUPPORTED);
     assert_eq!(n(&mut s, &[a, 3]), INVALID);
     assert_eq!(n(&mut s, &[COUNT as u32, 1]), NOT_FOUND);
     assert_eq!(n(&mut s, &[a]), PROTOCOL_ERROR);
@@ -1154,9 +1242,9 @@ fn agents_cannot_touch_sensors_they_cannot_see() {
         (proto::CONFIG_GET, &[g][..]),
         (proto::CONFIG_SET, &[g, 1][..]),
         (proto::TRIP_POINT_CONFIG, &[g, 1, 0, 0][..]),
-        (proto::LIST_UPDATE_INTERVALS, &[ids::ACCEL, 0][..]),
+        (proto::LIST_UPDATE_INTERVALS, &[ids::ACCELEROMETER, 0][..]),
         (proto::NAME_GET, &[g][..]),
-        (proto::READING_GET, &[ids::ACCEL, 0][..]),
+        (proto::READING_GET, &[ids::ACCELEROMETER, 0][..]),
     ] {
         assert_eq!(
             call(&mut s, 2, P, msg, args, 128).0,
@@ -1201,7 +1289,7 @@ fn agents_cannot_touch_sensors_they_cannot_see() {
 /// Runs the Linux 6.12 sensors.c initialisation: VERSION, ATTRIBUTES,
 /// the two MESSAGE_ATTRIBUTES probes, then the description iterator with
 /// its nested interval, name and axis iterators. Returns the names.
-fn linux_init(s: &mut Server<SimPlatform, 2, 8>, agent: u32) -> Vec<String> {
+fn linux_init(s: &mut Server<builtin::Platform, 2, 8>, agent: u32) -> Vec<String> {
     assert_eq!(call(s, agent, P, 0x0, &[], 128).0, 0);
     let (st, v) = call(s, agent, P, 0x1, &[], 16);
     assert_eq!(st, 0);
@@ -1339,7 +1427,7 @@ fn segment_rounding_represents_exactly() {
 
 #[test]
 fn garbage_never_panics() {
-    let mut s: Server<SimPlatform, 2, 4> = Server::new(&CONFIG, SimPlatform::default());
+    let mut s: Server<builtin::Platform, 2, 4> = Server::new(&CONFIG, builtin::platform());
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         x ^= x << 13;

@@ -4,8 +4,13 @@ extern crate std;
 use std::vec::Vec;
 
 use super::{call, event, words};
-use platform_sim::SimPlatform;
-use platform_sim::system::{SYSTEM, SysRequest};
+use platform_host_vhost_user as builtin;
+use platform_sim::system::SysRequest;
+
+const SYSTEM: SystemPower = match builtin::TABLES.system {
+    Some(s) => *s,
+    None => panic!("the built-in SoC has system power"),
+};
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{MsgType, Status};
 use scmi_server::protocols::base;
@@ -46,10 +51,10 @@ static CFG: Config = Config {
     }],
 };
 
-type S = Server<SimPlatform, 3, 8>;
+type S = Server<builtin::Platform, 3, 8>;
 
 fn server() -> S {
-    Server::new(&CFG, SimPlatform::default())
+    Server::new(&CFG, builtin::platform())
 }
 
 fn st(s: Status) -> i32 {

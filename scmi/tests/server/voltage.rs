@@ -5,8 +5,11 @@ use std::collections::BTreeSet;
 use std::vec::Vec;
 
 use super::{call, event, words};
-use platform_sim::SimPlatform;
-use platform_sim::voltage::{MODE_ON_PFM, MODE_RETENTION, VOLTAGE_COUNT, VOLTAGES};
+use platform_host_vhost_user as builtin;
+use platform_sim::voltage::{MODE_ON_PFM, MODE_RETENTION};
+
+static VOLTAGES: &[VoltageDesc] = builtin::TABLES.voltage.domains;
+const VOLTAGE_COUNT: usize = builtin::TABLES.voltage.domains.len();
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use scmi_server::header::{MsgType, Status};
 use scmi_server::protocols::base;
@@ -55,10 +58,10 @@ static CONFIG: Config = Config {
     ],
 };
 
-type S = Server<SimPlatform, 2, 8>;
+type S = Server<builtin::Platform, 2, 8>;
 
 fn server() -> S {
-    Server::new(&CONFIG, SimPlatform::default())
+    Server::new(&CONFIG, builtin::platform())
 }
 
 fn p2a_server() -> S {

@@ -316,7 +316,12 @@ impl RamDisk {
     }
 
     /// Notes a chain's shape when it is popped.
-    fn observe<M: GuestMemory>(&mut self, q: &Queue, chain: &DescriptorChain, mem: &M) {
+    fn observe<M: GuestMemory, const H: usize>(
+        &mut self,
+        q: &Queue<H>,
+        chain: &DescriptorChain,
+        mem: &M,
+    ) {
         self.stats.chains += 1;
         if !q.is_packed() {
             // The split ring's chain id is its head index: read the head
@@ -416,9 +421,9 @@ impl RamDisk {
     }
 
     /// Completes `chain` and counts it.
-    fn complete<M: GuestMemory>(
+    fn complete<M: GuestMemory, const H: usize>(
         &mut self,
-        q: &mut Queue,
+        q: &mut Queue<H>,
         chain: DescriptorChain,
         mem: &M,
     ) -> Result<(), QueueError> {
@@ -510,10 +515,10 @@ impl VirtioDevice for RamDisk {
         self.stats.features = features;
     }
 
-    fn process_queue<M: GuestMemory>(
+    fn process_queue<M: GuestMemory, const H: usize>(
         &mut self,
         index: u16,
-        queues: &mut [Queue],
+        queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError> {
         if index != REQUEST_QUEUE {
@@ -559,7 +564,11 @@ impl VirtioDevice for RamDisk {
         Ok(())
     }
 
-    fn poll<M: GuestMemory>(&mut self, queues: &mut [Queue], mem: &M) -> Result<(), QueueError> {
+    fn poll<M: GuestMemory, const H: usize>(
+        &mut self,
+        queues: &mut [Queue<H>],
+        mem: &M,
+    ) -> Result<(), QueueError> {
         if self.held.is_empty() {
             return Ok(());
         }

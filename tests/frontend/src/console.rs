@@ -103,7 +103,11 @@ impl EchoConsole {
     }
 
     /// Takes transmitted bytes into the backlog.
-    fn drain_tx<M: GuestMemory>(&mut self, q: &mut Queue, mem: &M) -> Result<(), QueueError> {
+    fn drain_tx<M: GuestMemory, const H: usize>(
+        &mut self,
+        q: &mut Queue<H>,
+        mem: &M,
+    ) -> Result<(), QueueError> {
         loop {
             let chain = match q.pop_descriptor_chain(mem) {
                 Ok(Some(c)) => c,
@@ -130,7 +134,11 @@ impl EchoConsole {
     }
 
     /// Moves the backlog into receive buffers while there are both.
-    fn fill_rx<M: GuestMemory>(&mut self, q: &mut Queue, mem: &M) -> Result<(), QueueError> {
+    fn fill_rx<M: GuestMemory, const H: usize>(
+        &mut self,
+        q: &mut Queue<H>,
+        mem: &M,
+    ) -> Result<(), QueueError> {
         if !q.ready() {
             return Ok(());
         }
@@ -201,10 +209,10 @@ impl VirtioDevice for EchoConsole {
         }
     }
 
-    fn process_queue<M: GuestMemory>(
+    fn process_queue<M: GuestMemory, const H: usize>(
         &mut self,
         index: u16,
-        queues: &mut [Queue],
+        queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError> {
         if index == TRANSMITQ {
@@ -214,7 +222,11 @@ impl VirtioDevice for EchoConsole {
         self.fill_rx(&mut queues[usize::from(RECEIVEQ)], mem)
     }
 
-    fn poll<M: GuestMemory>(&mut self, queues: &mut [Queue], mem: &M) -> Result<(), QueueError> {
+    fn poll<M: GuestMemory, const H: usize>(
+        &mut self,
+        queues: &mut [Queue<H>],
+        mem: &M,
+    ) -> Result<(), QueueError> {
         self.fill_rx(&mut queues[usize::from(RECEIVEQ)], mem)
     }
 

@@ -27,12 +27,12 @@ use frontend_tests::scmi_agent::{
 };
 use frontend_tests::scmi_probe::{Probe, Prober, Rates};
 use frontend_tests::transport::AnyTransport;
-use platform_sim::SimPlatform;
+use platform_host_vhost_user as builtin;
 use scmi_server::Server;
 use scmi_server::config::{AgentConfig, Config, DeviceConfig};
 use virtio_scmi::{Options, VirtioScmi};
 
-type Srv = Server<SimPlatform, 4, 32>;
+type Srv = Server<builtin::Platform, 4, 32>;
 type Shared = &'static RefCell<Srv>;
 type Dev = VirtioScmi<Shared>;
 type Link = Arc<Loopback<Dev, 2>>;
@@ -63,7 +63,7 @@ static ONE: Config = Config {
 fn shared(config: &'static Config) -> Shared {
     Box::leak(Box::new(RefCell::new(Srv::new(
         config,
-        SimPlatform::default(),
+        builtin::platform(),
     ))))
 }
 
@@ -205,7 +205,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
     assert!(p.msg_checks.iter().all(|c| c.2), "{:?}", p.msg_checks);
 
     let power = p.power.as_ref().expect("power probed");
-    assert_eq!(power.len(), platform_sim::power::BOOT.len());
+    assert_eq!(power.len(), builtin::TABLES.power.boot.len());
     assert!(p.system);
     let perf = p.perf.as_ref().expect("perf probed");
     assert!(!perf.is_empty());
@@ -218,7 +218,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
         assert!(!d.info.name.is_empty());
     }
     let (clocks, _) = p.clocks.as_ref().expect("clocks probed");
-    assert_eq!(clocks.len(), platform_sim::clock::CLOCK_COUNT);
+    assert_eq!(clocks.len(), builtin::TABLES.clock.clocks.len());
     let mut names: Vec<&str> = clocks.iter().map(|c| c.info.name.as_str()).collect();
     names.sort();
     names.dedup();
@@ -240,7 +240,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
         }
     }
     let (sensors, _) = p.sensors.as_ref().expect("sensors probed");
-    assert_eq!(sensors.len(), platform_sim::sensor::COUNT);
+    assert_eq!(sensors.len(), builtin::TABLES.sensor.sensors.len());
     for (i, s) in sensors.iter().enumerate() {
         assert_eq!(s.id as usize, i, "sensor id equals its index (hwmon)");
         let axes = if s.attrh & 1 << 8 != 0 {
@@ -251,7 +251,7 @@ fn check_probe(p: &Probe, sent: &[frontend_tests::scmi_agent::Sent]) {
         assert_eq!(s.axes.len(), axes as usize);
     }
     let resets = p.resets.as_ref().expect("resets probed");
-    assert_eq!(resets.len(), platform_sim::reset::RESET_COUNT);
+    assert_eq!(resets.len(), builtin::TABLES.reset.resets.len());
     let volts = p.voltages.as_ref().expect("voltages probed");
     assert!(!volts.is_empty());
     for v in volts {
@@ -1144,7 +1144,7 @@ both_transports!(
 /// rates: 15 a page at 128 bytes. Past the last rate: OUT_OF_RANGE.
 fn paging_clock_rates(kind: Kind) {
     let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
-    let clocks = &platform_sim::clock::CLOCKS;
+    let clocks = builtin::TABLES.clock.clocks;
     let biggest = clocks
         .iter()
         .filter_map(|c| match c.rates {
@@ -1197,7 +1197,7 @@ fn paging_clock_rates(kind: Kind) {
 /// an empty list; skipping more is OUT_OF_RANGE.
 fn paging_perf_levels(kind: Kind) {
     let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
-    let doms = &platform_sim::perf::DOMAINS;
+    let doms = builtin::TABLES.perf.domains;
     assert!(doms.iter().any(|d| d.levels.len() > 2 * 6), "several pages");
     for (d, dom) in doms.iter().enumerate() {
         let d = d as u32;
@@ -1262,7 +1262,7 @@ fn sensor_desc_len(e: &[u8]) -> usize {
 /// every sensor with axes. Past the end: INVALID_PARAMETERS.
 fn paging_sensor_descriptions_and_axes(kind: Kind) {
     let Rig { mut a, _arena, .. } = rig(kind, AgentOptions::default());
-    let sensors = &platform_sim::sensor::SENSORS;
+    let sensors = builtin::TABLES.sensor.sensors;
     let w = Walk {
         proto: 0x15,
         msg: 0x3,
@@ -1389,7 +1389,7 @@ fn paging_protocols_voltages_intervals(kind: Kind) {
     err(&mut a, 0x10, 0x6, &[n + 1], INVALID_PARAMETERS);
 
     // Voltage levels, every list-form domain.
-    let volts = &platform_sim::voltage::VOLTAGES;
+    let volts = builtin::TABLES.voltage.domains;
     let mut pages_seen = 0;
     for (d, v) in volts.iter().enumerate() {
         let SimLevels::List(list) = v.levels else {
@@ -1420,7 +1420,7 @@ fn paging_protocols_voltages_intervals(kind: Kind) {
     assert!(pages_seen >= 2, "the 40-level rail takes two pages");
 
     // Update intervals, every sensor with a discrete list.
-    let sensors = &platform_sim::sensor::SENSORS;
+    let sensors = builtin::TABLES.sensor.sensors;
     let mut pages_seen = 0;
     for (id, s) in sensors.iter().enumerate() {
         let id = id as u32;
@@ -1502,7 +1502,8 @@ fn sensor_note(e: &frontend_tests::scmi_agent::Event, msg_id: u8) -> bool {
 /// arrives once per update interval to the agent that asked for it, with
 /// the reading the platform's model gives for that time.
 fn sensor_notifications_on_the_eventq(kind: Kind) {
-    use platform_sim::sensor::{ids, timestamp_at, value_at};
+    use platform_host_vhost_user::ids::sensor as ids;
+    use platform_sim::sensor::timestamp_at;
     let arena = Arena::new();
     let server = shared(&PAIR);
     let l1 = link(&arena, kind, server, 1, true, Options::default());
@@ -1510,7 +1511,7 @@ fn sensor_notifications_on_the_eventq(kind: Kind) {
     let mut a1 = agent(&l1, AgentOptions::default());
     let mut a2 = agent(&l2, AgentOptions::default());
     let s = ids::CPU_LITTLE_TEMP;
-    let v = |t: u64| value_at(s, 0, t).unwrap();
+    let v = |t: u64| builtin::TABLES.sensor.value_at(s, 0, t).unwrap();
     // The model: a triangle from 35 °C (t = 0) up to 75 °C (t = 10 s).
     assert!(v(0) < 50_000 && v(4_000) >= 50_000, "crosses 50 °C by 4 s");
 
@@ -1559,7 +1560,7 @@ fn sensor_notifications_on_the_eventq(kind: Kind) {
         0x15,
         0x5,
         &[
-            ids::OUTDOOR_TEMP,
+            ids::OUTDOOR_PROBE_TEMPERATURE,
             3,
             (-5_000i64) as u32,
             ((-5_000i64) >> 32) as u32,
@@ -1613,7 +1614,13 @@ fn sensor_notifications_on_the_eventq(kind: Kind) {
     assert!(a2.drain_events().is_empty(), "updates off");
     // Not every sensor can notify.
     err(&mut a1, 0x15, 0x4, &[ids::VDD_CPU_LITTLE, 1], NOT_SUPPORTED);
-    err(&mut a1, 0x15, 0xB, &[ids::REF_CLOCK, 1], NOT_SUPPORTED);
+    err(
+        &mut a1,
+        0x15,
+        0xB,
+        &[ids::REF_CLOCK_MONITOR, 1],
+        NOT_SUPPORTED,
+    );
     err(&mut a1, 0x15, 0x4, &[s, 3], INVALID_PARAMETERS);
     for l in [&l1, &l2] {
         assert_eq!(l.with_device(|d| d.stats()).events_dropped, 0);
@@ -1756,15 +1763,15 @@ const ROUNDS: usize = 18;
 /// collects every reply by the token in its header, last posted first.
 /// `last` gets the rate each clock must have afterwards.
 fn one_round(a: &mut OwnAgent, round: usize, clocks: &[(u32, Vec<u64>)], last: &mut [u64]) {
-    use platform_sim::sensor::{COUNT, SENSORS, value_at};
+    let sensors = builtin::TABLES.sensor.sensors;
     let n = a.max_in_flight();
     assert_eq!(n, 64, "Linux keeps half the 128-entry cmdq in flight");
     let mut sent = Vec::new();
     for i in 0..n {
         let k = round * n + i;
         let (proto, msg, args, expect_len) = if i % 2 == 0 {
-            let s = (k / 2 % COUNT) as u32;
-            let readings = SENSORS[s as usize].readings();
+            let s = (k / 2 % sensors.len()) as u32;
+            let readings = sensors[s as usize].readings();
             (0x15u8, 0x6u8, vec![s, 0], 16 * readings)
         } else {
             let j = k / 2 % clocks.len();
@@ -1795,7 +1802,11 @@ fn one_round(a: &mut OwnAgent, round: usize, clocks: &[(u32, Vec<u64>)], last: &
             let s = args[0];
             for (axis, q) in r.payload.chunks_exact(16).enumerate() {
                 let v = i64::from_le_bytes(q[..8].try_into().unwrap());
-                assert_eq!(Some(v), value_at(s, axis, 0), "sensor {s} axis {axis}");
+                assert_eq!(
+                    Some(v),
+                    builtin::TABLES.sensor.value_at(s, axis, 0),
+                    "sensor {s} axis {axis}"
+                );
                 assert_eq!(q[8..], [0; 8]);
             }
         }
@@ -1842,7 +1853,7 @@ fn check_rates(a: &mut OwnAgent, clocks: &[(u32, Vec<u64>)], last: &[u64]) {
 fn threaded_device_64_in_flight(kind: Kind) {
     use virtio_drivers::transport::{DeviceStatus, Transport};
     let arena = Arena::new();
-    let dev: OwnDev = VirtioScmi::new(Srv::new(&ONE, SimPlatform::default()), 1);
+    let dev: OwnDev = VirtioScmi::new(Srv::new(&ONE, builtin::platform()), 1);
     let l = Loopback::new(&arena, kind, Mode::Threaded, dev);
     let device = l.spawn();
     let opts = AgentOptions {

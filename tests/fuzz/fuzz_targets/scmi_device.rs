@@ -43,7 +43,7 @@ use std::ops::Range;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use platform_sim::SimPlatform;
+use platform_host_vhost_user as builtin;
 use scmi_server::MAX_REQUEST;
 use scmi_server::config::{AgentConfig, Config};
 use scmi_server::header::{Header, Status};
@@ -237,7 +237,7 @@ static CFG: Config = Config {
     devices: &[],
 };
 
-type Srv = Server<SimPlatform, 2, 8>;
+type Srv = Server<builtin::Platform, 2, 8>;
 
 /// Driver memory: a byte vector at driver address 0, every access checked
 /// the way the real `GuestMemory` implementations check it.
@@ -769,11 +769,11 @@ fn run(input: &Input) {
         (2 << (input.cmdq_size % 7), 1 << (input.eventq_size % 7))
     };
     let mem = Mem(RefCell::new(vec![0; MEM_SIZE]));
-    let server = RefCell::new(Server::new(&CFG, SimPlatform::default()));
+    let server = RefCell::new(Server::new(&CFG, builtin::platform()));
     let mut h = Harness {
         mem: &mem,
         server: &server,
-        reference: Server::new(&CFG, SimPlatform::default()),
+        reference: Server::new(&CFG, builtin::platform()),
         features,
         cmdq_size,
         eventq_size,

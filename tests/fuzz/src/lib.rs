@@ -700,10 +700,10 @@ impl VirtioDevice for EchoDevice {
     fn activate(&mut self, _features: u64) {
         self.active = true;
     }
-    fn process_queue<M: GuestMemory>(
+    fn process_queue<M: GuestMemory, const H: usize>(
         &mut self,
         index: u16,
-        queues: &mut [Queue],
+        queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError> {
         let q = &mut queues[usize::from(index)];

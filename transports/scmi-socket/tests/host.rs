@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use platform_sim::{DEFAULT_CONFIG, SimPlatform};
+use platform_host_vhost_user as builtin;
 use scmi_server::{Header, MsgType, Server, Status};
 use transport_scmi_socket::{Agents, Host, HostOptions, MAX_FRAME, read_frame, write_frame};
 
@@ -30,7 +30,8 @@ fn socket_path(tag: &str) -> PathBuf {
 fn start(agents: Agents) -> PathBuf {
     let path = socket_path("t");
     let listener = UnixListener::bind(&path).unwrap();
-    let server: Server<SimPlatform, 2, 16> = Server::new(&DEFAULT_CONFIG, SimPlatform::default());
+    let server: Server<builtin::Platform, 2, 16> =
+        Server::new(&builtin::CONFIG, builtin::platform());
     let opts = HostOptions {
         agents,
         poll: Duration::from_millis(5),
@@ -242,7 +243,8 @@ fn fixed_agent_from_options() {
     let _ = write_frame(&mut b, &request(BASE, 0, 1, &[]));
     assert!(closed(&mut b));
     // A fixed agent the configuration lacks is refused up front.
-    let server: Server<SimPlatform, 2, 16> = Server::new(&DEFAULT_CONFIG, SimPlatform::default());
+    let server: Server<builtin::Platform, 2, 16> =
+        Server::new(&builtin::CONFIG, builtin::platform());
     let opts = HostOptions {
         agents: Agents::Fixed(3),
         ..HostOptions::default()

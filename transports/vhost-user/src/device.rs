@@ -21,8 +21,9 @@
 //!   `SET_VRING_ENABLE 1`.
 //! * `GET_VRING_BASE` stops the ring and answers the device's next available
 //!   index ([`Queue::avail_base`](virtio_backend::Queue::avail_base)).
-//! * A kick runs [`DeviceCore::queue_notify`]; the [`Interrupts`] it returns
-//!   become writes to the call eventfds. A device that needs a reset
+//! * A wakeup (kicks, time) runs the core's service step
+//!   ([`virtio_backend::service::step`]); its notifications become writes
+//!   to the call eventfds. A device that needs a reset
 //!   (`DEVICE_NEEDS_RESET`) signals the err eventfds: vhost-user has no
 //!   configuration interrupt without a back-end channel.
 //!
@@ -38,8 +39,9 @@ use vhost::vhost_user::message::{
     VhostUserSharedMsg, VhostUserSingleMemoryRegion, VhostUserVringAddrFlags, VhostUserVringState,
 };
 use vhost::vhost_user::{Error, GpuBackend, VhostUserBackendReqHandlerMut};
+use virtio_backend::service::{self, Bound, Kick, Notification, Notifier, Wake};
 use virtio_backend::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
-use virtio_backend::{DeviceCore, Interrupts, VirtioDevice};
+use virtio_backend::{DeviceCore, VirtioDevice};
 
 use crate::memory::{MemoryTable, RegionDesc};
 use crate::sys;
@@ -211,71 +213,45 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
             .collect()
     }
 
-    /// Queue `index` was kicked: serves it. Its kick eventfd is drained
-    /// unless the epoll set watches it edge-triggered ([`Self::watch_kicks`]),
-    /// where reading it would only cost a system call.
-    pub fn kick(&mut self, index: u16) {
-        if self.watch.is_none()
-            && let Some(k) = self
-                .vrings
-                .get(usize::from(index))
-                .and_then(|v| v.kick.as_ref())
-        {
-            sys::drain_eventfd(k);
-        }
-        self.process(index);
-    }
-
-    /// Device-initiated work ([`DeviceCore::poll`]), and rings the
-    /// front-end asked to be polled (started without a kick eventfd).
-    pub fn poll(&mut self) {
-        for i in 0..NQ {
-            if self.vrings[i].started && self.vrings[i].kick.is_none() {
-                self.process(i as u16);
+    /// Serves one wakeup through the core's service step
+    /// ([`service::step`]): with the clock at `now_ms` if time is to pass,
+    /// the queues of `kicked` (bit `n`: queue `n`) that are started and
+    /// enabled, and, with `now_ms`, the rings the front-end asked to be
+    /// polled (started without a kick eventfd); then the device is polled
+    /// and the notifications go out as call eventfd writes (err eventfds
+    /// when the device needs a reset). Kick eventfds are drained unless
+    /// the epoll set watches them edge-triggered ([`Self::watch_kicks`]).
+    pub fn wake(&mut self, kicked: u64, now_ms: Option<u64>) {
+        let mut kicks = [Kick::default(); 64];
+        let mut n = 0;
+        for (i, v) in self.vrings.iter().enumerate().take(64) {
+            let kick = kicked & (1 << i) != 0;
+            if let (true, None, Some(k)) = (kick, self.watch, &v.kick) {
+                sys::drain_eventfd(k);
+            }
+            let polled = now_ms.is_some() && v.kick.is_none();
+            if (kick || polled) && v.started && v.enabled.unwrap_or(!self.protocol) {
+                kicks[n].queue = i as u16;
+                n += 1;
             }
         }
-        if let Some(mem) = &self.mem {
-            let ints = self.core.poll(mem.guest());
-            self.deliver(ints);
-        }
-    }
-
-    /// Serves queue `index` if its ring is started and enabled.
-    fn process(&mut self, index: u16) {
-        let Some(v) = self.vrings.get(usize::from(index)) else {
-            return;
+        let mut notifier = CallEventfds {
+            vrings: &self.vrings,
+            used: 0,
+            needs_reset: false,
         };
-        let enabled = v.enabled.unwrap_or(!self.protocol);
-        if !v.started || !enabled {
-            return;
-        }
-        let Some(mem) = &self.mem else { return };
-        let ints = self.core.queue_notify(mem.guest(), index);
-        self.deliver(ints);
-    }
-
-    /// Turns the core's [`Interrupts`] into eventfd writes.
-    fn deliver(&mut self, ints: Interrupts) {
-        for q in ints.queues() {
-            if let Some(call) = self
-                .vrings
-                .get(usize::from(q))
-                .and_then(|v| v.call.as_ref())
-                && let Err(e) = sys::signal_eventfd(call)
-            {
-                eprintln!("vhost-user: cannot signal the call eventfd of queue {q}: {e}");
+        match &self.mem {
+            Some(mem) => {
+                let mut ep = Bound::new(&mut self.core, mem.guest(), &mut notifier, 0);
+                let wake = Wake {
+                    now_ms,
+                    kicks: &kicks[..n],
+                    ..Wake::default()
+                };
+                service::step(&mut [&mut ep], wake);
             }
-        }
-        if ints.config && self.core.needs_reset() {
-            eprintln!(
-                "vhost-user: the device needs a reset (the driver corrupted a ring); \
-                 signalling the err eventfds"
-            );
-            for v in &self.vrings {
-                if let Some(err) = &v.err {
-                    let _ = sys::signal_eventfd(err);
-                }
-            }
+            // No front-end memory: only time passes.
+            None => now_ms.into_iter().for_each(|now| self.core.advance(now)),
         }
     }
 
@@ -295,23 +271,23 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
         self.core.reset();
         let steps = [ACKNOWLEDGE, ACKNOWLEDGE | DRIVER];
         for s in steps {
-            self.core.set_status(s).map_err(|e| format!("{e:?}"))?;
+            self.core.set_status(s).map_err(|e| e.to_string())?;
         }
         for block in 0..2 {
             self.core
                 .set_driver_feature_block(block, (features >> (32 * block)) as u32)
-                .map_err(|e| format!("{e:?}"))?;
+                .map_err(|e| e.to_string())?;
         }
         let ok = ACKNOWLEDGE | DRIVER | FEATURES_OK;
         self.core.set_status(ok).map_err(|e| {
             format!(
-                "features {features:#x} refused ({e:?}); offered {:#x}",
+                "features {features:#x} refused ({e}); offered {:#x}",
                 self.core.device_features()
             )
         })?;
         self.core
             .set_status(ok | DRIVER_OK)
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| e.to_string())
     }
 
     /// Stops every ring (the core's queues go back to reset state).
@@ -377,7 +353,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
         // Checks size and every ring area against guest memory (virtio v1.2
         // §2.7 alignment and size table).
         q.enable(mem.guest(), features)
-            .map_err(|e| format!("ring refused: {e:?}"))?;
+            .map_err(|e| format!("ring refused: {e}"))?;
         q.set_avail_base(base);
         self.vrings[i].started = true;
         eprintln!("vhost-user: queue {i} started (size {num}, base {base})");
@@ -547,7 +523,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
             return self.fail("SET_VRING_KICK", format_args!("queue {i}: {e}"));
         }
         // Buffers made available before the start are served now.
-        self.process(i as u16);
+        self.wake(1 << i, None);
         Ok(())
     }
 
@@ -585,7 +561,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
         let i = self.vring(index, "SET_VRING_ENABLE")?;
         self.vrings[i].enabled = Some(enable);
         if enable {
-            self.process(i as u16);
+            self.wake(1 << i, None);
         }
         Ok(())
     }
@@ -600,10 +576,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
         match self.core.read_config(offset, &mut buf) {
             Ok(_) => Ok(buf),
             // virtio-scmi has no configuration space (virtio v1.2 §5.17.4).
-            Err(e) => self.fail(
-                "GET_CONFIG",
-                format_args!("{size} bytes at {offset}: {e:?}"),
-            ),
+            Err(e) => self.fail("GET_CONFIG", format_args!("{size} bytes at {offset}: {e}")),
         }
     }
 
@@ -612,7 +585,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
             Ok(_) => Ok(()),
             Err(e) => self.fail(
                 "SET_CONFIG",
-                format_args!("{} bytes at {offset}: {e:?}", buf.len()),
+                format_args!("{} bytes at {offset}: {e}", buf.len()),
             ),
         }
     }
@@ -676,5 +649,55 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserBackendReqHandlerMut for VhostUs
     fn set_log_base(&mut self, _log: &VhostUserLog, _file: File) -> Result<()> {
         self.fatal = Some("SET_LOG_BASE: LOG_SHMFD is not offered".into());
         Err(Error::InvalidOperation("log"))
+    }
+}
+
+/// The service step's notifier for vhost-user: used-buffer notifications
+/// are writes to the rings' call eventfds, and a device that needs a reset
+/// signals the err eventfds (vhost-user has no configuration interrupt
+/// without a back-end channel). Writing an eventfd is a system call, which
+/// orders the device's earlier stores to guest memory before the front-end
+/// sees the signal, so the barrier has nothing to do.
+struct CallEventfds<'a> {
+    vrings: &'a [Vring],
+    used: u64,
+    needs_reset: bool,
+}
+
+impl Notifier for CallEventfds<'_> {
+    fn notify(&mut self, n: Notification) {
+        match n {
+            Notification::Used(q) if q < 64 => self.used |= 1 << q,
+            Notification::Used(_) => {}
+            Notification::Config { needs_reset } => self.needs_reset |= needs_reset,
+        }
+    }
+
+    fn barrier(&mut self) {}
+
+    fn ring(&mut self) {
+        for (q, v) in self.vrings.iter().enumerate().take(64) {
+            if self.used & (1 << q) == 0 {
+                continue;
+            }
+            if let Some(call) = &v.call
+                && let Err(e) = sys::signal_eventfd(call)
+            {
+                eprintln!("vhost-user: cannot signal the call eventfd of queue {q}: {e}");
+            }
+        }
+        if self.needs_reset {
+            eprintln!(
+                "vhost-user: the device needs a reset (the driver corrupted a ring); \
+                 signalling the err eventfds"
+            );
+            for v in self.vrings {
+                if let Some(err) = &v.err {
+                    let _ = sys::signal_eventfd(err);
+                }
+            }
+        }
+        self.used = 0;
+        self.needs_reset = false;
     }
 }

@@ -84,7 +84,7 @@ impl std::fmt::Display for MemoryTableError {
                 "region {region:x?} reaches past the end of its file ({file_size} bytes)"
             ),
             MemoryTableError::Os(r, e) => write!(f, "cannot map region {r:x?}: {e}"),
-            MemoryTableError::Table(r, e) => write!(f, "region {r:x?} refused: {e:?}"),
+            MemoryTableError::Table(r, e) => write!(f, "region {r:x?} refused: {e}"),
         }
     }
 }

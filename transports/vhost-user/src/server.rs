@@ -181,18 +181,24 @@ impl Waiter {
     }
 }
 
+/// The time hook: the platform clock in milliseconds, read when time is to
+/// pass (every `ServeOptions::tick`, or before each wakeup's kicks without
+/// a tick) and handed to the devices ([`VirtioDevice::advance`]).
+pub type Clock<'a> = &'a mut dyn FnMut() -> u64;
+
 /// Serves one connected front-end until it disconnects or `stop` fires.
-/// `on_tick` runs every `opts.tick` with the device type (let time pass on
-/// it), followed by [`VhostUserDevice::poll`]; without a tick it runs
-/// before the kicks of each wakeup.
+/// Every wakeup is one service step of the device
+/// ([`VhostUserDevice::wake`]): its kicks, and the clock when a tick is
+/// due (every `opts.tick`; without a tick, before the kicks of each
+/// wakeup).
 pub fn serve_connection<D: VirtioDevice, const NQ: usize>(
     stream: UnixStream,
     dev: &Shared<D, NQ>,
     opts: &ServeOptions,
-    on_tick: &mut dyn FnMut(&mut D),
+    clock: Clock<'_>,
 ) -> ConnectionEnd {
     match Waiter::new(opts) {
-        Ok(w) => connection(stream, dev, on_tick, &w),
+        Ok(w) => connection(stream, dev, clock, &w),
         Err(e) => ConnectionEnd::Failed(format!("epoll: {e}")),
     }
 }
@@ -200,7 +206,7 @@ pub fn serve_connection<D: VirtioDevice, const NQ: usize>(
 fn connection<D: VirtioDevice, const NQ: usize>(
     stream: UnixStream,
     dev: &Shared<D, NQ>,
-    on_tick: &mut dyn FnMut(&mut D),
+    clock: Clock<'_>,
     w: &Waiter,
 ) -> ConnectionEnd {
     let sock = stream.as_raw_fd();
@@ -222,23 +228,22 @@ fn connection<D: VirtioDevice, const NQ: usize>(
         // Kicks first: they belong to the rings as configured now, before a
         // message below may stop them. Edge-triggered: not read (the device
         // knows).
-        let (mut message, mut tick) = (false, false);
-        if w.on_demand() && ready.iter().any(|e| e.u64 >= KICK_TOKEN) {
-            on_tick(lock(dev).device_mut());
-        }
+        let (mut message, mut tick, mut kicked) = (false, false, 0u64);
         for e in ready {
             match e.u64 {
                 SOCKET => message = true,
                 TIMER => tick = true,
                 k => {
-                    if let Some(q) = k
-                        .checked_sub(KICK_TOKEN)
-                        .and_then(|q| u16::try_from(q).ok())
-                    {
-                        lock(dev).kick(q);
+                    if let Some(q) = k.checked_sub(KICK_TOKEN).filter(|&q| q < 64) {
+                        kicked |= 1 << q;
                     }
                 }
             }
+        }
+        if kicked != 0 {
+            // Without a timer, time is brought up to date with the kicks.
+            let now = w.on_demand().then(&mut *clock);
+            lock(dev).wake(kicked, now);
         }
         if message {
             match whole_message(sock) {
@@ -264,9 +269,8 @@ fn connection<D: VirtioDevice, const NQ: usize>(
             }
         }
         if tick && w.tick_due() {
-            let mut d = lock(dev);
-            on_tick(d.device_mut());
-            d.poll();
+            let now = clock();
+            lock(dev).wake(0, Some(now));
         }
     };
     {
@@ -279,12 +283,12 @@ fn connection<D: VirtioDevice, const NQ: usize>(
 }
 
 /// Accepts front-ends on `listener` one after the other until `stop`
-/// fires. The timer hook keeps running between connections.
+/// fires. Time keeps passing between connections.
 pub fn serve<D: VirtioDevice, const NQ: usize>(
     listener: &UnixListener,
     dev: &Shared<D, NQ>,
     opts: &ServeOptions,
-    on_tick: &mut dyn FnMut(&mut D),
+    clock: Clock<'_>,
 ) -> io::Result<()> {
     let w = Waiter::new(opts)?;
     let lfd = listener.as_raw_fd();
@@ -297,7 +301,8 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
             return Ok(());
         }
         if ready.iter().any(|e| e.u64 == TIMER) && w.tick_due() {
-            on_tick(lock(dev).device_mut());
+            let now = clock();
+            lock(dev).wake(0, Some(now));
         }
         if !ready.iter().any(|e| e.u64 == LISTENER) {
             continue;
@@ -313,7 +318,7 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
         eprintln!("vhost-user: front-end connected");
         // One front-end at a time: the next one waits in the backlog.
         w.epoll.delete(lfd)?;
-        let end = connection(stream, dev, on_tick, &w);
+        let end = connection(stream, dev, &mut *clock, &w);
         w.epoll.add(lfd, LISTENER, false)?;
         match end {
             ConnectionEnd::Closed => {

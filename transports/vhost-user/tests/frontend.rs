@@ -15,9 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use platform_sim::DEFAULT_CONFIG;
-use platform_sim::SimPlatform;
-use platform_sim::sensor::{ids, value_at};
+use platform_host_vhost_user as builtin;
+use platform_host_vhost_user::ids::sensor as ids;
 use scmi_server::Server;
 use transport_vhost_user::device::VHOST_USER_F_PROTOCOL_FEATURES;
 use transport_vhost_user::{MemoryTable, RegionDesc, ServeOptions, VhostUserDevice, serve, sys};
@@ -32,7 +31,7 @@ use virtio_backend::spec::features;
 use virtio_scmi::{F_P2A_CHANNELS, Options, VirtioScmi};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
-type Scmi = VirtioScmi<Server<SimPlatform, 8, 32>>;
+type Scmi = VirtioScmi<Server<builtin::Platform, 8, 32>>;
 
 const QSIZE: u16 = 16;
 
@@ -60,8 +59,8 @@ impl Daemon {
         let clock = Arc::new(AtomicU64::new(0));
         let c = Arc::clone(&clock);
         let thread = std::thread::spawn(move || {
-            let server: Server<SimPlatform, 8, 32> =
-                Server::new(&DEFAULT_CONFIG, SimPlatform::default());
+            let server: Server<builtin::Platform, 8, 32> =
+                Server::new(&builtin::CONFIG, builtin::platform());
             let opts = Options {
                 p2a: true,
                 ring_features: features::INDIRECT_DESC | features::EVENT_IDX,
@@ -75,8 +74,8 @@ impl Daemon {
                 tick,
                 stop: Some(stop_fd),
             };
-            let mut on_tick = |d: &mut Scmi| d.backend_mut().tick(c.load(Ordering::SeqCst));
-            serve(&listener, &dev, &serve_opts, &mut on_tick)
+            let mut clock = || c.load(Ordering::SeqCst);
+            serve(&listener, &dev, &serve_opts, &mut clock)
         });
         Daemon {
             path,
@@ -298,7 +297,10 @@ fn serves_scmi_over_vhost_user_and_survives_reconnects() {
     let h = header(0x15, 0x6, 2);
     let r = command(&g, &mut cmdq, &cmd, false, &[h, ids::DDR_TEMP, 0], 8 + 16);
     assert_eq!(&r[..2], [h, 0]);
-    assert_eq!(Some(i64_at(&r, 2)), value_at(ids::DDR_TEMP, 0, 12_345));
+    assert_eq!(
+        Some(i64_at(&r, 2)),
+        builtin::TABLES.sensor.value_at(ids::DDR_TEMP, 0, 12_345)
+    );
 
     // An asynchronous one: immediate reply, then the delayed response
     // (SCMI v3.2 §4.7.3.1) on the eventq.
@@ -321,7 +323,10 @@ fn serves_scmi_over_vhost_user_and_survives_reconnects() {
         "delayed response header echoes the token"
     );
     assert_eq!(&ev[1..3], [0, ids::DDR_TEMP]);
-    assert_eq!(Some(i64_at(&ev, 3)), value_at(ids::DDR_TEMP, 0, 20_000));
+    assert_eq!(
+        Some(i64_at(&ev, 3)),
+        builtin::TABLES.sensor.value_at(ids::DDR_TEMP, 0, 20_000)
+    );
 
     // ---- Guest reboot on the same connection: stop, restart at the base. ----
     assert_eq!(fe.get_vring_base(0).unwrap(), 3, "three commands consumed");
@@ -378,7 +383,9 @@ fn serves_scmi_over_vhost_user_and_survives_reconnects() {
     assert_eq!(&r[..2], [h, 0]);
     assert_eq!(
         Some(i64_at(&r, 2)),
-        value_at(ids::CPU_LITTLE_TEMP, 0, 33_000)
+        builtin::TABLES
+            .sensor
+            .value_at(ids::CPU_LITTLE_TEMP, 0, 33_000)
     );
     drop(fe);
 
@@ -406,7 +413,7 @@ fn without_a_tick_time_passes_when_requests_come() {
         assert_eq!(&r[..2], [h, 0]);
         assert_eq!(
             Some(i64_at(&r, 2)),
-            value_at(ids::DDR_TEMP, 0, ms),
+            builtin::TABLES.sensor.value_at(ids::DDR_TEMP, 0, ms),
             "at {ms} ms"
         );
     }

@@ -55,10 +55,10 @@ impl VirtioDevice for Echo {
     fn activate(&mut self, features: u64) {
         self.activated = Some(features);
     }
-    fn process_queue<M: GuestMemory>(
+    fn process_queue<M: GuestMemory, const H: usize>(
         &mut self,
         index: u16,
-        queues: &mut [Queue],
+        queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError> {
         let q = &mut queues[usize::from(index)];
@@ -371,4 +371,36 @@ fn mmio_register_file() {
     let _ = w(&mut t, &m, reg::STATUS, 0);
     assert_eq!(t.read(reg::STATUS, 4), 0);
     assert_eq!(t.read(reg::QUEUE_READY, 4), 0);
+}
+
+/// Errors a user meets read as sentences that carry their values.
+#[test]
+fn errors_display_what_was_wrong_and_where() {
+    use crate::{Area, ChainError, MemoryError, QueueConfigError};
+    extern crate std;
+    use std::string::ToString;
+    let e = ControlError::Queue(QueueConfigError::OutOfRange {
+        area: Area::Device,
+        error: MemoryError::OutOfRange {
+            addr: 0x1000,
+            len: 6,
+        },
+    });
+    let s = e.to_string();
+    assert!(
+        s.contains("device area") && s.contains("0x1000") && s.contains("6 bytes"),
+        "{s}"
+    );
+    let s = QueueError::InvalidChain {
+        id: 7,
+        error: ChainError::NextOutOfRange { next: 99 },
+    }
+    .to_string();
+    assert!(s.contains("chain 7") && s.contains("99"), "{s}");
+    let s = QueueConfigError::SizeTooLarge {
+        size: 300,
+        max: 256,
+    }
+    .to_string();
+    assert!(s.contains("300") && s.contains("256"), "{s}");
 }

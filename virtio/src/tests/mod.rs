@@ -5,6 +5,7 @@ mod control;
 mod hostile;
 mod msg;
 mod packed;
+mod service;
 mod split;
 
 use core::ptr::NonNull;

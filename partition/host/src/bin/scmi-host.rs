@@ -1,15 +1,14 @@
 //! `scmi-host`: serves the simulated SCMI platform over a Unix socket.
 //!
 //! Each connection is one agent; frames are a little-endian `u32` length
-//! followed by a raw SCMI message (see `scmi_server::host`). The built-in
+//! followed by a raw SCMI message (see `transport_scmi_socket`). The built-in
 //! configuration has two agents.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use platform_sim::DEFAULT_CONFIG;
-use platform_sim::SimPlatform;
+use platform_host_vhost_user as builtin;
 use scmi_server::Server;
 use transport_scmi_socket::{Agents, Host, HostOptions};
 
@@ -67,7 +66,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let server: Server<SimPlatform, 2, 32> = Server::new(&DEFAULT_CONFIG, SimPlatform::default());
+    let server: Server<builtin::Platform, 2, 32> =
+        Server::new(&builtin::CONFIG, builtin::platform());
     let agents = server.agent_count();
     let opts = HostOptions {
         agents: match args.agent {

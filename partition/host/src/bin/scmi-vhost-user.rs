@@ -8,14 +8,13 @@
 //! SIGTERM removes the socket and exits with status 0.
 
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use platform_sim::DEFAULT_CONFIG;
-use platform_sim::SimPlatform;
-use scmi_server::{Config, Server};
+use platform_host_vhost_user as builtin;
+use scmi_server::{Config, Platform, Server};
 use transport_vhost_user::{ServeOptions, VhostUserDevice, serve, sys};
 use virtio_backend::spec::features;
 use virtio_scmi::{Options, VirtioScmi};
@@ -46,10 +45,6 @@ QEMU side (guest memory must be shared with the daemon):
   -object memory-backend-memfd,id=mem,size=512M,share=on -machine memory-backend=mem
   -chardev socket,id=scmi,path=PATH
   -device vhost-user-scmi,chardev=scmi -global virtio-mmio.force-legacy=false";
-
-/// Largest queue the driver may configure; QEMU's vhost-user-scmi asks for
-/// 256 entries per queue.
-const MAX_QUEUE: u16 = 1024;
 
 #[derive(Debug, PartialEq, Eq)]
 struct Args {
@@ -102,26 +97,111 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     }))
 }
 
-/// The SCMI configuration and platform to serve: from the manifest when one
-/// is given (validated by the `manifest` crate; errors name the file and the
-/// node), otherwise the built-in simulated platform and the two-agent
-/// default configuration of `scmi-host`.
-fn load_config(path: Option<&Path>) -> Result<(&'static Config, SimPlatform), String> {
-    match path {
-        None => Ok((&DEFAULT_CONFIG, SimPlatform::default())),
-        Some(p) => manifest::load_server_parts(p).map_err(|e| format!("--manifest: {e}")),
-    }
+/// The virtio-scmi device of the manifest's `/virtio` node that this
+/// daemon is: its queue sizes and whether it has P2A channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DeviceSpec {
+    /// cmdq, then eventq when `p2a`.
+    queue_sizes: Vec<u32>,
+    p2a: bool,
 }
 
-type Scmi = VirtioScmi<Server<SimPlatform, 8, 32>>;
+/// Picks the vhost-user virtio-scmi device for `agent` out of a manifest's
+/// `/virtio` node: `(device id, transport, agent, queue sizes, p2a)` per
+/// device.
+fn device_for<'a>(
+    devices: impl Iterator<Item = (u32, &'a str, u32, &'a [u32], bool)>,
+    agent: u32,
+    file: &str,
+) -> Result<DeviceSpec, String> {
+    let mut found = None;
+    for (id, transport, a, queue_sizes, p2a) in devices {
+        if id == virtio_scmi::DEVICE_ID && transport == "vhost-user" && a == agent {
+            found = Some(DeviceSpec {
+                queue_sizes: queue_sizes.to_vec(),
+                p2a,
+            });
+        }
+    }
+    found.ok_or_else(|| {
+        format!(
+            "--agent {agent}: {file}: /virtio: no vhost-user virtio-scmi device (device-id 32) for agent {agent}"
+        )
+    })
+}
+
+/// Queue sizes of `spec` as device options.
+fn options(spec: &DeviceSpec, file: &str) -> Result<Options, String> {
+    let size = |i: usize| -> Result<u16, String> {
+        let q = spec.queue_sizes.get(i).copied().unwrap_or(0);
+        u16::try_from(q)
+            .ok()
+            .filter(|&q| q > 0)
+            .ok_or_else(|| format!("{file}: /virtio: queue {i} has size {q}"))
+    };
+    Ok(Options {
+        p2a: spec.p2a,
+        // What QEMU's vhost-user-scmi passes through to the guest.
+        ring_features: features::INDIRECT_DESC | features::EVENT_IDX,
+        cmdq_size: size(0)?,
+        eventq_size: if spec.p2a { size(1)? } else { 0 },
+    })
+}
 
 fn run(args: Args) -> Result<(), String> {
     // Before anything else (and before any thread exists): SIGINT/SIGTERM
     // become readable events on this descriptor.
     let signals =
         sys::termination_signalfd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
-    let (config, platform) = load_config(args.manifest.as_deref())?;
-    let server: Server<SimPlatform, 8, 32> = Server::new(config, platform);
+    match args.manifest.as_deref() {
+        // The built-in SoC: generated from manifests/host-vhost-user.dts.
+        None => {
+            let file = "built-in manifest (manifests/host-vhost-user.dts)";
+            let spec = device_for(
+                builtin::VIRTIO
+                    .iter()
+                    .map(|d| (d.device_id, d.transport, d.agent, d.queue_sizes, d.p2a)),
+                args.agent,
+                file,
+            )?;
+            let opts = options(&spec, file)?;
+            serve_platform(&args, &signals, &builtin::CONFIG, builtin::platform(), opts)
+        }
+        Some(path) => {
+            let file = path.display().to_string();
+            let m = manifest::load(path).map_err(|e| format!("--manifest: {e}"))?;
+            let spec = device_for(
+                m.virtio.iter().map(|d| {
+                    (
+                        d.device_id,
+                        d.transport.as_str(),
+                        d.agent,
+                        d.queue_sizes.as_slice(),
+                        d.p2a,
+                    )
+                }),
+                args.agent,
+                &file,
+            )?;
+            let opts = options(&spec, &file)?;
+            let (config, platform) = m
+                .into_server_parts()
+                .map_err(|e| format!("--manifest: {e}"))?;
+            serve_platform(&args, &signals, config, platform, opts)
+        }
+    }
+}
+
+/// Serves agent `args.agent` of `config` over `platform` until a signal.
+fn serve_platform<P: Platform>(
+    args: &Args,
+    signals: &std::os::fd::OwnedFd,
+    config: &'static Config,
+    platform: P,
+    opts: Options,
+) -> Result<(), String> {
+    type Scmi<P> = VirtioScmi<Server<P, 8, 32>>;
+    let server: Server<P, 8, 32> = Server::new(config, platform);
     let agents = server.agent_count();
     if args.agent > agents {
         return Err(format!(
@@ -129,36 +209,29 @@ fn run(args: Args) -> Result<(), String> {
             args.agent
         ));
     }
-    let opts = Options {
-        p2a: true,
-        // What QEMU's vhost-user-scmi passes through to the guest.
-        ring_features: features::INDIRECT_DESC | features::EVENT_IDX,
-        cmdq_size: MAX_QUEUE,
-        eventq_size: MAX_QUEUE,
-    };
-    let device: Scmi = VirtioScmi::with_options(server, args.agent, opts);
-    let dev = Arc::new(Mutex::new(VhostUserDevice::<Scmi, 2>::new(device)));
+    let device: Scmi<P> = VirtioScmi::with_options(server, args.agent, opts);
+    let dev = Arc::new(Mutex::new(VhostUserDevice::<Scmi<P>, 2>::new(device)));
     let listener = partition_host::bind_socket(&args.socket)?;
     eprintln!(
-        "scmi-vhost-user: serving SCMI agent {} ({}) on {}",
+        "scmi-vhost-user: serving SCMI agent {} ({}) on {} (queues {}/{}, P2A channels {})",
         args.agent,
         config
             .agents
             .get(args.agent as usize - 1)
             .map_or("?", |a| a.name),
-        args.socket.display()
+        args.socket.display(),
+        opts.cmdq_size,
+        opts.eventq_size,
+        if opts.p2a { "on" } else { "off" },
     );
     let start = Instant::now();
-    let mut on_tick = |d: &mut Scmi| {
-        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        d.backend_mut().tick(ms);
-    };
+    let mut clock = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     let serve_opts = ServeOptions {
         tick: (args.tick_ms > 0).then(|| Duration::from_millis(args.tick_ms)),
         stop: Some(signals.as_raw_fd()),
     };
-    let r = serve(&listener, &dev, &serve_opts, &mut on_tick);
-    if let Some(sig) = sys::read_signal(&signals) {
+    let r = serve(&listener, &dev, &serve_opts, &mut clock);
+    if let Some(sig) = sys::read_signal(signals) {
         eprintln!("scmi-vhost-user: signal {sig}, shutting down");
     }
     let _ = std::fs::remove_file(&args.socket);
@@ -177,7 +250,7 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scmi_server::protocols::clock::ClockPlatform;
+    use std::path::Path;
 
     fn args(v: &[&str]) -> Result<Option<Args>, String> {
         parse(v.iter().map(|s| s.to_string()))
@@ -217,18 +290,57 @@ mod tests {
     }
 
     #[test]
-    fn manifest_configures_the_server_and_bad_ones_are_named() {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let (config, platform) =
-            load_config(Some(&repo.join("manifests/host-vhost-user.dts"))).unwrap();
-        assert_eq!(config.agents.len(), DEFAULT_CONFIG.agents.len());
+    fn the_virtio_node_sets_queues_and_p2a_and_missing_devices_are_named() {
+        let builtin = |agent| {
+            device_for(
+                builtin::VIRTIO
+                    .iter()
+                    .map(|d| (d.device_id, d.transport, d.agent, d.queue_sizes, d.p2a)),
+                agent,
+                "builtin",
+            )
+        };
+        let spec = builtin(2).unwrap();
+        let opts = options(&spec, "builtin").unwrap();
+        assert!(opts.p2a);
         assert_eq!(
-            platform.clocks().len(),
-            SimPlatform::default().clocks().len()
+            (u32::from(opts.cmdq_size), u32::from(opts.eventq_size)),
+            (spec.queue_sizes[0], spec.queue_sizes[1])
         );
-        let e = load_config(Some(Path::new("/nonexistent/m.dts"))).unwrap_err();
-        assert!(e.contains("/nonexistent/m.dts"), "{e}");
-        let e = load_config(Some(Path::new("/dev/null"))).unwrap_err();
-        assert!(e.contains("/dev/null"), "{e}");
+        let e = builtin(3).unwrap_err();
+        assert!(
+            e.contains("builtin: /virtio") && e.contains("agent 3"),
+            "{e}"
+        );
+        // A device without P2A channels has no eventq; one of another
+        // transport or type is not ours.
+        let q = [64u32];
+        let list = [
+            (32, "vhost-user", 1, &q[..], false),
+            (32, "virtio-msg", 2, &q[..], true),
+            (3, "vhost-user", 2, &q[..], true),
+        ];
+        let spec = device_for(list.iter().copied(), 1, "m.dts").unwrap();
+        let opts = options(&spec, "m.dts").unwrap();
+        assert_eq!((opts.p2a, opts.cmdq_size, opts.eventq_size), (false, 64, 0));
+        assert!(device_for(list.iter().copied(), 2, "m.dts").is_err());
+        // The manifest the daemon is shipped with agrees with the built-in.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let m = manifest::load(repo.join("manifests/host-vhost-user.dts")).unwrap();
+        let loaded = device_for(
+            m.virtio.iter().map(|d| {
+                (
+                    d.device_id,
+                    d.transport.as_str(),
+                    d.agent,
+                    d.queue_sizes.as_slice(),
+                    d.p2a,
+                )
+            }),
+            2,
+            "host-vhost-user.dts",
+        )
+        .unwrap();
+        assert_eq!(loaded, builtin(2).unwrap());
     }
 }

@@ -35,7 +35,7 @@ use virtio_backend::spec::features::{EVENT_IDX, INDIRECT_DESC, RING_PACKED, VERS
 use virtio_backend::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
 use virtio_backend::{DeviceCore, FixedWindow, GuestMemory as _, Interrupts};
 
-use platform_sim::SimPlatform;
+use platform_host_vhost_user as builtin;
 use scmi_server::config::{AgentConfig, Config};
 use scmi_server::header::{Header, Status};
 use scmi_server::protocols::{clock, sensor};
@@ -88,7 +88,7 @@ static CFG: Config = Config {
 /// The agent the device serves.
 const AGENT: u32 = 1;
 
-type Srv = Server<SimPlatform>;
+type Srv = Server<builtin::Platform>;
 type Core = DeviceCore<VirtioScmi<Srv>, 2>;
 
 /// The command measured.
@@ -343,7 +343,7 @@ pub fn bench_scmi_server_handle(server: &mut Srv, request: &[u8], response: &mut
 
 /// Brings the device up as Linux does and posts the eventq buffers.
 fn bring_up<'m>(mem: &'m FixedWindow<'m>, setup: Setup) -> Result<(Core, Driver<'m>), String> {
-    let device = VirtioScmi::new(Server::new(&CFG, SimPlatform::default()), AGENT);
+    let device = VirtioScmi::new(Server::new(&CFG, builtin::platform()), AGENT);
     let mut core = DeviceCore::new(device);
     let features = setup.features();
     let err = |what: &str, e| format!("bring-up, {what}: {e:?}");
@@ -390,9 +390,9 @@ pub fn run(
     mem.clear();
     let window = mem.window();
     let (mut core, mut driver) = bring_up(&window, setup)?;
-    let mut reference: Srv = Server::new(&CFG, SimPlatform::default());
+    let mut reference: Srv = Server::new(&CFG, builtin::platform());
     reference.set_p2a(AGENT, true);
-    let mut server: Srv = Server::new(&CFG, SimPlatform::default());
+    let mut server: Srv = Server::new(&CFG, builtin::platform());
     server.set_p2a(AGENT, true);
     let mut want = [0u8; MAX_MESSAGE];
     let mut got = [0u8; MAX_MESSAGE];
