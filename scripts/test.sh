@@ -44,7 +44,7 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 done_step "clippy host"
 
 step "cargo clippy (aarch64-unknown-none) -D warnings"
-for c in "${FIRMWARE_CRATES[@]}"; do
+for c in "${FIRMWARE_CRATES[@]}" static-device; do
     cargo clippy -p "$c" --target aarch64-unknown-none --locked -- -D warnings
 done
 done_step "clippy aarch64-unknown-none"
@@ -68,6 +68,15 @@ for c in "${FIRMWARE_CRATES[@]}"; do
         --release --target-dir target/armv8r
 done
 done_step "build armv8r-none-eabihf"
+
+step "static device: the whole SCMI device in a static, bare-metal under QEMU (aarch64 virt, Cortex-R52 mps3-an536)"
+# Needs QEMU 10 (qemu-system-aarch64 and -arm); prints the device's RAM and
+# the deepest stack of one SCMI round trip (stack painting) on both targets.
+scripts/setup-host.sh qemu
+tests/static-device/run.sh 2>&1 | tee "$LOG"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "static device"
+grep -q '^static-device: ok' "$LOG" || die "static device: no verdict"
+done_step "static device (QEMU)" "$(grep -E '^stack of one round trip' "$LOG" | tr -s ' ')"
 
 step "miri: virtio-backend (all unsafe lives in its memory module)"
 # The library allocates nothing (no_std, no alloc); only test helpers leak

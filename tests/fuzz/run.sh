@@ -29,7 +29,7 @@ esac
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$HERE"
 
-ALL_TARGETS=(rings virtio_msg mmio scmi_device ffa_bus)
+ALL_TARGETS=(rings virtio_msg mmio scmi_device ffa_bus amp_channel)
 if [ $# -gt 0 ]; then
     TARGETS=("$@")
 else

@@ -319,6 +319,50 @@ pub const fn bitmap_len(count: u16) -> usize {
     (count as usize).div_ceil(8)
 }
 
+/// The GET_DEVICES answer, in `order`, for `count` device numbers from
+/// `offset` of a bus whose devices are the set bits of `present` (bit `n`
+/// of byte `n / 8`: device `n`), limited to what fits a frame of `room`
+/// bytes; the bitmap is built in `buf`. `next_offset` is 0 when no device
+/// follows, else the first number after the answered range (virtio-msg v2
+/// "GET_DEVICES": the response count is at most the request's).
+pub fn device_list<'b>(
+    order: GetDevicesOrder,
+    offset: u16,
+    count: u16,
+    room: usize,
+    present: &[u8],
+    buf: &'b mut [u8],
+) -> DeviceList<'b> {
+    let fit = room.saturating_sub(HEADER_SIZE + 6).min(buf.len()) * 8;
+    let n = usize::from(count).min(fit);
+    let bytes = n.div_ceil(8);
+    let (bits, _) = buf.split_at_mut(bytes.min(buf.len()));
+    bits.fill(0);
+    let first = usize::from(offset);
+    for i in 0..n {
+        if bit(present, first + i)
+            && let Some(b) = bits.get_mut(i / 8)
+        {
+            *b |= 1 << (i % 8);
+        }
+    }
+    let end = first + n;
+    let last = (present.len() * 8).min(1 << 16);
+    let more = (end..last).any(|d| bit(present, d));
+    let next_offset = if more {
+        u16::try_from(end).unwrap_or(0)
+    } else {
+        0
+    };
+    DeviceList {
+        order,
+        offset,
+        count: u16::try_from(n).unwrap_or(0),
+        next_offset,
+        bitmap: bits,
+    }
+}
+
 /// Whether bit `n` of an LSB-first bitmap is set.
 fn bit(bitmap: &[u8], n: usize) -> bool {
     bitmap.get(n / 8).is_some_and(|b| b & (1 << (n % 8)) != 0)
@@ -1366,7 +1410,15 @@ impl<const AREAS: usize> FfaBus<AREAS> {
         let reply = match req {
             BusRequest::GetDevices { offset, count } => {
                 let room = out.len().min(FFA_MAX_MSG_SIZE);
-                let list = self.devices(offset, count, room, host.device_bitmap(), &mut bitmap);
+                let order = self.config.devices_order;
+                let list = device_list(
+                    order,
+                    offset,
+                    count,
+                    room,
+                    host.device_bitmap(),
+                    &mut bitmap,
+                );
                 BusResponse::Devices(list)
             }
             BusRequest::Ping { data } => BusResponse::Ping { data },
@@ -1487,49 +1539,6 @@ impl<const AREAS: usize> FfaBus<AREAS> {
                 outcome: Outcome::Dropped(DropCause::OutTooSmall),
                 host: call,
             },
-        }
-    }
-
-    /// The GET_DEVICES answer for `count` numbers from `offset`, limited to
-    /// what fits a frame of `room` bytes.
-    fn devices<'b>(
-        &self,
-        offset: u16,
-        count: u16,
-        room: usize,
-        present: &[u8],
-        buf: &'b mut [u8],
-    ) -> DeviceList<'b> {
-        // PoC: count limited by the frame ((104 - 8 - 6) * 8 slots); v2:
-        // response count <= request count.
-        let fit = room.saturating_sub(HEADER_SIZE + 6).min(buf.len()) * 8;
-        let n = usize::from(count).min(fit);
-        let bytes = n.div_ceil(8);
-        let (bits, _) = buf.split_at_mut(bytes.min(buf.len()));
-        bits.fill(0);
-        let first = usize::from(offset);
-        for i in 0..n {
-            if bit(present, first + i)
-                && let Some(b) = bits.get_mut(i / 8)
-            {
-                *b |= 1 << (i % 8);
-            }
-        }
-        // v2: next_offset 0 = nothing after, else > the request's offset.
-        let end = first + n;
-        let last = (present.len() * 8).min(1 << 16);
-        let more = (end..last).any(|d| bit(present, d));
-        let next_offset = if more {
-            u16::try_from(end).unwrap_or(0)
-        } else {
-            0
-        };
-        DeviceList {
-            order: self.config.devices_order,
-            offset,
-            count: u16::try_from(n).unwrap_or(0),
-            next_offset,
-            bitmap: bits,
         }
     }
 
@@ -1674,7 +1683,8 @@ pub fn is_event_frame(f: &[u8]) -> bool {
         h.dev_num == 0 && BusEvent::decode(f).is_ok()
     } else {
         matches!(
-            msg::Response::decode(f),
+            // Events have the same layout in both revisions.
+            msg::Response::decode(f, msg::Revision::V2),
             Ok((
                 _,
                 msg::Response::EventUsed { .. } | msg::Response::EventConfig { .. }

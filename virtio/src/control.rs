@@ -44,6 +44,9 @@ pub enum ControlError {
     ConfigRange,
     /// The device refused a configuration write.
     ConfigReadOnly,
+    /// A configuration write based on a generation that is not the current
+    /// one (virtio-msg RFC3 SET_CONFIG; virtio v1.2 §2.5).
+    StaleGeneration,
 }
 
 impl core::fmt::Display for ControlError {
@@ -62,6 +65,9 @@ impl core::fmt::Display for ControlError {
             }
             ControlError::ConfigRange => f.write_str("outside the configuration space"),
             ControlError::ConfigReadOnly => f.write_str("configuration write refused"),
+            ControlError::StaleGeneration => {
+                f.write_str("configuration write based on an old generation")
+            }
         }
     }
 }
@@ -96,6 +102,33 @@ pub struct QueueInfo {
     pub driver: u64,
     /// Device area address (0 while not enabled).
     pub device: u64,
+}
+
+/// What a v2 SET_VQUEUE asks for ([`DeviceCore::update_vqueue`]): the
+/// fields to change (`None`: keep) and what to do with the queue's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VqueueUpdate {
+    /// New size.
+    pub size: Option<u16>,
+    /// New descriptor area address.
+    pub desc: Option<u64>,
+    /// New driver area address.
+    pub driver: Option<u64>,
+    /// New device area address.
+    pub device: Option<u64>,
+    /// The state operation.
+    pub state: VqueueState,
+}
+
+/// The state operation of a v2 SET_VQUEUE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VqueueState {
+    /// Keep the queue disabled (only for a disabled queue).
+    KeepDisabled,
+    /// Enable the queue once the fields are applied.
+    Enable,
+    /// Keep the state as it is.
+    Keep,
 }
 
 /// A virtio device with its control plane and `NQ` queues.
@@ -367,6 +400,60 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> DeviceCore<D, NQ, H> {
             q.reset();
         }
         r.map_err(ControlError::Queue)
+    }
+
+    /// SET_VQUEUE as virtio-msg v2 defines it: apply `update`'s fields,
+    /// then its state operation, all or nothing. Refused (state unchanged)
+    /// when the queue is enabled and the update changes a field or asks to
+    /// keep it disabled, outside the setup phase (`FEATURES_OK` without
+    /// `DRIVER_OK`, or a queue in reset with `VIRTIO_F_RING_RESET`), and
+    /// when enabling fails its checks (the fields then return to what they
+    /// were).
+    pub fn update_vqueue<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        index: u16,
+        update: VqueueUpdate,
+    ) -> Result<(), ControlError> {
+        let negotiated = self.driver_features;
+        let status = self.status;
+        let q = self.queue_mut(index)?;
+        let fields = update.size.is_some()
+            || update.desc.is_some()
+            || update.driver.is_some()
+            || update.device.is_some();
+        if q.ready() {
+            // An enabled queue cannot change, nor be disabled here (only
+            // RESET_VQUEUE does that).
+            return match (fields, update.state) {
+                (false, VqueueState::Enable | VqueueState::Keep) => Ok(()),
+                _ => Err(ControlError::WrongState),
+            };
+        }
+        let setup_phase = status & FEATURES_OK != 0 && status & DRIVER_OK == 0;
+        let reenable = status & DRIVER_OK != 0 && negotiated & features::RING_RESET != 0;
+        if status & NEEDS_RESET != 0 || !(setup_phase || reenable) {
+            return Err(ControlError::WrongState);
+        }
+        let before = (q.size(), q.addresses());
+        if let Some(v) = update.size {
+            q.set_size(v);
+        }
+        let (desc, driver, device) = before.1;
+        q.set_desc_table_address(update.desc.unwrap_or(desc));
+        q.set_avail_ring_address(update.driver.unwrap_or(driver));
+        q.set_used_ring_address(update.device.unwrap_or(device));
+        if update.state != VqueueState::Enable {
+            return Ok(());
+        }
+        q.enable(mem, negotiated).map_err(|e| {
+            let (size, (desc, driver, device)) = before;
+            q.set_size(size);
+            q.set_desc_table_address(desc);
+            q.set_avail_ring_address(driver);
+            q.set_used_ring_address(device);
+            ControlError::Queue(e)
+        })
     }
 
     /// Disables a queue during setup (virtio-mmio `QueueReady = 0` before

@@ -20,6 +20,10 @@
 //!   generation, per-queue setup); [`msg`] maps virtio-msg messages onto it
 //!   and [`mmio`] maps virtio-mmio register accesses onto it.
 //! * [`VirtioDevice`] is what a device type implements.
+//! * [`amp`] is virtio-msg over a shared-memory channel (the AMP layout
+//!   Linux's virtio-msg AMP bus drives), both halves, and the device side
+//!   of that bus; [`bus`] is the codec of bus messages (the standard set
+//!   and the FF-A bus).
 //! * [`service`] is the step every transport runs when something woke it:
 //!   time, transport messages, kicks, polling every device, then the
 //!   notifications under a written barrier contract ([`service::Notifier`]).
@@ -41,6 +45,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod amp;
 pub mod bus;
 mod chain;
 pub mod control;
@@ -59,7 +64,7 @@ pub mod spec;
 mod tests;
 
 pub use chain::{CAPTURED, ChainError, DescriptorChain, Element, Elements, Reader, Writer};
-pub use control::{ControlError, DeviceCore, DeviceInfo, QueueInfo};
+pub use control::{ControlError, DeviceCore, DeviceInfo, QueueInfo, VqueueState, VqueueUpdate};
 pub use device::{Interrupts, VirtioDevice};
 pub use memory::{
     CacheMaintenance, Coherent, FixedWindow, GuestMemory, HOST_ALIGN, MemoryError, RegionError,

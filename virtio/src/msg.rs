@@ -9,17 +9,50 @@
 //! that is malformed, addressed to another device, or unknown is dropped:
 //! the handler returns no response.
 //!
-//! Layouts follow the virtio-msg transport draft as the Linux front-end of
-//! 2026 implements it (`include/linux/virtio_msg_protocol.h`).
+//! Two revisions of the payloads are in use, chosen per bus ([`Revision`]):
+//! the RFC3 layouts (November 2025; what Linux's virtio-msg AMP bus and
+//! OP-TEE's back-end speak) and the v2 layouts of the proposal's second
+//! revision (2026; what Arm's Linux/QEMU proof of concept v2 speaks on the
+//! FF-A bus). The header, the message ids and most payloads are the same;
+//! GET_DEVICE_INFO, GET_VQUEUE/SET_VQUEUE, GET_SHM and SET_CONFIG differ,
+//! each difference noted where it is encoded or applied. Neither revision
+//! has an ERROR transport message: what cannot be served is dropped.
 
-use crate::control::{ControlError, DeviceCore};
+use crate::control::{ControlError, DeviceCore, VqueueState, VqueueUpdate};
 use crate::device::{Interrupts, VirtioDevice};
 use crate::memory::GuestMemory;
 
 /// Header size in bytes.
 pub const HEADER_SIZE: usize = 8;
-/// The smallest frame a bus must carry (GET_DEVICE_INFO's response).
+/// The smallest frame a v2 bus must carry (GET_DEVICE_INFO's response).
 pub const MIN_FRAME: usize = 52;
+
+/// Which payload layouts a bus speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revision {
+    /// The RFC3 layouts: GET_DEVICE_INFO with `num_feature_bits` and 16-bit
+    /// admin queue fields and no UUID, GET/SET_VQUEUE without flags
+    /// (SET_VQUEUE configures and enables), GET_SHM with 32-bit fields, and
+    /// SET_CONFIG refused on a stale generation.
+    Rfc3,
+    /// The v2 layouts: GET_DEVICE_INFO with the device UUID and feature
+    /// *blocks*, GET/SET_VQUEUE flags (state operations, ignore bits, no-op
+    /// on an invalid update), GET_SHM with 64-bit fields, and SET_CONFIG
+    /// generation ignored (no `STRICT_CONFIG_GENERATION`).
+    V2,
+}
+
+impl Revision {
+    /// The smallest frame a bus of this revision must carry: the largest
+    /// fixed-size message (RFC3: GET/SET_VQUEUE, 48 bytes; v2:
+    /// GET_DEVICE_INFO's response, 52).
+    pub const fn min_frame(self) -> usize {
+        match self {
+            Revision::Rfc3 => 48,
+            Revision::V2 => MIN_FRAME,
+        }
+    }
+}
 
 /// `type` bit: this is a response.
 pub const TYPE_RESPONSE: u8 = 1 << 0;
@@ -63,6 +96,28 @@ pub const MAX_FEATURE_BLOCKS: usize = 8;
 
 /// `SET_VQUEUE.flags` / `GET_VQUEUE.flags`: the queue is enabled.
 pub const VQUEUE_ENABLED: u32 = 1;
+
+/// v2 `SET_VQUEUE.flags` fields.
+pub mod vqueue {
+    /// Bits [1:0]: the state operation.
+    pub const STATE_MASK: u32 = 0b11;
+    /// State operation 0: apply the fields, keep the queue disabled.
+    pub const KEEP_DISABLED: u32 = 0;
+    /// State operation 1: apply the fields, then enable the queue.
+    pub const ENABLE: u32 = 1;
+    /// State operation 2: apply the fields, keep the state.
+    pub const KEEP: u32 = 2;
+    /// Bit 2: keep the current size.
+    pub const IGNORE_SIZE: u32 = 1 << 2;
+    /// Bit 3: keep the current descriptor area address.
+    pub const IGNORE_DESC: u32 = 1 << 3;
+    /// Bit 4: keep the current driver area address.
+    pub const IGNORE_DRIVER: u32 = 1 << 4;
+    /// Bit 5: keep the current device area address.
+    pub const IGNORE_DEVICE: u32 = 1 << 5;
+    /// Bits [31:6] must be zero.
+    pub const RESERVED: u32 = !0x3f;
+}
 
 /// The 8-byte message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +231,10 @@ impl<'a> Fields<'a> {
         self.0 = b;
         Ok(a)
     }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
     fn u32(&mut self) -> Result<u32, DecodeError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -205,6 +264,9 @@ impl Out<'_> {
             .copy_from_slice(b);
         self.at = end;
         Ok(())
+    }
+    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
+        self.bytes(&v.to_le_bytes())
     }
     fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
         self.bytes(&v.to_le_bytes())
@@ -323,10 +385,12 @@ pub enum Request<'a> {
     SetVqueue {
         /// Queue index.
         index: u32,
-        /// [`VQUEUE_ENABLED`] to enable.
+        /// v2: state operation and ignore bits ([`vqueue`]); RFC3: reserved.
         flags: u32,
         /// Queue size.
         size: u32,
+        /// Must be zero (v2: a request with it set is a no-op).
+        reserved: u32,
         /// Descriptor area.
         desc: u64,
         /// Driver area.
@@ -403,11 +467,12 @@ impl<'a> Request<'a> {
                 let index = f.u32()?;
                 let flags = f.u32()?;
                 let size = f.u32()?;
-                let _reserved = f.u32()?;
+                let reserved = f.u32()?;
                 Request::SetVqueue {
                     index,
                     flags,
                     size,
+                    reserved,
                     desc: f.u64()?,
                     driver: f.u64()?,
                     device: f.u64()?,
@@ -481,6 +546,7 @@ impl<'a> Request<'a> {
                 index,
                 flags,
                 size,
+                reserved,
                 desc,
                 driver,
                 device,
@@ -488,7 +554,7 @@ impl<'a> Request<'a> {
                 o.u32(index)?;
                 o.u32(flags)?;
                 o.u32(size)?;
-                o.u32(0)?;
+                o.u32(reserved)?;
                 o.u64(desc)?;
                 o.u64(driver)?;
                 o.u64(device)
@@ -628,9 +694,20 @@ impl<'a> Response<'a> {
         )
     }
 
-    /// Encodes the message; returns its size.
-    pub fn encode(&self, dev_num: u16, token: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+    /// Encodes the message in the layouts of `rev`; returns its size.
+    /// [`EncodeError::TooLarge`] when a value does not fit an RFC3 field
+    /// (a GET_SHM length or address above 32 bits, admin queue numbers
+    /// above 16 bits, more than 2^27 feature blocks).
+    pub fn encode(
+        &self,
+        rev: Revision,
+        dev_num: u16,
+        token: u16,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
         let ty = if self.is_event() { 0 } else { TYPE_RESPONSE };
+        let narrow16 = |v: u32| u16::try_from(v).map_err(|_| EncodeError::TooLarge);
+        let narrow32 = |v: u64| u32::try_from(v).map_err(|_| EncodeError::TooLarge);
         encode_with(out, ty, self.msg_id(), dev_num, token, |o| match *self {
             Response::DeviceInfo {
                 device_id,
@@ -644,12 +721,28 @@ impl<'a> Response<'a> {
             } => {
                 o.u32(device_id)?;
                 o.u32(vendor_id)?;
-                o.bytes(&device_uuid)?;
-                o.u32(num_feature_blocks)?;
-                o.u32(config_size)?;
-                o.u32(max_virtqueues)?;
-                o.u32(admin_vq_start)?;
-                o.u32(admin_vq_count)
+                match rev {
+                    // RFC3: feature *bits* (a multiple of 32), no UUID,
+                    // 16-bit admin queue fields.
+                    Revision::Rfc3 => {
+                        let bits = num_feature_blocks
+                            .checked_mul(32)
+                            .ok_or(EncodeError::TooLarge)?;
+                        o.u32(bits)?;
+                        o.u32(config_size)?;
+                        o.u32(max_virtqueues)?;
+                        o.u16(narrow16(admin_vq_start)?)?;
+                        o.u16(narrow16(admin_vq_count)?)
+                    }
+                    Revision::V2 => {
+                        o.bytes(&device_uuid)?;
+                        o.u32(num_feature_blocks)?;
+                        o.u32(config_size)?;
+                        o.u32(max_virtqueues)?;
+                        o.u32(admin_vq_start)?;
+                        o.u32(admin_vq_count)
+                    }
+                }
             }
             Response::DeviceFeatures {
                 block_index,
@@ -691,7 +784,8 @@ impl<'a> Response<'a> {
                 o.u32(index)?;
                 o.u32(max_size)?;
                 o.u32(cur_size)?;
-                o.u32(flags)?;
+                // RFC3: a reserved word, zero.
+                o.u32(if rev == Revision::V2 { flags } else { 0 })?;
                 o.u64(desc)?;
                 o.u64(driver)?;
                 o.u64(device)
@@ -702,9 +796,18 @@ impl<'a> Response<'a> {
                 address,
             } => {
                 o.u32(shmid)?;
-                o.u32(0)?;
-                o.u64(length)?;
-                o.u64(address)
+                match rev {
+                    // RFC3: index, length and address as three le32.
+                    Revision::Rfc3 => {
+                        o.u32(narrow32(length)?)?;
+                        o.u32(narrow32(address)?)
+                    }
+                    Revision::V2 => {
+                        o.u32(0)?;
+                        o.u64(length)?;
+                        o.u64(address)
+                    }
+                }
             }
             Response::Empty { .. } => Ok(()),
             Response::EventUsed { vq_index } => o.u32(vq_index),
@@ -720,8 +823,9 @@ impl<'a> Response<'a> {
         })
     }
 
-    /// Decodes a device-to-driver message (used by front-ends and tests).
-    pub fn decode(bytes: &'a [u8]) -> Result<(Header, Response<'a>), DecodeError> {
+    /// Decodes a device-to-driver message in the layouts of `rev` (used by
+    /// front-ends and tests).
+    pub fn decode(bytes: &'a [u8], rev: Revision) -> Result<(Header, Response<'a>), DecodeError> {
         let (h, payload) = Header::decode(bytes)?;
         if h.msg_type & TYPE_BUS != 0 {
             return Err(DecodeError::BusMessage);
@@ -735,17 +839,37 @@ impl<'a> Response<'a> {
             id::GET_DEVICE_INFO => {
                 let device_id = f.u32()?;
                 let vendor_id = f.u32()?;
-                let mut device_uuid = [0u8; 16];
-                device_uuid.copy_from_slice(f.take(16)?);
-                Response::DeviceInfo {
-                    device_id,
-                    vendor_id,
-                    device_uuid,
-                    num_feature_blocks: f.u32()?,
-                    config_size: f.u32()?,
-                    max_virtqueues: f.u32()?,
-                    admin_vq_start: f.u32()?,
-                    admin_vq_count: f.u32()?,
+                match rev {
+                    Revision::Rfc3 => {
+                        let bits = f.u32()?;
+                        if bits % 32 != 0 {
+                            return Err(DecodeError::BadLength);
+                        }
+                        Response::DeviceInfo {
+                            device_id,
+                            vendor_id,
+                            device_uuid: [0; 16],
+                            num_feature_blocks: bits / 32,
+                            config_size: f.u32()?,
+                            max_virtqueues: f.u32()?,
+                            admin_vq_start: u32::from(f.u16()?),
+                            admin_vq_count: u32::from(f.u16()?),
+                        }
+                    }
+                    Revision::V2 => {
+                        let mut device_uuid = [0u8; 16];
+                        device_uuid.copy_from_slice(f.take(16)?);
+                        Response::DeviceInfo {
+                            device_id,
+                            vendor_id,
+                            device_uuid,
+                            num_feature_blocks: f.u32()?,
+                            config_size: f.u32()?,
+                            max_virtqueues: f.u32()?,
+                            admin_vq_start: f.u32()?,
+                            admin_vq_count: f.u32()?,
+                        }
+                    }
                 }
             }
             id::GET_DEVICE_FEATURES => {
@@ -787,11 +911,20 @@ impl<'a> Response<'a> {
             },
             id::GET_SHM => {
                 let shmid = f.u32()?;
-                let _reserved = f.u32()?;
-                Response::Shm {
-                    shmid,
-                    length: f.u64()?,
-                    address: f.u64()?,
+                match rev {
+                    Revision::Rfc3 => Response::Shm {
+                        shmid,
+                        length: u64::from(f.u32()?),
+                        address: u64::from(f.u32()?),
+                    },
+                    Revision::V2 => {
+                        let _reserved = f.u32()?;
+                        Response::Shm {
+                            shmid,
+                            length: f.u64()?,
+                            address: f.u64()?,
+                        }
+                    }
                 }
             }
             id::SET_DRIVER_FEATURES | id::SET_VQUEUE | id::RESET_VQUEUE => {
@@ -832,13 +965,15 @@ pub struct Handled {
     pub interrupts: Interrupts,
 }
 
-/// Handles one driver-to-device message for the device numbered `dev_num`.
+/// Handles one driver-to-device message for the device numbered `dev_num`
+/// on a bus of revision `rev`.
 ///
 /// Writes the response into `response` (whose length is the bus's frame
 /// size); GET_CONFIG replies are limited to what fits.
 pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
     core: &mut DeviceCore<D, NQ, H>,
     mem: &M,
+    rev: Revision,
     dev_num: u16,
     request: &[u8],
     response: &mut [u8],
@@ -935,8 +1070,21 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
                 data,
             }
         }
-        Request::SetConfig { offset, data, .. } => {
-            let length = match core.write_config(offset, data) {
+        Request::SetConfig {
+            generation,
+            offset,
+            data,
+        } => {
+            // RFC3: a write based on a stale generation is rejected. v2
+            // without STRICT_CONFIG_GENERATION (never offered): the driver
+            // sends 0 and the device must not reject for it.
+            let stale = rev == Revision::Rfc3 && generation != core.config_generation();
+            let written = if stale {
+                Err(ControlError::StaleGeneration)
+            } else {
+                core.write_config(offset, data)
+            };
+            let length = match written {
                 Ok(_) => data.len() as u32,
                 Err(e) => {
                     out.refused = Some(e);
@@ -985,18 +1133,45 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
             index,
             flags,
             size,
+            reserved,
             desc,
             driver,
             device,
         } => {
             let r = match (u16::try_from(index), u16::try_from(size)) {
-                _ if flags & VQUEUE_ENABLED == 0 => Err(ControlError::WrongState),
-                (Ok(i), Ok(s)) => core.set_vqueue(mem, i, s, desc, driver, device),
                 (Err(_), _) => Err(ControlError::NoSuchQueue),
                 (_, Err(_)) => Err(ControlError::Queue(crate::QueueConfigError::SizeTooLarge {
                     size: u16::MAX,
                     max: 0,
                 })),
+                // RFC3: the message configures and enables the queue; the
+                // words at 4 and 12 are reserved.
+                (Ok(i), Ok(s)) if rev == Revision::Rfc3 => {
+                    core.set_vqueue(mem, i, s, desc, driver, device)
+                }
+                // v2: reserved bits, a reserved state operation or a
+                // reserved word make the request a no-op; it is still
+                // answered normally.
+                (Ok(i), Ok(s)) => match (flags & vqueue::STATE_MASK, reserved) {
+                    _ if flags & vqueue::RESERVED != 0 => Err(ControlError::WrongState),
+                    (_, r) if r != 0 => Err(ControlError::WrongState),
+                    (3, _) => Err(ControlError::WrongState),
+                    (op, _) => {
+                        let keep = |bit: u32| flags & bit != 0;
+                        let update = VqueueUpdate {
+                            size: (!keep(vqueue::IGNORE_SIZE)).then_some(s),
+                            desc: (!keep(vqueue::IGNORE_DESC)).then_some(desc),
+                            driver: (!keep(vqueue::IGNORE_DRIVER)).then_some(driver),
+                            device: (!keep(vqueue::IGNORE_DEVICE)).then_some(device),
+                            state: match op {
+                                vqueue::KEEP_DISABLED => VqueueState::KeepDisabled,
+                                vqueue::ENABLE => VqueueState::Enable,
+                                _ => VqueueState::Keep,
+                            },
+                        };
+                        core.update_vqueue(mem, i, update)
+                    }
+                },
             };
             out.refused = r.err();
             Response::Empty { msg_id: h.msg_id }
@@ -1020,7 +1195,7 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
             return out;
         }
     };
-    match reply.encode(dev_num, h.token, response) {
+    match reply.encode(rev, dev_num, h.token, response) {
         Ok(n) => out.response_len = Some(n),
         Err(_) => out.dropped = Some(DecodeError::BadLength),
     }
@@ -1031,6 +1206,7 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
 /// a time: calls `send` with each encoded message.
 pub fn encode_events<D: VirtioDevice, const NQ: usize, const H: usize>(
     core: &DeviceCore<D, NQ, H>,
+    rev: Revision,
     dev_num: u16,
     interrupts: Interrupts,
     mut send: impl FnMut(&[u8]),
@@ -1041,7 +1217,7 @@ pub fn encode_events<D: VirtioDevice, const NQ: usize, const H: usize>(
             device_status: u32::from(core.status()),
             generation: core.config_generation(),
         };
-        if let Ok(n) = ev.encode(dev_num, 0, &mut buf) {
+        if let Ok(n) = ev.encode(rev, dev_num, 0, &mut buf) {
             send(&buf[..n]);
         }
     }
@@ -1049,7 +1225,7 @@ pub fn encode_events<D: VirtioDevice, const NQ: usize, const H: usize>(
         let ev = Response::EventUsed {
             vq_index: u32::from(q),
         };
-        if let Ok(n) = ev.encode(dev_num, 0, &mut buf) {
+        if let Ok(n) = ev.encode(rev, dev_num, 0, &mut buf) {
             send(&buf[..n]);
         }
     }

@@ -9,8 +9,11 @@
 //!
 //! 1. lets time pass on every device ([`Wake::now_ms`],
 //!    [`VirtioDevice::advance`]), so that requests see the current time;
-//! 2. hands each transport message ([`Message`]) to its device's control
-//!    plane ([`msg::handle`]) and leaves the response in the message;
+//! 2. takes the transport messages waiting in the [`Mailbox`], one at a
+//!    time, hands each to its device's control plane ([`msg::handle`]) and
+//!    gives the response back to the mailbox (at most
+//!    [`MAX_MESSAGES_PER_STEP`]; a driver that keeps sending cannot hold
+//!    the step);
 //! 3. serves each kicked queue ([`DeviceCore::queue_notify`]);
 //! 4. polls every device ([`DeviceCore::poll`]): a command served for one
 //!    agent may have queued an event for another that shares its server,
@@ -61,10 +64,16 @@ pub enum Notification {
     /// Queue `n` has used buffers (virtio v1.2 §2.7.10 / §2.8.10).
     Used(u16),
     /// The configuration changed, or the device set `DEVICE_NEEDS_RESET`
-    /// (`needs_reset`, virtio v1.2 §2.1.2).
+    /// (`needs_reset`, virtio v1.2 §2.1.2); the device status and the
+    /// configuration generation as they are now (what a virtio-msg
+    /// EVENT_CONFIG carries).
     Config {
         /// The device needs a reset.
         needs_reset: bool,
+        /// The device status byte.
+        status: u8,
+        /// The configuration generation.
+        generation: u32,
     },
 }
 
@@ -86,6 +95,26 @@ pub trait Notifier {
     /// Rings the driver's doorbell for what was notified since the last
     /// ring (an interrupt, an SGI, a mailbox, an eventfd write).
     fn ring(&mut self);
+}
+
+/// The doorbell of a transport whose notifications are messages it writes
+/// itself (a shared-memory channel): the two last steps of the barrier
+/// contract, as the platform does them (on Arm: `DSB`, then an SGI or a
+/// mailbox register write).
+pub trait Doorbell {
+    /// Completes the writes before the doorbell ([`Notifier::barrier`]).
+    fn barrier(&mut self);
+    /// Rings the peer ([`Notifier::ring`]).
+    fn ring(&mut self);
+}
+
+impl<D: Doorbell + ?Sized> Doorbell for &mut D {
+    fn barrier(&mut self) {
+        (**self).barrier();
+    }
+    fn ring(&mut self) {
+        (**self).ring();
+    }
 }
 
 impl<N: Notifier + ?Sized> Notifier for &mut N {
@@ -128,6 +157,7 @@ pub struct Bound<'a, D, M, N, const NQ: usize, const H: usize> {
     core: &'a mut DeviceCore<D, NQ, H>,
     mem: &'a M,
     notifier: N,
+    rev: msg::Revision,
     dev_num: u16,
     pending: Interrupts,
 }
@@ -138,16 +168,32 @@ where
     M: GuestMemory,
     N: Notifier,
 {
-    /// Binds `core` to `mem` and `notifier`; `dev_num` is its device number
-    /// on a virtio-msg bus (messages for other numbers are dropped).
-    pub fn new(core: &'a mut DeviceCore<D, NQ, H>, mem: &'a M, notifier: N, dev_num: u16) -> Self {
+    /// Binds `core` to `mem` and `notifier`, as device 0 of a v2 virtio-msg
+    /// bus for the messages it may get (see [`Bound::on_bus`]).
+    pub fn new(core: &'a mut DeviceCore<D, NQ, H>, mem: &'a M, notifier: N) -> Self {
         Bound {
             core,
             mem,
             notifier,
-            dev_num,
+            rev: msg::Revision::V2,
+            dev_num: 0,
             pending: Interrupts::default(),
         }
+    }
+
+    /// The device is `dev_num` on a virtio-msg bus speaking `rev`: messages
+    /// for other numbers are dropped, responses use `rev`'s layouts.
+    pub fn on_bus(mut self, rev: msg::Revision, dev_num: u16) -> Self {
+        self.rev = rev;
+        self.dev_num = dev_num;
+        self
+    }
+
+    /// Adds notifications that arose outside the step (a configuration
+    /// change, [`DeviceCore::config_changed`]); the next delivery sends
+    /// them.
+    pub fn raise(&mut self, i: Interrupts) {
+        self.pending = self.pending.merge(i);
     }
 
     /// Notifications asked for and not yet delivered.
@@ -172,7 +218,14 @@ where
     }
 
     fn message(&mut self, request: &[u8], response: &mut [u8]) -> msg::Handled {
-        let h = msg::handle(self.core, self.mem, self.dev_num, request, response);
+        let h = msg::handle(
+            self.core,
+            self.mem,
+            self.rev,
+            self.dev_num,
+            request,
+            response,
+        );
         self.pending = self.pending.merge(h.interrupts);
         h
     }
@@ -196,6 +249,8 @@ where
         if ints.config {
             self.notifier.notify(Notification::Config {
                 needs_reset: self.core.needs_reset(),
+                status: self.core.status(),
+                generation: self.core.config_generation(),
             });
             n += 1;
         }
@@ -219,28 +274,39 @@ pub struct Kick {
     pub queue: u16,
 }
 
-/// A virtio-msg transport message for device `device`; the step writes its
-/// response into `response` and says what it did in `handled`.
-#[derive(Debug)]
-pub struct Message<'a> {
-    /// Index of the device.
-    pub device: usize,
-    /// The message as received.
-    pub request: &'a [u8],
-    /// Room for the response (the bus's frame size).
-    pub response: &'a mut [u8],
-    /// Filled in by [`step`]; `None` if `device` is not in the slice.
-    pub handled: Option<msg::Handled>,
+/// Where a transport's incoming virtio-msg transport messages wait, and
+/// where their responses go (a shared-memory channel, an FF-A message, a
+/// mailbox register block). Bus messages are the transport's own business:
+/// `next` hands out transport messages only.
+pub trait Mailbox {
+    /// Moves the next transport message into `buf`; returns the index of
+    /// the device it is for (into the slice given to [`step`]) and its
+    /// length. `None` when no message waits.
+    fn next(&mut self, buf: &mut [u8]) -> Option<(usize, usize)>;
+    /// The response to the message `next` returned last.
+    fn reply(&mut self, device: usize, response: &[u8]);
+    /// The largest message the transport carries (responses are cut to
+    /// fit; GET_CONFIG answers no more than fits).
+    fn frame_size(&self) -> usize {
+        MAX_FRAME
+    }
 }
 
+/// The largest message the step handles: a 256-byte payload and the
+/// header (virtio-msg v2 recommends buses carry no more).
+pub const MAX_FRAME: usize = 264;
+
+/// Most messages one [`step`] takes from the mailbox.
+pub const MAX_MESSAGES_PER_STEP: usize = 64;
+
 /// What woke the transport.
-#[derive(Debug, Default)]
-pub struct Wake<'w, 'a> {
+#[derive(Default)]
+pub struct Wake<'w> {
     /// The clock, when time is to pass (a timer fired, or time is brought
     /// up to date before requests are served).
     pub now_ms: Option<u64>,
-    /// Transport messages, in arrival order.
-    pub messages: &'w mut [Message<'a>],
+    /// Where transport messages wait, if the transport carries any.
+    pub mailbox: Option<&'w mut dyn Mailbox>,
     /// Queue kicks, in arrival order (kicks of one queue may be merged by
     /// the transport; serving a queue drains it).
     pub kicks: &'w [Kick],
@@ -251,6 +317,12 @@ pub struct Wake<'w, 'a> {
 pub struct Report {
     /// Messages handed to a device.
     pub messages: usize,
+    /// Messages dropped (malformed, for another device number, unknown):
+    /// they got no response, as virtio-msg has no error message.
+    pub dropped: usize,
+    /// The step took [`MAX_MESSAGES_PER_STEP`] messages and stopped; more
+    /// may wait: step again.
+    pub more: bool,
     /// Kicks served.
     pub kicks: usize,
     /// Kicks and messages for a device index outside the slice (ignored).
@@ -263,21 +335,37 @@ pub struct Report {
 
 /// Serves what woke the transport, then delivers the notifications (see
 /// the module documentation for the order).
-pub fn step(devices: &mut [&mut dyn Endpoint], wake: Wake<'_, '_>) -> Report {
+pub fn step(devices: &mut [&mut dyn Endpoint], wake: Wake<'_>) -> Report {
     let mut r = Report::default();
     if let Some(now) = wake.now_ms {
         for d in devices.iter_mut() {
             d.advance(now);
         }
     }
-    for m in wake.messages.iter_mut() {
-        match devices.get_mut(m.device) {
-            Some(d) => {
-                m.handled = Some(d.message(m.request, m.response));
-                r.messages += 1;
+    if let Some(mailbox) = wake.mailbox {
+        let mut request = [0u8; MAX_FRAME];
+        let mut response = [0u8; MAX_FRAME];
+        let room = mailbox.frame_size().min(MAX_FRAME);
+        let mut taken = 0;
+        while taken < MAX_MESSAGES_PER_STEP {
+            let Some((device, len)) = mailbox.next(&mut request) else {
+                break;
+            };
+            taken += 1;
+            let (Some(d), Some(req)) = (devices.get_mut(device), request.get(..len)) else {
+                r.unknown_device += 1;
+                continue;
+            };
+            let out = &mut response[..room];
+            let h = d.message(req, out);
+            r.messages += 1;
+            match h.response_len.and_then(|n| out.get(..n)) {
+                Some(resp) => mailbox.reply(device, resp),
+                None => r.dropped += usize::from(h.dropped.is_some()),
             }
-            None => r.unknown_device += 1,
         }
+        // The mailbox may hold more: the transport steps again.
+        r.more = taken == MAX_MESSAGES_PER_STEP;
     }
     for k in wake.kicks {
         match devices.get_mut(k.device) {

@@ -9,9 +9,11 @@
 //! notification for.
 //!
 //! Completions are either immediate (in the kick that delivered the chain)
-//! or deferred: chains are kept until the core is polled and then completed
-//! in arrival order or in reverse, so many requests are in flight at once
-//! and the used ring is out of order.
+//! or deferred: chains are kept until time passes on the device (the disk
+//! "finishes its work", [`VirtioDevice::advance`]) and completed at the
+//! poll that follows, in arrival order or in reverse, so many requests are
+//! in flight at once and the used ring is out of order. Every service step
+//! polls the device; only the passing of time makes it finish.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -235,6 +237,8 @@ pub struct RamDisk {
     disk: Vec<u8>,
     id: [u8; 20],
     held: VecDeque<DescriptorChain>,
+    /// Time passed since the held chains arrived: they are due.
+    due: bool,
     window: Option<Arc<RaceWindow>>,
     stats: BlkStats,
 }
@@ -250,6 +254,7 @@ impl RamDisk {
             disk: vec![0; disk_bytes(opts.sectors)],
             id,
             held: VecDeque::new(),
+            due: false,
             window: None,
             stats: BlkStats::default(),
         }
@@ -569,7 +574,7 @@ impl VirtioDevice for RamDisk {
         queues: &mut [Queue<H>],
         mem: &M,
     ) -> Result<(), QueueError> {
-        if self.held.is_empty() {
+        if !core::mem::take(&mut self.due) || self.held.is_empty() {
             return Ok(());
         }
         let q = &mut queues[usize::from(REQUEST_QUEUE)];
@@ -586,6 +591,10 @@ impl VirtioDevice for RamDisk {
             self.stats.batches += 1;
         }
         Ok(())
+    }
+
+    fn advance(&mut self, _now_ms: u64) {
+        self.due = true;
     }
 
     fn reset(&mut self) {

@@ -1,43 +1,48 @@
-//! The device side of both transports and the doorbell that connects the
-//! driver to it.
+//! The device side of both transports and the doorbells that connect the
+//! two sides.
 //!
-//! A [`Loopback`] owns one device (a [`DeviceCore`] behind the virtio-msg
-//! handler, or a [`MmioTransport`] register file) and the device's view of
-//! the arena. The driver-side transports ([`crate::msg_transport`],
-//! [`crate::mmio_transport`]) put a message or a trapped register access in
-//! the arena's transport page and call [`Loopback::ring`]; the device takes
-//! everything it needs from the arena through [`GuestMemory`].
+//! A [`Loopback`] owns one device and the device's view of the arena:
+//!
+//! * [`Kind::Msg`]: virtio-msg over the library's shared-memory channel
+//!   (`virtio_backend::amp`, the AMP layout Linux's virtio-msg AMP bus
+//!   drives) in the transport page. The device publishes the layout and
+//!   serves the bus ([`AmpBus`]); the driver side ([`crate::msg_transport`])
+//!   attaches to it once per link ([`Loopback::driver`]) and talks v2 (or
+//!   RFC3) messages over it.
+//! * [`Kind::Mmio`]: the virtio-mmio register file, with register accesses
+//!   trapped through the transport page's syndrome word.
+//!
+//! Every time the device runs it runs the library's service step
+//! ([`virtio_backend::service::step`]): the driver's messages come from the
+//! channel, kicks from `QueueNotify` or posted bits, notifications go out
+//! as EVENT_USED / EVENT_CONFIG messages (msg) or `InterruptStatus` bits
+//! (mmio), then the driver's doorbell rings (a counter it can wait on).
 //!
 //! The device runs either inline (the doorbell calls it on the driver's
-//! thread) or on its own thread ([`Loopback::serve`], [`Loopback::spawn`]):
-//! the doorbell is then an atomic counter the device thread watches, with
-//! release/acquire ordering publishing the transport page in both
-//! directions. Queue kicks are posted there ([`Loopback::post_kick`], like
-//! an ioeventfd: the driver does not wait, and kicks posted before the
-//! device looked are served once), so the driver adds buffers while the
-//! device drains the ring. The device thread can also poll the queues
-//! between kicks ([`Loopback::set_polling`]).
-//!
-//! Notifications to the driver are EVENT_USED / EVENT_CONFIG frames in an
-//! event ring in the transport page (virtio-msg) or the `InterruptStatus`
-//! word (virtio-mmio). The event ring never overwrites a frame the driver
-//! has not consumed: when it is full, events are coalesced into sticky
-//! per-kind flags the driver collects with the ring.
+//! thread) or on its own thread ([`Loopback::serve`], [`Loopback::spawn`]),
+//! woken by doorbells; the driver then waits for answers in the channel.
+//! Counters of what the device saw are kept in [`Stats`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use virtio_backend::amp::{AmpBus, BusState, Channel, Geometry};
+use virtio_backend::bus::GetDevicesOrder;
 use virtio_backend::mmio::{MmioTransport, reg};
-use virtio_backend::msg::{self, DecodeError};
+use virtio_backend::msg::{self, DecodeError, Revision};
+use virtio_backend::service::{
+    self, Bound, Doorbell, Endpoint, Kick, Mailbox, Notification, Notifier, Wake,
+};
 use virtio_backend::{ControlError, DeviceCore, GuestMemory, Interrupts, VirtioDevice};
 
-use crate::arena::{Arena, ArenaMem, DeviceMemory, TRANSPORT_PAGE};
+use crate::arena::{Arena, ArenaMem, DeviceMemory, PAGE, TRANSPORT_PAGE};
 
 /// Which transport the device is served over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// virtio-msg revision 1 through mailboxes in the transport page.
+    /// virtio-msg over the shared-memory channel in the transport page.
     Msg,
     /// virtio-mmio version 2 registers in the transport page, with trapped
     /// accesses.
@@ -54,35 +59,18 @@ pub enum Mode {
     Threaded,
 }
 
-/// virtio-msg bus frame size (>= `msg::MIN_FRAME`).
-pub const FRAME: usize = 64;
-/// Device number of the one device on the loopback bus.
-pub const DEV_NUM: u16 = 3;
+/// The device number of the one device on the loopback bus.
+pub const DEV_NUM: u16 = 0;
 
-/// Transport-page layout, as offsets inside the page.
+/// The channel's shape: 16 elements of 64 bytes each way (what the Linux
+/// AMP bus reads), 2304 bytes of the transport page.
+pub const GEOMETRY: Geometry = Geometry {
+    elements: 16,
+    element_size: 64,
+};
+
+/// Transport-page layout for virtio-mmio, as offsets inside the page.
 pub mod page {
-    /// virtio-msg: request mailbox (one frame).
-    pub const REQUEST: usize = 0x000;
-    /// virtio-msg: response mailbox (one frame).
-    pub const RESPONSE: usize = 0x040;
-    /// virtio-msg: event ring producer index (`u16`, release-stored by the
-    /// device after it wrote the slot).
-    pub const EVENT_PRODUCER: usize = 0x080;
-    /// virtio-msg: event ring consumer index (`u16`, release-stored by the
-    /// driver after it read the slots). The device never overwrites a slot
-    /// the driver has not consumed.
-    pub const EVENT_CONSUMER: usize = 0x082;
-    /// virtio-msg: set to 1 by the device when an EVENT_USED found the ring
-    /// full (`u16`); the driver clears it. Coalesced, never lost.
-    pub const OVERFLOW_USED: usize = 0x084;
-    /// virtio-msg: as [`OVERFLOW_USED`], for EVENT_CONFIG.
-    pub const OVERFLOW_CONFIG: usize = 0x086;
-    /// virtio-msg: event ring, [`EVENT_SLOTS`] slots of [`EVENT_SLOT`] bytes.
-    pub const EVENT_RING: usize = 0x100;
-    /// Slots in the event ring.
-    pub const EVENT_SLOTS: usize = 32;
-    /// Bytes per event slot.
-    pub const EVENT_SLOT: usize = 32;
     /// virtio-mmio: the trap syndrome (`u32` register offset, `u8` width,
     /// `u8` 1 for a write), like the fault information a hypervisor gets.
     pub const SYNDROME: usize = 0xf00;
@@ -95,50 +83,163 @@ pub mod page {
 pub struct Stats {
     /// Doorbells served.
     pub doorbells: u64,
-    /// Queue kicks served (EVENT_AVAIL / QueueNotify, by doorbell or
-    /// posted) per queue.
+    /// Queue kicks served (EVENT_AVAIL, QueueNotify, posted) per queue.
     pub kicks: Vec<u64>,
-    /// Used-buffer notifications the core asked for, per queue: one per
-    /// core call (kick, poll) whose answer had the queue's bit set.
+    /// Used-buffer notifications delivered, per queue.
     pub used_irqs: Vec<u64>,
-    /// Configuration-change notifications the core asked for.
+    /// Configuration-change notifications delivered.
     pub config_irqs: u64,
-    /// Notifications delivered: virtio-msg event frames written to the event
-    /// ring, or virtio-mmio `InterruptStatus` updates (one per core answer
-    /// or merged answer that needed any).
+    /// Times the driver's doorbell was rung (once per delivery).
     pub delivered: u64,
-    /// virtio-msg events coalesced into an overflow flag because the driver
-    /// had not consumed the event ring.
+    /// virtio-msg events the channel had no room for when they arose (sent
+    /// later, never lost).
     pub coalesced: u64,
     /// Control-plane refusals: (message id or register offset, error).
     pub refused: Vec<(u32, ControlError)>,
-    /// virtio-msg messages the handler dropped.
+    /// virtio-msg messages the device dropped.
     pub dropped: Vec<DecodeError>,
+    /// Bus messages the AMP bus answered (GET_DEVICES, PING).
+    pub bus_messages: u64,
 }
 
 enum Front<D: VirtioDevice, const NQ: usize> {
-    Msg(DeviceCore<D, NQ>),
+    Msg {
+        core: DeviceCore<D, NQ>,
+        bus: AmpBus,
+    },
     Mmio(MmioTransport<D, NQ>),
 }
 
 /// The device: its core behind one transport, and what it observed.
 pub struct DeviceSide<D: VirtioDevice, const NQ: usize> {
     front: Front<D, NQ>,
-    /// What the device observed.
-    pub stats: Stats,
-    /// virtio-msg event ring producer index.
-    events_produced: u16,
+    /// What the device observed (a cell: the step's wrappers share it).
+    stats: RefCell<Stats>,
     /// Whether [`Loopback::serve`] polls the queues between doorbells.
     pub polling: bool,
     /// Arena offset of this device's transport page.
     page_offset: usize,
+    rev: Revision,
+}
+
+/// The driver's doorbell: a counter the driver may wait on.
+struct DriverBell<'a> {
+    rung: &'a AtomicU64,
+    stats: &'a RefCell<Stats>,
+}
+
+impl Doorbell for DriverBell<'_> {
+    fn barrier(&mut self) {
+        // The other side reads the channel with acquire loads; a release
+        // fence orders every write before the ring below.
+        fence(Ordering::Release);
+    }
+    fn ring(&mut self) {
+        self.rung.fetch_add(1, Ordering::Release);
+        self.stats.borrow_mut().delivered += 1;
+    }
+}
+
+/// A notifier that counts what passes on its way to the real one.
+struct Counting<'s, N> {
+    inner: N,
+    stats: &'s RefCell<Stats>,
+}
+
+impl<N: Notifier> Notifier for Counting<'_, N> {
+    fn notify(&mut self, n: Notification) {
+        let mut s = self.stats.borrow_mut();
+        match n {
+            Notification::Used(q) => {
+                if let Some(c) = s.used_irqs.get_mut(usize::from(q)) {
+                    *c += 1;
+                }
+            }
+            Notification::Config { .. } => s.config_irqs += 1,
+        }
+        drop(s);
+        self.inner.notify(n);
+    }
+    fn barrier(&mut self) {
+        self.inner.barrier();
+    }
+    fn ring(&mut self) {
+        self.inner.ring();
+    }
+}
+
+/// virtio-mmio's notifier: notifications become `InterruptStatus` bits,
+/// raised once the step is over.
+struct Collect<'a> {
+    ints: &'a mut Interrupts,
+}
+
+impl Notifier for Collect<'_> {
+    fn notify(&mut self, n: Notification) {
+        match n {
+            Notification::Used(q) if q < 64 => self.ints.used |= 1 << q,
+            Notification::Used(_) => {}
+            Notification::Config { .. } => self.ints.config = true,
+        }
+    }
+    fn barrier(&mut self) {}
+    fn ring(&mut self) {}
+}
+
+/// An endpoint that records what the control plane refused and dropped,
+/// and the kicks it saw, on their way to the real one.
+struct Observed<'s, E> {
+    inner: E,
+    stats: &'s RefCell<Stats>,
+    /// Whether kicks are the driver's (counted) or polling's (not).
+    count_kicks: bool,
+}
+
+impl<E: Endpoint> Endpoint for Observed<'_, E> {
+    fn advance(&mut self, now_ms: u64) {
+        self.inner.advance(now_ms);
+    }
+    fn message(&mut self, request: &[u8], response: &mut [u8]) -> msg::Handled {
+        let h = self.inner.message(request, response);
+        let id = request.get(1).copied().unwrap_or(0);
+        let mut s = self.stats.borrow_mut();
+        if let Some(e) = h.refused {
+            s.refused.push((u32::from(id), e));
+        }
+        if let Some(e) = h.dropped {
+            s.dropped.push(e);
+        }
+        if id == msg::id::EVENT_AVAIL && h.dropped.is_none() {
+            let q = request
+                .get(8..12)
+                .map_or(u32::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            if let Some(k) = s.kicks.get_mut(q as usize) {
+                *k += 1;
+            }
+        }
+        h
+    }
+    fn kick(&mut self, queue: u16) {
+        if self.count_kicks
+            && let Some(k) = self.stats.borrow_mut().kicks.get_mut(usize::from(queue))
+        {
+            *k += 1;
+        }
+        self.inner.kick(queue);
+    }
+    fn poll(&mut self) {
+        self.inner.poll();
+    }
+    fn deliver(&mut self) -> usize {
+        self.inner.deliver()
+    }
 }
 
 impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
     /// The state machine.
     pub fn core(&self) -> &DeviceCore<D, NQ> {
         match &self.front {
-            Front::Msg(c) => c,
+            Front::Msg { core, .. } => core,
             Front::Mmio(t) => t.core(),
         }
     }
@@ -146,7 +247,7 @@ impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
     /// The state machine, mutably.
     pub fn core_mut(&mut self) -> &mut DeviceCore<D, NQ> {
         match &mut self.front {
-            Front::Msg(c) => c,
+            Front::Msg { core, .. } => core,
             Front::Mmio(t) => t.core_mut(),
         }
     }
@@ -161,197 +262,168 @@ impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
         self.core_mut().device_mut()
     }
 
-    /// Records one answer of the core.
-    fn count(&mut self, i: Interrupts) {
-        for q in i.queues() {
-            self.stats.used_irqs[usize::from(q)] += 1;
-        }
-        self.stats.config_irqs += u64::from(i.config);
+    /// What the device observed.
+    pub fn stats(&self) -> Stats {
+        self.stats.borrow().clone()
     }
 
-    /// Delivers notifications to the driver: EVENT_USED / EVENT_CONFIG
-    /// messages into the event ring, or the mmio `InterruptStatus` word.
-    /// The caller has counted them.
-    pub fn deliver(&mut self, mem: &DeviceMemory, i: Interrupts) {
-        if i.is_empty() {
+    /// One service step: the channel's messages (msg), `kicks`, polling,
+    /// then delivery; `raise` are notifications that arose outside the
+    /// step (a configuration change); with `now_ms` time passes first.
+    /// Repeats while the channel holds more than one step takes. `kicks`
+    /// are the driver's (counted) or polling's (not).
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        mem: &DeviceMemory,
+        rung: &AtomicU64,
+        kicks: &[Kick],
+        raise: Interrupts,
+        now_ms: Option<u64>,
+        count_kicks: bool,
+    ) {
+        let stats = &self.stats;
+        match &mut self.front {
+            Front::Msg { core, bus } => {
+                if bus.poll(&**mem) == BusState::PeerLost {
+                    // The driver went away: nothing it set up survives.
+                    core.reset();
+                    bus.poll(&**mem);
+                }
+                let rev = self.rev;
+                let (mut kicks, mut raise, mut now_ms) = (kicks, raise, now_ms);
+                loop {
+                    let port = bus.bind(&**mem);
+                    let bell = DriverBell { rung, stats };
+                    let notifier = Counting {
+                        inner: port.notifier(DEV_NUM, bell),
+                        stats,
+                    };
+                    let mut bound = Bound::new(core, &**mem, notifier).on_bus(rev, DEV_NUM);
+                    bound.raise(raise);
+                    let mut ep = Observed {
+                        inner: bound,
+                        stats,
+                        count_kicks,
+                    };
+                    let mut mailbox = port.mailbox();
+                    let r = service::step(
+                        &mut [&mut ep],
+                        Wake {
+                            mailbox: Some(&mut mailbox as &mut dyn Mailbox),
+                            kicks,
+                            now_ms,
+                        },
+                    );
+                    (kicks, raise, now_ms) = (&[], Interrupts::default(), None);
+                    if !r.more {
+                        break;
+                    }
+                }
+                let b = bus.stats();
+                let mut s = stats.borrow_mut();
+                s.coalesced = b.events_delayed;
+                s.bus_messages = b.bus_messages;
+            }
+            Front::Mmio(t) => {
+                let mut ints = Interrupts::default();
+                let notifier = Counting {
+                    inner: Collect { ints: &mut ints },
+                    stats,
+                };
+                let mut bound = Bound::new(t.core_mut(), &**mem, notifier);
+                bound.raise(raise);
+                let mut ep = Observed {
+                    inner: bound,
+                    stats,
+                    count_kicks,
+                };
+                service::step(
+                    &mut [&mut ep],
+                    Wake {
+                        kicks,
+                        now_ms,
+                        ..Wake::default()
+                    },
+                );
+                if !ints.is_empty() {
+                    t.raise(ints);
+                    DriverBell { rung, stats }.ring();
+                }
+            }
+        }
+    }
+
+    /// Serves one doorbell: messages in the channel (msg), or the trapped
+    /// register access in the transport page (mmio).
+    fn doorbell(&mut self, mem: &DeviceMemory, rung: &AtomicU64) {
+        self.stats.borrow_mut().doorbells += 1;
+        if let Front::Mmio(_) = self.front {
+            self.trap(mem, rung);
+        } else {
+            self.step(mem, rung, &[], Interrupts::default(), None, true);
+        }
+    }
+
+    /// A trapped virtio-mmio register access.
+    fn trap(&mut self, mem: &DeviceMemory, rung: &AtomicU64) {
+        let base = mem.guest_base() + self.page_offset as u64;
+        let Front::Mmio(t) = &mut self.front else {
+            return;
+        };
+        let mut syn = [0u8; 8];
+        mem.read(base + page::SYNDROME as u64, &mut syn)
+            .expect("syndrome inside the arena");
+        let offset = u32::from_le_bytes([syn[0], syn[1], syn[2], syn[3]]);
+        let width = syn[4];
+        let write = syn[5] != 0;
+        let n = usize::from(width);
+        assert!(
+            matches!(n, 1 | 2 | 4) && offset as usize + n <= page::MMIO_END,
+            "bad trapped access: offset {offset:#x} width {width}"
+        );
+        let at = base + u64::from(offset);
+        if !write {
+            let value = t.read(offset, width);
+            mem.write(at, &value.to_le_bytes()[..n])
+                .expect("register inside the arena");
             return;
         }
-        match &mut self.front {
-            Front::Msg(core) => {
-                let base = transport_page(mem, self.page_offset);
-                let produced = &mut self.events_produced;
-                let stats = &mut self.stats;
-                msg::encode_events(core, DEV_NUM, i, |frame| {
-                    let consumer = mem
-                        .load_u16_acquire(base + page::EVENT_CONSUMER as u64)
-                        .expect("event consumer inside the arena");
-                    if usize::from(produced.wrapping_sub(consumer)) >= page::EVENT_SLOTS {
-                        // Ring full: coalesce into the sticky flag of the
-                        // event's kind instead of overwriting a slot the
-                        // driver has not read.
-                        let flag = if frame[1] == msg::id::EVENT_CONFIG {
-                            page::OVERFLOW_CONFIG
-                        } else {
-                            page::OVERFLOW_USED
-                        };
-                        mem.store_u16_release(base + flag as u64, 1)
-                            .expect("overflow flag inside the arena");
-                        stats.coalesced += 1;
-                        return;
-                    }
-                    let slot = usize::from(*produced) % page::EVENT_SLOTS;
-                    let mut buf = [0u8; page::EVENT_SLOT];
-                    buf[..frame.len()].copy_from_slice(frame);
-                    mem.write(
-                        base + (page::EVENT_RING + slot * page::EVENT_SLOT) as u64,
-                        &buf,
-                    )
-                    .expect("event ring inside the arena");
-                    *produced = produced.wrapping_add(1);
-                    // Release: the slot is written before the index that
-                    // publishes it.
-                    mem.store_u16_release(base + page::EVENT_PRODUCER as u64, *produced)
-                        .expect("event producer inside the arena");
-                    stats.delivered += 1;
-                });
-            }
-            Front::Mmio(t) => {
-                t.raise(i);
-                self.stats.delivered += 1;
+        let mut v = [0u8; 4];
+        mem.read(at, &mut v[..n])
+            .expect("register inside the arena");
+        let value = u32::from_le_bytes(v);
+        if offset == reg::QUEUE_NOTIFY && width == 4 {
+            // The notify register is a kick, as a hypervisor's ioeventfd
+            // makes it: served by a service step like every other kick.
+            let kick = [Kick {
+                device: 0,
+                queue: (value & 0xffff) as u16,
+            }];
+            self.step(mem, rung, &kick, Interrupts::default(), None, true);
+            return;
+        }
+        let out = t.write(&**mem, offset, width, value);
+        let mut s = self.stats.borrow_mut();
+        if let Some(e) = out.refused {
+            s.refused.push((offset, e));
+        }
+        // `write` folded the notifications into InterruptStatus already.
+        for q in out.interrupts.queues() {
+            if let Some(c) = s.used_irqs.get_mut(usize::from(q)) {
+                *c += 1;
             }
         }
-    }
-
-    /// Device-initiated work (the core's `poll`), and, in polling mode, every
-    /// queue processed as if kicked. Delivers the notifications (merged);
-    /// returns whether there were any.
-    pub fn poll(&mut self, mem: &DeviceMemory) -> bool {
-        let mut all = self.core_mut().poll(&**mem);
-        self.count(all);
-        if self.polling {
-            for q in 0..NQ as u16 {
-                let i = self.core_mut().queue_notify(&**mem, q);
-                self.count(i);
-                all = all.merge(i);
+        s.config_irqs += u64::from(out.interrupts.config);
+        drop(s);
+        if !out.interrupts.is_empty() {
+            DriverBell {
+                rung,
+                stats: &self.stats,
             }
-        }
-        self.deliver(mem, all);
-        !all.is_empty()
-    }
-
-    /// Serves a posted queue kick (threaded mode): an EVENT_AVAIL message
-    /// the bus delivered, or a `QueueNotify` write that completed without
-    /// the driver waiting for it.
-    fn posted_kick(&mut self, mem: &DeviceMemory, queue: u16) {
-        if let Some(k) = self.stats.kicks.get_mut(usize::from(queue)) {
-            *k += 1;
-        }
-        let i = match &mut self.front {
-            Front::Msg(core) => {
-                let mut req = [0u8; FRAME];
-                msg::Request::EventAvail {
-                    vq_index: u32::from(queue),
-                    next_offset: 0,
-                }
-                .encode(DEV_NUM, 0, &mut req)
-                .expect("EVENT_AVAIL fits a frame");
-                let mut resp = [0u8; FRAME];
-                let h = msg::handle(core, &**mem, DEV_NUM, &req, &mut resp);
-                assert_eq!(h.response_len, None, "EVENT_AVAIL must not be answered");
-                if let Some(e) = h.dropped {
-                    self.stats.dropped.push(e);
-                }
-                h.interrupts
-            }
-            Front::Mmio(t) => {
-                let out = t.write(&**mem, reg::QUEUE_NOTIFY, 4, u32::from(queue));
-                if let Some(e) = out.refused {
-                    self.stats.refused.push((reg::QUEUE_NOTIFY, e));
-                }
-                out.interrupts
-            }
-        };
-        self.count(i);
-        self.deliver(mem, i);
-    }
-
-    /// Serves one doorbell: the message or trapped access is in the
-    /// transport page.
-    fn doorbell(&mut self, mem: &DeviceMemory) {
-        self.stats.doorbells += 1;
-        let base = transport_page(mem, self.page_offset);
-        match &mut self.front {
-            Front::Msg(core) => {
-                let mut req = [0u8; FRAME];
-                mem.read(base + page::REQUEST as u64, &mut req)
-                    .expect("request mailbox inside the arena");
-                let mut resp = [0u8; FRAME];
-                let h = msg::handle(core, &**mem, DEV_NUM, &req, &mut resp);
-                let id = u32::from(req[1]);
-                if let Some(e) = h.refused {
-                    self.stats.refused.push((id, e));
-                }
-                if let Some(e) = h.dropped {
-                    self.stats.dropped.push(e);
-                }
-                if id == u32::from(msg::id::EVENT_AVAIL) {
-                    let q = u32::from_le_bytes([req[8], req[9], req[10], req[11]]) as usize;
-                    if let Some(k) = self.stats.kicks.get_mut(q) {
-                        *k += 1;
-                    }
-                }
-                if let Some(n) = h.response_len {
-                    mem.write(base + page::RESPONSE as u64, &resp[..n])
-                        .expect("response mailbox inside the arena");
-                }
-                self.count(h.interrupts);
-                self.deliver(mem, h.interrupts);
-            }
-            Front::Mmio(t) => {
-                let mut syn = [0u8; 8];
-                mem.read(base + page::SYNDROME as u64, &mut syn)
-                    .expect("syndrome inside the arena");
-                let offset = u32::from_le_bytes([syn[0], syn[1], syn[2], syn[3]]);
-                let width = syn[4];
-                let write = syn[5] != 0;
-                let n = usize::from(width);
-                assert!(
-                    matches!(n, 1 | 2 | 4) && offset as usize + n <= page::MMIO_END,
-                    "bad trapped access: offset {offset:#x} width {width}"
-                );
-                let at = base + u64::from(offset);
-                if write {
-                    let mut v = [0u8; 4];
-                    mem.read(at, &mut v[..n])
-                        .expect("register inside the arena");
-                    let value = u32::from_le_bytes(v);
-                    let out = t.write(&**mem, offset, width, value);
-                    if let Some(e) = out.refused {
-                        self.stats.refused.push((offset, e));
-                    }
-                    if offset == reg::QUEUE_NOTIFY
-                        && let Some(k) = self.stats.kicks.get_mut((value & 0xffff) as usize)
-                    {
-                        *k += 1;
-                    }
-                    // `write` already folded the notifications into
-                    // InterruptStatus; just count them.
-                    self.count(out.interrupts);
-                    if !out.interrupts.is_empty() {
-                        self.stats.delivered += 1;
-                    }
-                } else {
-                    let value = t.read(offset, width);
-                    mem.write(at, &value.to_le_bytes()[..n])
-                        .expect("register inside the arena");
-                }
-            }
+            .ring();
         }
     }
-}
-
-fn transport_page(mem: &DeviceMemory, page_offset: usize) -> u64 {
-    mem.guest_base() + page_offset as u64
 }
 
 /// A split ring's index and suppression words as the device sees them in
@@ -374,6 +446,22 @@ pub struct RingView {
     pub avail_event: u16,
 }
 
+/// The driver's end of the shared-memory channel (one per link, however
+/// many driver-side transport handles use it).
+pub struct DriverEnd {
+    /// The channel, driver half.
+    pub channel: Channel,
+    /// The driver's view of the arena.
+    pub mem: DeviceMemory,
+    /// The last token used.
+    pub token: u16,
+    /// Events received and not yet collected by `ack_interrupt`:
+    /// (used-buffer, configuration).
+    pub events: (bool, bool),
+    /// Event messages received.
+    pub event_count: u64,
+}
+
 /// One device served over one transport, shared by the driver-side
 /// transport handles and the test.
 pub struct Loopback<D: VirtioDevice, const NQ: usize> {
@@ -382,20 +470,27 @@ pub struct Loopback<D: VirtioDevice, const NQ: usize> {
     side: Mutex<DeviceSide<D, NQ>>,
     mem: DeviceMemory,
     arena: Arc<ArenaMem>,
+    /// Doorbells rung by the driver / served by the device (threaded).
     rung: AtomicU64,
     done: AtomicU64,
-    /// Posted kicks (threaded mode): bit `n` for queue `n`.
+    /// Rings of the driver's doorbell (the device notified it).
+    irq: AtomicU64,
+    /// The device's clock in milliseconds, handed to it at each
+    /// [`Loopback::poll`].
+    clock: AtomicU64,
+    /// Posted kicks (threaded mmio): bit `n` for queue `n`.
     posted: AtomicU64,
     /// Kicks the driver posted per queue (before coalescing).
     posted_count: Vec<AtomicU64>,
     stop: AtomicBool,
+    driver: Mutex<Option<DriverEnd>>,
     /// The thread running [`Loopback::serve`], woken by doorbells and
     /// posted kicks when it parks for lack of work.
     device_thread: OnceLock<std::thread::Thread>,
 }
 
 /// How long a driver waits for a threaded device before the test fails.
-const DEVICE_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DEVICE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Idle rounds a device thread spins (yielding) before it starts parking
 /// between rounds.
@@ -405,15 +500,14 @@ const PARK_TIMEOUT: Duration = Duration::from_micros(200);
 
 impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
     /// Serves `device` over `kind` from `arena`, with the arena's transport
-    /// page.
+    /// page, on a v2 bus.
     pub fn new(arena: &Arena, kind: Kind, mode: Mode, device: D) -> Arc<Self> {
         Self::with_page(arena, TRANSPORT_PAGE, kind, mode, device)
     }
 
-    /// Serves `device` over `kind` from `arena`, with its transport page at
-    /// arena offset `page_offset` (a page from
-    /// [`Arena::alloc_transport_page`], so that several devices share one
-    /// arena).
+    /// As [`Loopback::new`], with the transport page at arena offset
+    /// `page_offset` (a page from [`Arena::alloc_transport_page`], so that
+    /// several devices share one arena).
     pub fn with_page(
         arena: &Arena,
         page_offset: usize,
@@ -421,37 +515,64 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
         mode: Mode,
         device: D,
     ) -> Arc<Self> {
+        Self::with_revision(arena, page_offset, kind, mode, device, Revision::V2)
+    }
+
+    /// As [`Loopback::with_page`], on a virtio-msg bus speaking `rev` (the
+    /// Linux AMP bus speaks RFC3; the tests' front-end speaks either).
+    pub fn with_revision(
+        arena: &Arena,
+        page_offset: usize,
+        kind: Kind,
+        mode: Mode,
+        device: D,
+        rev: Revision,
+    ) -> Arc<Self> {
         assert!(
-            page_offset.is_multiple_of(crate::arena::PAGE)
-                && page_offset + crate::arena::PAGE <= arena.mem().len(),
+            page_offset.is_multiple_of(PAGE) && page_offset + PAGE <= arena.mem().len(),
             "transport page {page_offset:#x} is not a page of the arena"
         );
+        let mem = arena.mem().device_memory();
         let front = match kind {
-            Kind::Msg => Front::Msg(DeviceCore::new(device)),
+            Kind::Msg => {
+                let base = mem.guest_base() + page_offset as u64;
+                let channel = Channel::publish(&*mem, base, PAGE as u64, GEOMETRY)
+                    .expect("the channel fits the transport page");
+                let order = match rev {
+                    Revision::Rfc3 => GetDevicesOrder::Rfc3,
+                    Revision::V2 => GetDevicesOrder::V2,
+                };
+                Front::Msg {
+                    core: DeviceCore::new(device),
+                    bus: AmpBus::new(channel, rev, order),
+                }
+            }
             Kind::Mmio => Front::Mmio(MmioTransport::new(device)),
         };
-        let mem = arena.mem().device_memory();
         Arc::new(Loopback {
             kind,
             mode,
             side: Mutex::new(DeviceSide {
                 front,
-                stats: Stats {
+                stats: RefCell::new(Stats {
                     kicks: vec![0; NQ],
                     used_irqs: vec![0; NQ],
                     ..Stats::default()
-                },
-                events_produced: 0,
+                }),
                 polling: mode == Mode::Threaded,
                 page_offset,
+                rev,
             }),
             mem,
             arena: Arc::clone(arena.mem()),
             rung: AtomicU64::new(0),
             done: AtomicU64::new(0),
+            irq: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
             posted: AtomicU64::new(0),
             posted_count: (0..NQ).map(|_| AtomicU64::new(0)).collect(),
             stop: AtomicBool::new(false),
+            driver: Mutex::new(None),
             device_thread: OnceLock::new(),
         })
     }
@@ -464,6 +585,11 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
     /// Where the device runs.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The revision the virtio-msg bus speaks.
+    pub fn revision(&self) -> Revision {
+        self.side().rev
     }
 
     /// Arena offset of this link's transport page.
@@ -488,7 +614,7 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
 
     /// What the device observed so far.
     pub fn stats(&self) -> Stats {
-        self.side().stats.clone()
+        self.side().stats()
     }
 
     /// Runs `f` on the device type (to read its counters, say).
@@ -504,6 +630,16 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
     /// Device status byte.
     pub fn status(&self) -> u8 {
         self.side().core().status()
+    }
+
+    /// Sets the clock the device gets at the next [`Loopback::poll`].
+    pub fn set_clock(&self, ms: u64) {
+        self.clock.store(ms, Ordering::Relaxed);
+    }
+
+    /// Times the device rang the driver's doorbell.
+    pub fn interrupts(&self) -> u64 {
+        self.irq.load(Ordering::Acquire)
     }
 
     /// Queue `index`'s ring words as the device sees them; `None` while the
@@ -529,11 +665,31 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
         })
     }
 
-    /// Lets the device do device-initiated work now (complete deferred
-    /// requests, say) and deliver the resulting notifications.
+    /// A tick of the harness: time passes on the device (to the link's
+    /// clock, [`Loopback::set_clock`], which stays put unless a test moves
+    /// it), the device does its device-initiated work (deferred requests
+    /// complete, events go out) and the notifications are delivered; in
+    /// polling mode every queue is processed as if kicked. Returns whether
+    /// anything was delivered.
     pub fn poll(&self) -> bool {
         let mut side = self.side();
-        side.poll(&self.mem)
+        let before = side.stats.borrow().delivered;
+        let mut kicks = [Kick::default(); 64];
+        let n = if side.polling { NQ.min(64) } else { 0 };
+        for (q, k) in kicks.iter_mut().enumerate().take(n) {
+            k.queue = q as u16;
+        }
+        let now = self.clock.load(Ordering::Relaxed);
+        side.step(
+            &self.mem,
+            &self.irq,
+            &kicks[..n],
+            Interrupts::default(),
+            Some(now),
+            false,
+        );
+        let after = side.stats.borrow().delivered;
+        after != before
     }
 
     /// The device changes its configuration: runs `change` on the device,
@@ -542,27 +698,59 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
         let mut side = self.side();
         change(side.device_mut());
         let i = side.core_mut().config_changed();
-        side.count(i);
-        side.deliver(&self.mem, i);
+        side.step(&self.mem, &self.irq, &[], i, None, true);
     }
 
-    /// The driver rings the doorbell: the transport page holds a message or
-    /// a trapped access. Returns once the device has served it.
+    /// The driver end of the channel (attached, linked, devices listed on
+    /// first use; [`Kind::Msg`] only).
+    pub fn driver(&self) -> MutexGuard<'_, Option<DriverEnd>> {
+        assert_eq!(self.kind, Kind::Msg, "only virtio-msg has a channel");
+        let mut d = self.driver.lock().expect("driver end poisoned");
+        if d.is_none() {
+            *d = Some(self.attach_driver());
+        }
+        d
+    }
+
+    /// Attaches the driver half and brings the link up, as the Linux AMP
+    /// bus does: validate the layout, the queue head handshake, then
+    /// GET_DEVICES {0, 32}.
+    fn attach_driver(&self) -> DriverEnd {
+        let mem = self.arena.device_memory();
+        let base = mem.guest_base() + self.page_offset() as u64;
+        let mut channel =
+            Channel::attach(&*mem, base, PAGE as u64).expect("the device published the layout");
+        let start = Instant::now();
+        while channel.link() != virtio_backend::amp::Link::Run {
+            channel.poll_link(&*mem).expect("handshake");
+            self.ring();
+            assert!(start.elapsed() < DEVICE_TIMEOUT, "the link never came up");
+        }
+        let mut end = DriverEnd {
+            channel,
+            mem,
+            token: 0,
+            events: (false, false),
+            event_count: 0,
+        };
+        crate::msg_transport::list_devices(self, &mut end);
+        end
+    }
+
+    /// The driver rings the doorbell: the transport page holds a trapped
+    /// access, or the channel holds messages. Returns once the device has
+    /// served it.
     pub fn ring(&self) {
         match self.mode {
             Mode::Inline => {
                 let mut side = self.side();
-                side.doorbell(&self.mem);
+                side.doorbell(&self.mem, &self.irq);
             }
             Mode::Threaded => {
-                // Release: the transport page contents happen-before the
-                // device's acquire of the counter.
                 let n = self.rung.fetch_add(1, Ordering::Release) + 1;
                 self.wake();
                 let start = Instant::now();
-                // Acquire: the device's answer in the transport page
-                // happens-before our reading it.
-                while self.done.load(Ordering::Acquire) != n {
+                while self.done.load(Ordering::Acquire) < n {
                     assert!(
                         start.elapsed() < DEVICE_TIMEOUT,
                         "device thread did not answer doorbell {n}"
@@ -574,11 +762,24 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
         }
     }
 
+    /// The driver rings the doorbell without waiting for the device
+    /// (threaded): the device serves it when it gets to it. Inline, the
+    /// same as [`Loopback::ring`].
+    pub fn post(&self) {
+        match self.mode {
+            Mode::Inline => self.ring(),
+            Mode::Threaded => {
+                self.rung.fetch_add(1, Ordering::Release);
+                self.wake();
+            }
+        }
+    }
+
     /// The driver kicks queue `queue` without waiting for the device
-    /// ([`Mode::Threaded`] only): like a write to an ioeventfd or to a
-    /// doorbell register, the kick is posted and the device thread serves it
-    /// through the transport (an EVENT_AVAIL message, a `QueueNotify` write)
-    /// while the driver goes on adding buffers.
+    /// ([`Mode::Threaded`], virtio-mmio): like a write to an ioeventfd, the
+    /// kick is posted and the device thread serves it while the driver
+    /// goes on adding buffers. (virtio-msg posts EVENT_AVAIL messages in
+    /// the channel instead.)
     pub fn post_kick(&self, queue: u16) {
         assert_eq!(
             self.mode,
@@ -586,13 +787,16 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
             "posted kicks need a device thread"
         );
         assert!(queue < 64);
-        // Release: the ring updates before the kick happen-before the
-        // device's acquire of the bit.
         self.posted.fetch_or(1 << queue, Ordering::Release);
+        self.count_posted(queue);
+        self.wake();
+    }
+
+    /// Counts a kick the driver posted (by message or bit).
+    pub fn count_posted(&self, queue: u16) {
         if let Some(c) = self.posted_count.get(usize::from(queue)) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        self.wake();
     }
 
     /// Wakes the device thread if it parked.
@@ -603,8 +807,8 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
     }
 
     /// Kicks the driver posted for queue `queue` ([`Mode::Threaded`]).
-    /// Kicks posted before the device thread looked are served once, as
-    /// with an eventfd, so [`Stats::kicks`] may count fewer.
+    /// Kicks posted before the device thread looked may be served once,
+    /// so [`Stats::kicks`] may count fewer.
     pub fn posted_kicks(&self, queue: u16) -> u64 {
         self.posted_count
             .get(usize::from(queue))
@@ -635,24 +839,31 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
             self.device_thread.set(std::thread::current()).is_ok(),
             "serve() runs on one thread only"
         );
-        let mut served = 0u64;
         let mut idle = 0u32;
         loop {
             let rung = self.rung.load(Ordering::Acquire);
-            if rung != served {
-                assert_eq!(rung, served + 1, "one doorbell at a time");
-                self.side().doorbell(&self.mem);
-                served = rung;
+            if rung != self.done.load(Ordering::Relaxed) {
+                self.side().doorbell(&self.mem, &self.irq);
                 self.done.store(rung, Ordering::Release);
                 idle = 0;
                 continue;
             }
             let kicked = self.posted.swap(0, Ordering::Acquire);
             if kicked != 0 {
-                let mut side = self.side();
+                let mut kicks = [Kick::default(); 64];
+                let mut n = 0;
                 for q in (0..64u16).filter(|&q| kicked & (1 << q) != 0) {
-                    side.posted_kick(&self.mem, q);
+                    kicks[n].queue = q;
+                    n += 1;
                 }
+                self.side().step(
+                    &self.mem,
+                    &self.irq,
+                    &kicks[..n],
+                    Interrupts::default(),
+                    None,
+                    true,
+                );
                 idle = 0;
                 continue;
             }

@@ -1,86 +1,169 @@
-//! Transport A: virtio-msg (transport revision 1) over mailboxes in the
-//! arena's transport page.
+//! Transport A: virtio-msg over the library's shared-memory channel
+//! (`virtio_backend::amp`) in the arena's transport page, v2 layouts by
+//! default (RFC3 when the link's bus speaks it).
 //!
-//! Each `Transport` call encodes a [`Request`] into the request mailbox,
-//! clears the response mailbox's header, rings the doorbell, and decodes the
-//! [`Response`] the device left in the response mailbox, checking its token,
-//! message id and device number. `notify` sends EVENT_AVAIL, which gets no
-//! response. EVENT_USED / EVENT_CONFIG arrive in the event ring and are
-//! reported by `ack_interrupt`.
+//! The link's one driver end ([`Loopback::driver`]) attached to the layout
+//! the device published, ran the queue-head handshake and asked the bus for
+//! its devices (GET_DEVICES), as Linux's AMP bus does. Each `Transport`
+//! call sends a [`Request`] through it, rings the doorbell, and takes the
+//! [`Response`] from the device's queue, checking its token, message id and
+//! device number; EVENT_USED / EVENT_CONFIG met on the way (or later, by
+//! `ack_interrupt`) become interrupt bits. `notify` sends EVENT_AVAIL, which
+//! gets no response; with a device thread the driver does not wait for it.
 
-use core::cell::Cell;
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use virtio_backend::VirtioDevice;
-use virtio_backend::msg::{self, FeatureBlocks, Request, Response, VQUEUE_ENABLED};
+use virtio_backend::amp::ChannelError;
+use virtio_backend::bus::{BusRequest, BusResponse, GetDevicesOrder};
+use virtio_backend::msg::{FeatureBlocks, Request, Response, Revision, VQUEUE_ENABLED, vqueue};
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use virtio_drivers::{Error, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::loopback::{DEV_NUM, FRAME, Loopback, page};
+use crate::loopback::{DEV_NUM, DEVICE_TIMEOUT, DriverEnd, Loopback};
+
+/// Bytes of one message buffer (the channel's element size).
+const FRAME: usize = 64;
+
+/// Puts `frame` in the channel, ringing the device while it is full.
+fn send<D: VirtioDevice, const NQ: usize>(
+    link: &Loopback<D, NQ>,
+    end: &mut DriverEnd,
+    frame: &[u8],
+) {
+    let start = Instant::now();
+    loop {
+        match end.channel.send(&*end.mem, frame) {
+            Ok(()) => return,
+            Err(ChannelError::Full) => {
+                // The device takes what it can answer; our reading is what
+                // frees its side, so read (events) and ring.
+                drain(end);
+                link.ring();
+            }
+            Err(e) => panic!("the channel refused a message: {e}"),
+        }
+        assert!(start.elapsed() < DEVICE_TIMEOUT, "the channel stayed full");
+    }
+}
+
+/// Takes every message waiting from the device: events are recorded in
+/// `end.events`; anything else is returned (the first one found).
+fn drain(end: &mut DriverEnd) -> Option<([u8; FRAME], usize)> {
+    let mut found = None;
+    loop {
+        let mut f = [0u8; FRAME];
+        let n = match end.channel.recv(&*end.mem, &mut f) {
+            Ok(Some(n)) => n,
+            Ok(None) => return found,
+            Err(e) => panic!("the device's queue: {e}"),
+        };
+        if f[1] & 0x40 != 0 && f[0] & 1 == 0 {
+            record_event(end, &f[..n]);
+        } else if found.is_none() {
+            found = Some((f, n));
+        } else {
+            panic!("two responses for one request: {:02x?}", &f[..n]);
+        }
+    }
+}
+
+fn record_event(end: &mut DriverEnd, f: &[u8]) {
+    end.event_count += 1;
+    if f[0] & 2 != 0 {
+        // A bus event (EVENT_DEVICE): no interrupt.
+        return;
+    }
+    let rev = Revision::V2; // events have the same layout in both
+    match Response::decode(f, rev) {
+        Ok((h, Response::EventUsed { .. })) => {
+            assert_eq!(h.dev_num, DEV_NUM);
+            end.events.0 = true;
+        }
+        Ok((h, Response::EventConfig { .. })) => {
+            assert_eq!(h.dev_num, DEV_NUM);
+            end.events.1 = true;
+        }
+        other => panic!("event {other:?}"),
+    }
+}
+
+/// Sends `frame` and waits for the one response to it.
+fn call<D: VirtioDevice, const NQ: usize>(
+    link: &Loopback<D, NQ>,
+    end: &mut DriverEnd,
+    frame: &[u8],
+) -> [u8; FRAME] {
+    send(link, end, frame);
+    let start = Instant::now();
+    loop {
+        link.ring();
+        if let Some((f, _)) = drain(end) {
+            return f;
+        }
+        assert!(
+            start.elapsed() < DEVICE_TIMEOUT,
+            "no response to {frame:02x?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// GET_DEVICES {0, 32}, as the Linux AMP bus asks first; the loopback's
+/// device must be listed.
+pub fn list_devices<D: VirtioDevice, const NQ: usize>(link: &Loopback<D, NQ>, end: &mut DriverEnd) {
+    let mut f = [0u8; FRAME];
+    end.token = end.token.wrapping_add(1);
+    let n = BusRequest::GetDevices {
+        offset: 0,
+        count: 32,
+    }
+    .encode(0, end.token, &mut f)
+    .expect("fits");
+    let r = call(link, end, &f[..n]);
+    let order = match link.revision() {
+        Revision::Rfc3 => GetDevicesOrder::Rfc3,
+        Revision::V2 => GetDevicesOrder::V2,
+    };
+    match BusResponse::decode(&r, order) {
+        Ok((h, BusResponse::Devices(l))) => {
+            assert_eq!(h.token, end.token);
+            assert!(l.contains(DEV_NUM), "device {DEV_NUM} not listed");
+        }
+        other => panic!("GET_DEVICES answered with {other:?}"),
+    }
+}
 
 /// The driver's end of a virtio-msg loopback bus.
 pub struct MsgTransport<D: VirtioDevice, const NQ: usize> {
     link: Arc<Loopback<D, NQ>>,
-    page: NonNull<u8>,
-    token: Cell<u16>,
-    events_consumed: Cell<u16>,
-    /// Overflow flags found set (coalesced events).
-    events_overflowed: Cell<u64>,
-    /// Event frames consumed.
-    events: Cell<u64>,
+    rev: Revision,
 }
 
 impl<D: VirtioDevice, const NQ: usize> MsgTransport<D, NQ> {
-    /// A driver end for `link`. It takes over the event ring where the
-    /// previous driver end (if any) left it: events still unread are its.
+    /// A driver end for `link` (the link's one channel; events still
+    /// unread are this handle's).
     pub fn new(link: Arc<Loopback<D, NQ>>) -> Self {
-        let page = link.arena().host(link.page_offset());
-        let t = MsgTransport {
-            link,
-            page,
-            token: Cell::new(0),
-            events_consumed: Cell::new(0),
-            events_overflowed: Cell::new(0),
-            events: Cell::new(0),
-        };
-        let consumed = u16::from_le(t.index(page::EVENT_CONSUMER).load(Ordering::Acquire));
-        t.events_consumed.set(consumed);
-        t
+        drop(link.driver());
+        let rev = link.revision();
+        MsgTransport { link, rev }
     }
 
-    fn put(&self, offset: usize, data: &[u8]) {
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: `offset + i` is inside the transport page (callers pass
-            // mailbox offsets and frame-sized data), which lives as long as
-            // `link` holds the arena; volatile because the device reads it.
-            unsafe { self.page.as_ptr().add(offset + i).write_volatile(*b) };
-        }
-    }
-
-    fn get(&self, offset: usize, out: &mut [u8]) {
-        for (i, b) in out.iter_mut().enumerate() {
-            // SAFETY: as in `put`, for reads.
-            *b = unsafe { self.page.as_ptr().add(offset + i).read_volatile() };
-        }
-    }
-
-    /// Sends `req` and returns the response frame, after checking that a
+    /// Sends `req` and returns the response, after checking that a
     /// response for exactly this request arrived.
     pub fn exchange(&self, req: Request<'_>) -> [u8; FRAME] {
-        let token = self.token.get().wrapping_add(1);
-        self.token.set(token);
+        let mut guard = self.link.driver();
+        let end = guard.as_mut().expect("attached");
+        end.token = end.token.wrapping_add(1);
+        let token = end.token;
         let mut frame = [0u8; FRAME];
-        req.encode(DEV_NUM, token, &mut frame)
+        let n = req
+            .encode(DEV_NUM, token, &mut frame)
             .expect("request fits the frame");
-        self.put(page::REQUEST, &frame);
-        self.put(page::RESPONSE, &[0; msg::HEADER_SIZE]);
-        self.link.ring();
-        let mut resp = [0u8; FRAME];
-        self.get(page::RESPONSE, &mut resp);
-        let (h, _) = Response::decode(&resp)
+        let resp = call(&self.link, end, &frame[..n]);
+        let (h, _) = Response::decode(&resp, self.rev)
             .unwrap_or_else(|e| panic!("no valid response to {req:?}: {e:?} ({resp:02x?})"));
         assert_eq!(h.token, token, "response token for {req:?}");
         assert_eq!(h.msg_id, req.msg_id(), "response id for {req:?}");
@@ -88,24 +171,20 @@ impl<D: VirtioDevice, const NQ: usize> MsgTransport<D, NQ> {
         resp
     }
 
-    /// Sends a message that gets no response (EVENT_AVAIL) and checks that
-    /// none came.
-    fn post(&self, req: Request<'_>) {
-        let mut frame = [0u8; FRAME];
-        req.encode(DEV_NUM, 0, &mut frame)
-            .expect("event fits the frame");
-        self.put(page::REQUEST, &frame);
-        self.put(page::RESPONSE, &[0; msg::HEADER_SIZE]);
-        self.link.ring();
-        let mut h = [0u8; msg::HEADER_SIZE];
-        self.get(page::RESPONSE, &mut h);
-        assert_eq!(h, [0; msg::HEADER_SIZE], "{req:?} must not be answered");
+    fn decode(&self, f: &[u8]) -> Response<'static> {
+        let buf: &'static [u8] = Box::leak(f.to_vec().into_boxed_slice());
+        Response::decode(buf, self.rev).expect("checked").1
+    }
+
+    /// Event messages consumed.
+    pub fn events(&self) -> u64 {
+        self.link.driver().as_ref().map_or(0, |e| e.event_count)
     }
 
     /// GET_DEVICE_INFO: `(device_id, vendor_id, config_size, max_virtqueues)`.
     pub fn device_info(&self) -> (u32, u32, u32, u32) {
         let f = self.exchange(Request::GetDeviceInfo);
-        match Response::decode(&f).expect("checked").1 {
+        match self.decode(&f) {
             Response::DeviceInfo {
                 device_id,
                 vendor_id,
@@ -121,7 +200,7 @@ impl<D: VirtioDevice, const NQ: usize> MsgTransport<D, NQ> {
         let f = self.exchange(Request::GetVqueue {
             index: u32::from(queue),
         });
-        match Response::decode(&f).expect("checked").1 {
+        match self.decode(&f) {
             Response::Vqueue {
                 index,
                 max_size,
@@ -142,7 +221,7 @@ impl<D: VirtioDevice, const NQ: usize> MsgTransport<D, NQ> {
             offset,
             length: out.len() as u32,
         });
-        match Response::decode(&f).expect("checked").1 {
+        match self.decode(&f) {
             Response::Config {
                 generation, data, ..
             } => {
@@ -157,33 +236,11 @@ impl<D: VirtioDevice, const NQ: usize> MsgTransport<D, NQ> {
         }
     }
 
-    fn status_of(f: &[u8]) -> DeviceStatus {
-        match Response::decode(f).expect("checked").1 {
+    fn status_of(&self, f: &[u8]) -> DeviceStatus {
+        match self.decode(f) {
             Response::DeviceStatus { status, .. } => DeviceStatus::from_bits_retain(status),
             r => panic!("status request answered with {r:?}"),
         }
-    }
-
-    /// Overflow flags the driver found set: events the device coalesced
-    /// because the event ring was full.
-    pub fn events_overflowed(&self) -> u64 {
-        self.events_overflowed.get()
-    }
-
-    /// Event frames the driver consumed from the event ring.
-    pub fn events(&self) -> u64 {
-        self.events.get()
-    }
-
-    /// An atomic view of a `u16` index or flag word in the transport page.
-    fn index(&self, offset: usize) -> &AtomicU16 {
-        assert!(offset.is_multiple_of(2) && offset + 2 <= page::EVENT_RING);
-        // SAFETY: `offset` is 2-aligned and inside the transport page (the
-        // page is page-aligned), which lives as long as `self.link` holds the
-        // arena. Both sides access these words only atomically (the device
-        // through `GuestMemory`'s acquire/release `u16` accessors), so an
-        // `AtomicU16` view of them is sound.
-        unsafe { AtomicU16::from_ptr(self.page.as_ptr().add(offset).cast::<u16>()) }
     }
 }
 
@@ -199,7 +256,7 @@ impl<D: VirtioDevice, const NQ: usize> Transport for MsgTransport<D, NQ> {
             block_index: 0,
             num_blocks: 2,
         });
-        match Response::decode(&f).expect("checked").1 {
+        match self.decode(&f) {
             Response::DeviceFeatures {
                 block_index,
                 features,
@@ -227,19 +284,24 @@ impl<D: VirtioDevice, const NQ: usize> Transport for MsgTransport<D, NQ> {
     }
 
     fn notify(&mut self, queue: u16) {
-        if self.link.threaded() {
-            // The bus carries EVENT_AVAIL asynchronously.
-            self.link.post_kick(queue);
-            return;
-        }
-        self.post(Request::EventAvail {
+        let mut f = [0u8; FRAME];
+        let n = Request::EventAvail {
             vq_index: u32::from(queue),
             next_offset: 0,
-        });
+        }
+        .encode(DEV_NUM, 0, &mut f)
+        .expect("fits");
+        let mut guard = self.link.driver();
+        let end = guard.as_mut().expect("attached");
+        send(&self.link, end, &f[..n]);
+        self.link.count_posted(queue);
+        // With a device thread the kick is posted: the driver goes on
+        // adding buffers while the device drains the ring.
+        self.link.post();
     }
 
     fn get_status(&self) -> DeviceStatus {
-        Self::status_of(&self.exchange(Request::GetDeviceStatus))
+        self.status_of(&self.exchange(Request::GetDeviceStatus))
     }
 
     fn set_status(&mut self, status: DeviceStatus) {
@@ -266,8 +328,13 @@ impl<D: VirtioDevice, const NQ: usize> Transport for MsgTransport<D, NQ> {
     ) {
         self.exchange(Request::SetVqueue {
             index: u32::from(queue),
-            flags: VQUEUE_ENABLED,
+            // v2: apply every field and enable; RFC3: a reserved word.
+            flags: match self.rev {
+                Revision::V2 => vqueue::ENABLE,
+                Revision::Rfc3 => 0,
+            },
             size,
+            reserved: 0,
             desc: descriptors,
             driver: driver_area,
             device: device_area,
@@ -285,52 +352,18 @@ impl<D: VirtioDevice, const NQ: usize> Transport for MsgTransport<D, NQ> {
     }
 
     fn ack_interrupt(&mut self) -> InterruptStatus {
-        let produced = u16::from_le(self.index(page::EVENT_PRODUCER).load(Ordering::Acquire));
-        let mut consumed = self.events_consumed.get();
-        assert!(
-            usize::from(produced.wrapping_sub(consumed)) <= page::EVENT_SLOTS,
-            "the device overran the event ring (produced {produced}, consumed {consumed})"
-        );
-        let mut status = InterruptStatus::empty();
-        while consumed != produced {
-            let slot = usize::from(consumed) % page::EVENT_SLOTS;
-            let mut frame = [0u8; page::EVENT_SLOT];
-            self.get(page::EVENT_RING + slot * page::EVENT_SLOT, &mut frame);
-            match Response::decode(&frame) {
-                Ok((h, Response::EventUsed { vq_index })) => {
-                    assert_eq!(h.dev_num, DEV_NUM);
-                    assert!((vq_index as usize) < NQ, "EVENT_USED for queue {vq_index}");
-                    status |= InterruptStatus::QUEUE_INTERRUPT;
-                }
-                Ok((h, Response::EventConfig { .. })) => {
-                    assert_eq!(h.dev_num, DEV_NUM);
-                    status |= InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT;
-                }
-                other => panic!("event ring slot {slot} holds {other:?}"),
-            }
-            consumed = consumed.wrapping_add(1);
-            self.events.set(self.events.get() + 1);
+        let mut guard = self.link.driver();
+        let end = guard.as_mut().expect("attached");
+        if let Some((f, n)) = drain(end) {
+            panic!("a response nobody asked for: {:02x?}", &f[..n]);
         }
-        self.events_consumed.set(consumed);
-        // Release: the slots were read before the device may reuse them.
-        self.index(page::EVENT_CONSUMER)
-            .store(consumed.to_le(), Ordering::Release);
-        // Events that found the ring full were coalesced into sticky flags.
-        // Clearing a flag before acting on it is safe: an event raced in
-        // between is covered by the work the caller does next.
-        for (flag, bit) in [
-            (page::OVERFLOW_USED, InterruptStatus::QUEUE_INTERRUPT),
-            (
-                page::OVERFLOW_CONFIG,
-                InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT,
-            ),
-        ] {
-            let f = self.index(flag);
-            if f.load(Ordering::Acquire) != 0 {
-                f.store(0, Ordering::Release);
-                status |= bit;
-                self.events_overflowed.set(self.events_overflowed.get() + 1);
-            }
+        let (used, config) = core::mem::take(&mut end.events);
+        let mut status = InterruptStatus::empty();
+        if used {
+            status |= InterruptStatus::QUEUE_INTERRUPT;
+        }
+        if config {
+            status |= InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT;
         }
         status
     }
@@ -364,7 +397,7 @@ impl<D: VirtioDevice, const NQ: usize> Transport for MsgTransport<D, NQ> {
             offset,
             data,
         });
-        match Response::decode(&f).expect("checked").1 {
+        match self.decode(&f) {
             Response::SetConfig { length, .. } if length as usize == data.len() => Ok(()),
             Response::SetConfig { .. } => Err(Error::Unsupported),
             r => panic!("SET_CONFIG answered with {r:?}"),

@@ -486,12 +486,14 @@ fn request(r: &Req) -> BusRequest {
 fn event(e: &Ev) -> Vec<u8> {
     let mut b = [0u8; 64];
     let n = match e {
-        Ev::Used(q) => msg::Response::EventUsed { vq_index: *q }.encode(1, 0, &mut b),
+        Ev::Used(q) => {
+            msg::Response::EventUsed { vq_index: *q }.encode(msg::Revision::V2, 1, 0, &mut b)
+        }
         Ev::Config { status, generation } => msg::Response::EventConfig {
             device_status: *status,
             generation: *generation,
         }
-        .encode(1, 0, &mut b),
+        .encode(msg::Revision::V2, 1, 0, &mut b),
         Ev::Device { dev_num, state } => BusEvent::Device {
             dev_num: *dev_num,
             state: *state,

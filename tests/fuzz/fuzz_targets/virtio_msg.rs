@@ -21,7 +21,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use virtio_backend::msg::{
     self, DecodeError, EncodeError, FeatureBlocks, HEADER_SIZE, Header, MAX_FEATURE_BLOCKS,
-    MIN_FRAME, Request, Response, TYPE_RESPONSE, VQUEUE_ENABLED,
+    MIN_FRAME, Request, Response, Revision, TYPE_RESPONSE, VQUEUE_ENABLED,
 };
 use virtio_backend::spec::features::{
     EVENT_IDX, INDIRECT_DESC, RING_PACKED, RING_RESET, VERSION_1,
@@ -43,7 +43,8 @@ pub struct Input {
     /// Decoded by every decoder.
     pub raw: Vec<u8>,
     /// The bus frame: `MIN_FRAME + frame % 200`, or with bit 7 of
-    /// `small` set, `small & 0x3f` (possibly too small for any response).
+    /// `small` set, `small & 0x3f` (possibly too small for any response);
+    /// bit 6 of `small` picks the RFC3 layouts instead of v2.
     pub frame: u8,
     pub small: u8,
     pub msgs: Vec<Msg>,
@@ -315,7 +316,7 @@ impl Enc for Req {
 // ---------------------------------------------------------------------
 // The codec on its own.
 
-fn codec(bytes: &[u8]) {
+fn codec(bytes: &[u8], rev: Revision) {
     let header = Header::decode(bytes);
     if let Ok((h, payload)) = header {
         assert!(usize::from(h.msg_size) >= HEADER_SIZE);
@@ -361,16 +362,16 @@ fn codec(bytes: &[u8]) {
             }
         }
     }
-    if let Ok((h, r)) = Response::decode(bytes) {
+    if let Ok((h, r)) = Response::decode(bytes, rev) {
         assert_eq!(r.msg_id(), h.msg_id);
         let n = r
-            .encode(h.dev_num, h.token, &mut out)
+            .encode(rev, h.dev_num, h.token, &mut out)
             .expect("re-encode response");
         assert!(
             n >= HEADER_SIZE && n <= usize::from(h.msg_size),
             "{n} vs {h:?}"
         );
-        let (h2, r2) = Response::decode(&out[..n]).expect("re-decode response");
+        let (h2, r2) = Response::decode(&out[..n], rev).expect("re-decode response");
         assert_eq!(r2, r, "response round trip");
         let event = h.msg_id & 0x40 != 0;
         assert_eq!(h2.msg_type, if event { 0 } else { TYPE_RESPONSE });
@@ -378,10 +379,10 @@ fn codec(bytes: &[u8]) {
             (h2.msg_id, h2.dev_num, h2.token, usize::from(h2.msg_size)),
             (h.msg_id, h.dev_num, h.token, n)
         );
-        let n2 = r2.encode(h.dev_num, h.token, &mut again).unwrap();
+        let n2 = r2.encode(rev, h.dev_num, h.token, &mut again).unwrap();
         assert_eq!(&again[..n2], &out[..n], "response encoding not canonical");
         assert_eq!(
-            r.encode(h.dev_num, h.token, &mut again[..n - 1]),
+            r.encode(rev, h.dev_num, h.token, &mut again[..n - 1]),
             Err(EncodeError::BufferTooSmall)
         );
     }
@@ -392,6 +393,7 @@ fn codec(bytes: &[u8]) {
 
 struct Bus<'w, 'a> {
     mem: &'w FixedWindow<'a>,
+    rev: Revision,
     core: DeviceCore<EchoDevice, NQ>,
     frame: usize,
     drivers: [Option<Driver>; NQ],
@@ -429,11 +431,11 @@ fn fingerprint(core: &DeviceCore<EchoDevice, NQ>) -> Fingerprint {
 impl Bus<'_, '_> {
     /// Handles one message and checks the outcome.
     fn send(&mut self, bytes: &[u8]) {
-        codec(bytes);
+        codec(bytes, self.rev);
         let decoded = Request::decode(bytes);
         let before = fingerprint(&self.core);
         let mut resp = vec![0xccu8; self.frame];
-        let out = msg::handle(&mut self.core, self.mem, DEV, bytes, &mut resp);
+        let out = msg::handle(&mut self.core, self.mem, self.rev, DEV, bytes, &mut resp);
         check_core(&self.core);
         let (h, req) = match decoded {
             Err(e) => {
@@ -497,7 +499,7 @@ impl Bus<'_, '_> {
             resp[n..].iter().all(|&b| b == 0xcc),
             "handler wrote past its response"
         );
-        let (rh, r) = Response::decode(&resp[..n]).expect("response decodes");
+        let (rh, r) = Response::decode(&resp[..n], self.rev).expect("response decodes");
         assert_eq!(
             (
                 rh.msg_type,
@@ -639,7 +641,12 @@ impl Bus<'_, '_> {
                     (
                         u32::from(q.max_size),
                         u32::from(q.size),
-                        if q.enabled { VQUEUE_ENABLED } else { 0 },
+                        // RFC3: the word is reserved.
+                        if q.enabled && self.rev == Revision::V2 {
+                            VQUEUE_ENABLED
+                        } else {
+                            0
+                        },
                         q.desc,
                         q.driver,
                         q.device
@@ -666,10 +673,10 @@ impl Bus<'_, '_> {
             "notification for a queue that does not exist"
         );
         let mut count = 0;
-        msg::encode_events(&self.core, DEV, i, |bytes| {
+        msg::encode_events(&self.core, self.rev, DEV, i, |bytes| {
             count += 1;
             assert!(bytes.len() <= MIN_FRAME);
-            let (h, r) = Response::decode(bytes).expect("event decodes");
+            let (h, r) = Response::decode(bytes, self.rev).expect("event decodes");
             assert_eq!(
                 (h.msg_type, h.dev_num, usize::from(h.msg_size)),
                 (0, DEV, bytes.len())
@@ -786,6 +793,8 @@ impl Bus<'_, '_> {
                     index: *index,
                     flags: *flags,
                     size: *size,
+                    // Damage (a flipped byte) reaches the reserved word.
+                    reserved: 0,
                     desc,
                     driver,
                     device,
@@ -990,8 +999,13 @@ impl Bus<'_, '_> {
 }
 
 fn run(input: &Input) {
+    let rev = if input.small & 0x40 != 0 {
+        Revision::Rfc3
+    } else {
+        Revision::V2
+    };
     for k in 0..input.raw.len().min(4) {
-        codec(&input.raw[k..]);
+        codec(&input.raw[k..], rev);
     }
     let frame = if input.small & 0x80 != 0 {
         usize::from(input.small & 0x3f)
@@ -1002,6 +1016,7 @@ fn run(input: &Input) {
     let views = arena.views();
     let mut bus = Bus {
         mem: &views.window,
+        rev,
         core: DeviceCore::new(EchoDevice::default()),
         frame,
         drivers: [None, None],
@@ -1034,6 +1049,7 @@ fn seeds() -> Vec<Vec<u8>> {
         index: 1,
         flags: 1,
         size: 8,
+        reserved: 0,
         desc: 0x1000,
         driver: 0x2000,
         device: 0x3000,

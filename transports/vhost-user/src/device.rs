@@ -242,7 +242,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
         };
         match &self.mem {
             Some(mem) => {
-                let mut ep = Bound::new(&mut self.core, mem.guest(), &mut notifier, 0);
+                let mut ep = Bound::new(&mut self.core, mem.guest(), &mut notifier);
                 let wake = Wake {
                     now_ms,
                     kicks: &kicks[..n],
@@ -669,7 +669,7 @@ impl Notifier for CallEventfds<'_> {
         match n {
             Notification::Used(q) if q < 64 => self.used |= 1 << q,
             Notification::Used(_) => {}
-            Notification::Config { needs_reset } => self.needs_reset |= needs_reset,
+            Notification::Config { needs_reset, .. } => self.needs_reset |= needs_reset,
         }
     }
 

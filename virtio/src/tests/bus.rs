@@ -940,7 +940,7 @@ fn event_poll_empty_and_with_events() {
     // A transport EVENT_USED goes out as it is.
     let mut ev = [0u8; 32];
     let n = msg::Response::EventUsed { vq_index: 1 }
-        .encode(3, 0, &mut ev)
+        .encode(msg::Revision::V2, 3, 0, &mut ev)
         .unwrap();
     rig.host.events.push_back(ev[..n].to_vec());
     let mut req = [0u8; 8];

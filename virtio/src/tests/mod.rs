@@ -1,5 +1,6 @@
 //! Host tests of the device core against the driver-side mock rings.
 
+mod amp;
 mod bus;
 mod control;
 mod hostile;

@@ -14,7 +14,7 @@ use crate::memory::{CacheMaintenance, Coherent, FixedWindow, GuestMemory};
 use crate::mock::MockSplitQueue;
 use crate::msg::{self, Request, Response};
 use crate::queue::{Queue, QueueError};
-use crate::service::{self, Bound, Endpoint, Kick, Message, Notification, Notifier, Wake};
+use crate::service::{self, Bound, Endpoint, Kick, Mailbox, Notification, Notifier, Wake};
 use crate::spec::features::VERSION_1;
 use crate::spec::ring::AVAIL_F_NO_INTERRUPT;
 use crate::spec::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
@@ -117,6 +117,28 @@ impl VirtioDevice for Recorder {
     fn reset(&mut self) {}
 }
 
+/// A mailbox of queued `(device, frame)` messages that keeps the replies.
+#[derive(Default)]
+struct ListMailbox {
+    inbox: std::collections::VecDeque<(usize, Vec<u8>)>,
+    replies: Vec<(usize, Vec<u8>)>,
+    frame: usize,
+}
+
+impl Mailbox for ListMailbox {
+    fn next(&mut self, buf: &mut [u8]) -> Option<(usize, usize)> {
+        let (d, m) = self.inbox.pop_front()?;
+        buf[..m.len()].copy_from_slice(&m);
+        Some((d, m.len()))
+    }
+    fn reply(&mut self, device: usize, response: &[u8]) {
+        self.replies.push((device, response.to_vec()));
+    }
+    fn frame_size(&self) -> usize {
+        if self.frame == 0 { 64 } else { self.frame }
+    }
+}
+
 const RING: u64 = 0x1000;
 const SIZE: usize = 0x10000;
 
@@ -207,7 +229,7 @@ fn cleans_then_barrier_then_doorbell_and_nothing_after() {
     drv_mem.write(0x8000, b"ping").unwrap();
     drv.add_chain(&[(0x8000, 4, false), (0x8100, 4, true)]);
     rig.take();
-    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0), 0);
+    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0));
     let r = service::step(
         &mut [&mut ep],
         Wake {
@@ -261,7 +283,7 @@ fn nothing_to_notify_rings_nothing_and_issues_no_barrier() {
     drv.set_avail_flags(AVAIL_F_NO_INTERRUPT);
     drv.add_chain(&[(0x8000, 4, false), (0x8100, 4, true)]);
     rig.take();
-    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0), 0);
+    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0));
     let kick = [Kick {
         device: 0,
         queue: 0,
@@ -299,8 +321,8 @@ fn time_first_then_messages_and_kicks_then_every_device_polled_then_delivery() {
     q0.add_chain(&[(0x8000, 4, false), (0x8100, 4, true)]);
     q1.add_chain(&[(0x8000, 4, false), (0x8100, 4, true)]);
     rig.take();
-    let mut e0 = Bound::new(&mut c0, &dev0, rig.notifier(0), 0);
-    let mut e1 = Bound::new(&mut c1, &dev1, rig.notifier(1), 5);
+    let mut e0 = Bound::new(&mut c0, &dev0, rig.notifier(0));
+    let mut e1 = Bound::new(&mut c1, &dev1, rig.notifier(1)).on_bus(msg::Revision::V2, 5);
     // Device 1 is kicked by an EVENT_AVAIL message, device 0 directly; a
     // kick for a device that is not there is ignored.
     let mut frame = [0u8; 64];
@@ -310,13 +332,8 @@ fn time_first_then_messages_and_kicks_then_every_device_polled_then_delivery() {
     }
     .encode(5, 0, &mut frame)
     .unwrap();
-    let mut resp = [0u8; 64];
-    let mut msgs = [Message {
-        device: 1,
-        request: &frame[..n],
-        response: &mut resp,
-        handled: None,
-    }];
+    let mut mailbox = ListMailbox::default();
+    mailbox.inbox.push_back((1, frame[..n].to_vec()));
     let kicks = [
         Kick {
             device: 0,
@@ -331,7 +348,7 @@ fn time_first_then_messages_and_kicks_then_every_device_polled_then_delivery() {
         &mut [&mut e0, &mut e1],
         Wake {
             now_ms: Some(250),
-            messages: &mut msgs,
+            mailbox: Some(&mut mailbox),
             kicks: &kicks,
         },
     );
@@ -345,8 +362,7 @@ fn time_first_then_messages_and_kicks_then_every_device_polled_then_delivery() {
         ),
         (1, 1, 1, 2, 2)
     );
-    let handled = msgs[0].handled.unwrap();
-    assert_eq!(handled.response_len, None, "EVENT_AVAIL is not answered");
+    assert!(mailbox.replies.is_empty(), "EVENT_AVAIL is not answered");
     let order: Vec<Ev> = rig
         .take()
         .into_iter()
@@ -370,44 +386,37 @@ fn time_first_then_messages_and_kicks_then_every_device_polled_then_delivery() {
 }
 
 #[test]
-fn messages_are_answered_into_their_buffers() {
+fn messages_are_answered_through_the_mailbox_and_bounded_per_step() {
     let mut rig = Rig::new();
     let dev_mem = rig.device(0);
     let mut core = rig.core(0);
-    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0), 3);
+    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0)).on_bus(msg::Revision::V2, 3);
     let mut frame = [0u8; 64];
+    let mut mailbox = ListMailbox::default();
     let n = Request::SetDeviceStatus {
         status: u32::from(ACKNOWLEDGE),
     }
     .encode(3, 9, &mut frame)
     .unwrap();
-    let mut other = [0u8; 64];
-    let m = Request::GetDeviceStatus.encode(4, 10, &mut other).unwrap();
-    let (mut r1, mut r2) = ([0u8; 64], [0u8; 64]);
-    let mut msgs = [
-        Message {
-            device: 0,
-            request: &frame[..n],
-            response: &mut r1,
-            handled: None,
-        },
-        // Addressed to another device number on the bus: dropped.
-        Message {
-            device: 0,
-            request: &other[..m],
-            response: &mut r2,
-            handled: None,
-        },
-    ];
-    service::step(
+    mailbox.inbox.push_back((0, frame[..n].to_vec()));
+    // Addressed to another device number on the bus: dropped, no reply.
+    let m = Request::GetDeviceStatus.encode(4, 10, &mut frame).unwrap();
+    mailbox.inbox.push_back((0, frame[..m].to_vec()));
+    // For a device the step does not serve.
+    mailbox.inbox.push_back((2, frame[..m].to_vec()));
+    let r = service::step(
         &mut [&mut ep],
         Wake {
-            messages: &mut msgs,
+            mailbox: Some(&mut mailbox),
             ..Wake::default()
         },
     );
-    let len = msgs[0].handled.unwrap().response_len.unwrap();
-    let (h, resp) = Response::decode(&msgs[0].response[..len]).unwrap();
+    assert_eq!(
+        (r.messages, r.dropped, r.unknown_device, r.more),
+        (2, 1, 1, false)
+    );
+    assert_eq!(mailbox.replies.len(), 1);
+    let (h, resp) = Response::decode(&mailbox.replies[0].1, msg::Revision::V2).unwrap();
     assert_eq!(h.token, 9);
     assert_eq!(
         resp,
@@ -416,8 +425,23 @@ fn messages_are_answered_into_their_buffers() {
             status: u32::from(ACKNOWLEDGE)
         }
     );
-    assert_eq!(msgs[1].handled.unwrap().response_len, None);
-    assert!(msgs[1].handled.unwrap().dropped.is_some());
+    // A driver that keeps sending cannot hold a step: at most
+    // MAX_MESSAGES_PER_STEP, then `more`.
+    let n = Request::GetDeviceStatus.encode(3, 1, &mut frame).unwrap();
+    for _ in 0..service::MAX_MESSAGES_PER_STEP + 5 {
+        mailbox.inbox.push_back((0, frame[..n].to_vec()));
+    }
+    mailbox.replies.clear();
+    let r = service::step(
+        &mut [&mut ep],
+        Wake {
+            mailbox: Some(&mut mailbox),
+            ..Wake::default()
+        },
+    );
+    assert!(r.more);
+    assert_eq!(mailbox.replies.len(), service::MAX_MESSAGES_PER_STEP);
+    assert_eq!(mailbox.inbox.len(), 5);
 }
 
 #[test]
@@ -430,7 +454,7 @@ fn a_ring_corrupted_by_the_driver_is_reported_as_needs_reset() {
     // avail.idx 100 ahead with a 16-entry ring (virtio v1.2 §2.7.13.3).
     drv.set_avail_idx(100);
     rig.take();
-    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0), 0);
+    let mut ep = Bound::new(&mut core, &dev_mem, rig.notifier(0));
     let kick = [Kick {
         device: 0,
         queue: 0,
@@ -451,7 +475,18 @@ fn a_ring_corrupted_by_the_driver_is_reported_as_needs_reset() {
     assert_eq!(
         log,
         [
-            Ev::Notify(0, Notification::Config { needs_reset: true }),
+            Ev::Notify(
+                0,
+                Notification::Config {
+                    needs_reset: true,
+                    status: ACKNOWLEDGE
+                        | DRIVER
+                        | FEATURES_OK
+                        | DRIVER_OK
+                        | crate::spec::status::NEEDS_RESET,
+                    generation: 0
+                }
+            ),
             Ev::Barrier(0),
             Ev::Ring(0)
         ]
@@ -468,8 +503,8 @@ fn endpoints_of_different_types_share_a_step() {
     bring_up(&mut a, &drv_mem);
     let mut b: DeviceCore<Echo, 2> = DeviceCore::new(Echo::default());
     let mut n = rig.notifier(1);
-    let mut ea = Bound::new(&mut a, &dev_mem, rig.notifier(0), 0);
-    let mut eb = Bound::new(&mut b, &dev_mem, &mut n, 1);
+    let mut ea = Bound::new(&mut a, &dev_mem, rig.notifier(0));
+    let mut eb = Bound::new(&mut b, &dev_mem, &mut n).on_bus(msg::Revision::V2, 1);
     let devices: [&mut dyn Endpoint; 2] = [&mut ea, &mut eb];
     let mut devices = devices;
     let r = service::step(&mut devices, Wake::default());
