@@ -146,9 +146,10 @@ pub enum Status {
     InUse = -11,
 }
 
-impl core::fmt::Display for Status {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let name = match self {
+impl Status {
+    /// The name the SCMI specification gives the status (§4.1.4).
+    pub const fn name(self) -> &'static str {
+        match self {
             Status::Success => "SUCCESS",
             Status::NotSupported => "NOT_SUPPORTED",
             Status::InvalidParameters => "INVALID_PARAMETERS",
@@ -161,8 +162,13 @@ impl core::fmt::Display for Status {
             Status::HardwareError => "HARDWARE_ERROR",
             Status::ProtocolError => "PROTOCOL_ERROR",
             Status::InUse => "IN_USE",
-        };
-        write!(f, "{name} ({})", self.code())
+        }
+    }
+}
+
+impl core::fmt::Display for Status {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.code())
     }
 }
 

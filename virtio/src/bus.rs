@@ -25,6 +25,7 @@
 //! virtio-msg drafts "RFC3" (Nov 2025) and "v2" (2026).
 
 use crate::msg::{self, EncodeError, HEADER_SIZE, Header, TYPE_BUS, TYPE_RESPONSE};
+use crate::wire::{Rd, Short, Wr, encode_frame};
 
 /// Bus message ids.
 pub mod id {
@@ -174,6 +175,12 @@ pub enum DecodeError {
     BadLength,
 }
 
+impl From<Short> for DecodeError {
+    fn from(_: Short) -> Self {
+        DecodeError::BadLength
+    }
+}
+
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -194,103 +201,6 @@ impl From<msg::DecodeError> for DecodeError {
             _ => DecodeError::Truncated,
         }
     }
-}
-
-/// Little-endian reader over a payload that must be consumed exactly.
-struct Rd<'a>(&'a [u8]);
-
-impl<'a> Rd<'a> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let (a, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or(DecodeError::BadLength)?;
-        self.0 = rest;
-        Ok(*a)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take::<1>()?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        self.take().map(u16::from_le_bytes)
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        self.take().map(u32::from_le_bytes)
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        self.take().map(u64::from_le_bytes)
-    }
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let (b, rest) = self.0.split_at_checked(n).ok_or(DecodeError::BadLength)?;
-        self.0 = rest;
-        Ok(b)
-    }
-    fn end(&self) -> Result<(), DecodeError> {
-        self.0
-            .is_empty()
-            .then_some(())
-            .ok_or(DecodeError::BadLength)
-    }
-}
-
-/// Little-endian writer after the header.
-struct Wr<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-}
-
-impl Wr<'_> {
-    fn bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let end = self.at.checked_add(b.len()).ok_or(EncodeError::TooLarge)?;
-        self.buf
-            .get_mut(self.at..end)
-            .ok_or(EncodeError::BufferTooSmall)?
-            .copy_from_slice(b);
-        self.at = end;
-        Ok(())
-    }
-    fn u8(&mut self, v: u8) -> Result<(), EncodeError> {
-        self.bytes(&[v])
-    }
-    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
-        self.bytes(&v.to_le_bytes())
-    }
-    fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
-        self.bytes(&v.to_le_bytes())
-    }
-    fn u64(&mut self, v: u64) -> Result<(), EncodeError> {
-        self.bytes(&v.to_le_bytes())
-    }
-}
-
-/// Encodes a header plus the payload `body` writes; returns the size.
-fn encode_frame(
-    out: &mut [u8],
-    msg_type: u8,
-    msg_id: u8,
-    dev_num: u16,
-    token: u16,
-    body: impl FnOnce(&mut Wr<'_>) -> Result<(), EncodeError>,
-) -> Result<usize, EncodeError> {
-    if out.len() < HEADER_SIZE {
-        return Err(EncodeError::BufferTooSmall);
-    }
-    let mut w = Wr {
-        buf: out,
-        at: HEADER_SIZE,
-    };
-    body(&mut w)?;
-    let size = w.at;
-    let msg_size = u16::try_from(size).map_err(|_| EncodeError::TooLarge)?;
-    Header {
-        msg_type,
-        msg_id,
-        dev_num,
-        token,
-        msg_size,
-    }
-    .encode(out)?;
-    Ok(size)
 }
 
 /// Splits a bus message into header and payload.

@@ -62,6 +62,7 @@ pub mod spec;
 #[cfg(test)]
 #[allow(unsafe_code)]
 mod tests;
+mod wire;
 
 pub use chain::{CAPTURED, ChainError, DescriptorChain, Element, Elements, Reader, Writer};
 pub use control::{ControlError, DeviceCore, DeviceInfo, QueueInfo, VqueueState, VqueueUpdate};

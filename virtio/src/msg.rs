@@ -21,6 +21,7 @@
 use crate::control::{ControlError, DeviceCore, VqueueState, VqueueUpdate};
 use crate::device::{Interrupts, VirtioDevice};
 use crate::memory::GuestMemory;
+use crate::wire::{Rd, Short, encode_frame};
 
 /// Header size in bytes.
 pub const HEADER_SIZE: usize = 8;
@@ -153,6 +154,12 @@ pub enum DecodeError {
     BadLength,
 }
 
+impl From<Short> for DecodeError {
+    fn from(_: Short) -> Self {
+        DecodeError::ShortPayload
+    }
+}
+
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -217,93 +224,6 @@ impl Header {
         out[6..8].copy_from_slice(&self.msg_size.to_le_bytes());
         Ok(())
     }
-}
-
-/// Little-endian field reader over a payload.
-struct Fields<'a>(&'a [u8]);
-
-impl<'a> Fields<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.0.len() < n {
-            return Err(DecodeError::ShortPayload);
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        let lo = u64::from(self.u32()?);
-        let hi = u64::from(self.u32()?);
-        Ok(lo | hi << 32)
-    }
-    fn rest(&self) -> &'a [u8] {
-        self.0
-    }
-}
-
-/// Little-endian field writer over an output buffer.
-struct Out<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-}
-
-impl Out<'_> {
-    fn bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let end = self.at + b.len();
-        self.buf
-            .get_mut(self.at..end)
-            .ok_or(EncodeError::BufferTooSmall)?
-            .copy_from_slice(b);
-        self.at = end;
-        Ok(())
-    }
-    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
-        self.bytes(&v.to_le_bytes())
-    }
-    fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
-        self.bytes(&v.to_le_bytes())
-    }
-    fn u64(&mut self, v: u64) -> Result<(), EncodeError> {
-        self.bytes(&v.to_le_bytes())
-    }
-}
-
-/// Encodes a header for `msg_id` plus the payload written by `body`.
-fn encode_with(
-    out: &mut [u8],
-    msg_type: u8,
-    msg_id: u8,
-    dev_num: u16,
-    token: u16,
-    body: impl FnOnce(&mut Out<'_>) -> Result<(), EncodeError>,
-) -> Result<usize, EncodeError> {
-    if out.len() < HEADER_SIZE {
-        return Err(EncodeError::BufferTooSmall);
-    }
-    let mut o = Out {
-        buf: out,
-        at: HEADER_SIZE,
-    };
-    body(&mut o)?;
-    let size = o.at;
-    let msg_size = u16::try_from(size).map_err(|_| EncodeError::TooLarge)?;
-    Header {
-        msg_type,
-        msg_id,
-        dev_num,
-        token,
-        msg_size,
-    }
-    .encode(out)?;
-    Ok(size)
 }
 
 /// A list of 32-bit feature blocks as carried on the wire.
@@ -428,7 +348,7 @@ impl<'a> Request<'a> {
         if h.msg_type & TYPE_RESPONSE != 0 {
             return Err(DecodeError::WrongDirection);
         }
-        let mut f = Fields(payload);
+        let mut f = Rd(payload);
         let r = match h.msg_id {
             id::GET_DEVICE_INFO => Request::GetDeviceInfo,
             id::GET_DEVICE_FEATURES => Request::GetDeviceFeatures {
@@ -439,7 +359,7 @@ impl<'a> Request<'a> {
                 let block_index = f.u32()?;
                 let num_blocks = f.u32()?;
                 let n = usize::try_from(num_blocks).map_err(|_| DecodeError::BadLength)?;
-                let bytes = f.take(n.checked_mul(4).ok_or(DecodeError::BadLength)?)?;
+                let bytes = f.bytes(n.checked_mul(4).ok_or(DecodeError::BadLength)?)?;
                 Request::SetDriverFeatures {
                     block_index,
                     features: FeatureBlocks(bytes),
@@ -457,7 +377,7 @@ impl<'a> Request<'a> {
                 Request::SetConfig {
                     generation,
                     offset,
-                    data: f.take(n)?,
+                    data: f.bytes(n)?,
                 }
             }
             id::GET_DEVICE_STATUS => Request::GetDeviceStatus,
@@ -509,7 +429,7 @@ impl<'a> Request<'a> {
 
     /// Encodes the message; returns its size.
     pub fn encode(&self, dev_num: u16, token: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-        encode_with(out, 0, self.msg_id(), dev_num, token, |o| match *self {
+        encode_frame(out, 0, self.msg_id(), dev_num, token, |o| match *self {
             Request::GetDeviceInfo | Request::GetDeviceStatus => Ok(()),
             Request::GetDeviceFeatures {
                 block_index,
@@ -708,7 +628,7 @@ impl<'a> Response<'a> {
         let ty = if self.is_event() { 0 } else { TYPE_RESPONSE };
         let narrow16 = |v: u32| u16::try_from(v).map_err(|_| EncodeError::TooLarge);
         let narrow32 = |v: u64| u32::try_from(v).map_err(|_| EncodeError::TooLarge);
-        encode_with(out, ty, self.msg_id(), dev_num, token, |o| match *self {
+        encode_frame(out, ty, self.msg_id(), dev_num, token, |o| match *self {
             Response::DeviceInfo {
                 device_id,
                 vendor_id,
@@ -834,7 +754,7 @@ impl<'a> Response<'a> {
         if event == (h.msg_type & TYPE_RESPONSE != 0) {
             return Err(DecodeError::WrongDirection);
         }
-        let mut f = Fields(payload);
+        let mut f = Rd(payload);
         let r = match h.msg_id {
             id::GET_DEVICE_INFO => {
                 let device_id = f.u32()?;
@@ -858,7 +778,7 @@ impl<'a> Response<'a> {
                     }
                     Revision::V2 => {
                         let mut device_uuid = [0u8; 16];
-                        device_uuid.copy_from_slice(f.take(16)?);
+                        device_uuid.copy_from_slice(f.bytes(16)?);
                         Response::DeviceInfo {
                             device_id,
                             vendor_id,
@@ -875,7 +795,7 @@ impl<'a> Response<'a> {
             id::GET_DEVICE_FEATURES => {
                 let block_index = f.u32()?;
                 let n = f.u32()? as usize;
-                let bytes = f.take(n.checked_mul(4).ok_or(DecodeError::BadLength)?)?;
+                let bytes = f.bytes(n.checked_mul(4).ok_or(DecodeError::BadLength)?)?;
                 Response::DeviceFeatures {
                     block_index,
                     features: FeatureBlocks(bytes),
@@ -888,7 +808,7 @@ impl<'a> Response<'a> {
                 Response::Config {
                     generation,
                     offset,
-                    data: f.take(n)?,
+                    data: f.bytes(n)?,
                 }
             }
             id::SET_CONFIG => Response::SetConfig {

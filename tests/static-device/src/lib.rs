@@ -619,18 +619,5 @@ fn pass(met: bool) -> &'static str {
 }
 
 fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Success => "SUCCESS",
-        Status::NotSupported => "NOT_SUPPORTED",
-        Status::InvalidParameters => "INVALID_PARAMETERS",
-        Status::Denied => "DENIED",
-        Status::NotFound => "NOT_FOUND",
-        Status::OutOfRange => "OUT_OF_RANGE",
-        Status::Busy => "BUSY",
-        Status::CommsError => "COMMS_ERROR",
-        Status::GenericError => "GENERIC_ERROR",
-        Status::HardwareError => "HARDWARE_ERROR",
-        Status::ProtocolError => "PROTOCOL_ERROR",
-        Status::InUse => "IN_USE",
-    }
+    s.name()
 }
