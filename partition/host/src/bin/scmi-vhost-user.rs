@@ -130,6 +130,20 @@ fn device_for<'a>(
     })
 }
 
+/// [`device_for`] over a loaded manifest's `/virtio` node.
+fn manifest_device(m: &manifest::Manifest, agent: u32, file: &str) -> Result<DeviceSpec, String> {
+    let devices = m.virtio.iter().map(|d| {
+        (
+            d.device_id,
+            d.transport.as_str(),
+            d.agent,
+            d.queue_sizes.as_slice(),
+            d.p2a,
+        )
+    });
+    device_for(devices, agent, file)
+}
+
 /// Queue sizes of `spec` as device options.
 fn options(spec: &DeviceSpec, file: &str) -> Result<Options, String> {
     let size = |i: usize| -> Result<u16, String> {
@@ -170,19 +184,7 @@ fn run(args: Args) -> Result<(), String> {
         Some(path) => {
             let file = path.display().to_string();
             let m = manifest::load(path).map_err(|e| format!("--manifest: {e}"))?;
-            let spec = device_for(
-                m.virtio.iter().map(|d| {
-                    (
-                        d.device_id,
-                        d.transport.as_str(),
-                        d.agent,
-                        d.queue_sizes.as_slice(),
-                        d.p2a,
-                    )
-                }),
-                args.agent,
-                &file,
-            )?;
+            let spec = manifest_device(&m, args.agent, &file)?;
             let opts = options(&spec, &file)?;
             let (config, platform) = m
                 .into_server_parts()
@@ -327,20 +329,7 @@ mod tests {
         // The manifest the daemon is shipped with agrees with the built-in.
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let m = manifest::load(repo.join("manifests/host-vhost-user.dts")).unwrap();
-        let loaded = device_for(
-            m.virtio.iter().map(|d| {
-                (
-                    d.device_id,
-                    d.transport.as_str(),
-                    d.agent,
-                    d.queue_sizes.as_slice(),
-                    d.p2a,
-                )
-            }),
-            2,
-            "host-vhost-user.dts",
-        )
-        .unwrap();
+        let loaded = manifest_device(&m, 2, "host-vhost-user.dts").unwrap();
         assert_eq!(loaded, builtin(2).unwrap());
     }
 }
