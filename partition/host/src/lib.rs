@@ -1,10 +1,12 @@
-//! What the host images share: the command-line `main` and the socket
-//! they listen on.
+//! What the host images share: the command-line `main`, the socket they
+//! listen on and the termination signals they stop on.
 //!
 //! The binaries (`scmi-vhost-user`, `scmi-host`) wire a transport, the
 //! virtio-scmi device where there is one, and the simulated platform
 //! configured by a manifest; this crate holds nothing else.
 
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 
 /// The `main` of a daemon binary: `parsed` is its command line (`Ok(None)`:
@@ -56,4 +58,36 @@ pub fn bind_socket(path: &std::path::Path) -> Result<UnixListener, std::string::
             .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
     }
     UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))
+}
+
+/// Blocks SIGINT and SIGTERM for this thread (and threads it spawns later)
+/// and returns a signalfd that becomes readable when one arrives. Call it
+/// before spawning threads.
+pub fn termination_signalfd() -> io::Result<OwnedFd> {
+    // SAFETY: `set` is a local sigset_t initialised by sigemptyset before
+    // use; the calls take pointers to it only for their duration.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Which signal a signalfd reported, if one is pending.
+pub fn read_signal(fd: &OwnedFd) -> Option<u32> {
+    // SAFETY: an all-zero signalfd_siginfo is a valid value.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: `info` is a writable buffer of exactly `size` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut info).cast(), size) };
+    (usize::try_from(n).ok() == Some(size)).then_some(info.ssi_signo)
 }

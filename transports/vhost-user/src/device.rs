@@ -32,6 +32,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 
 use vhost::vhost_user::message::{
     VhostTransferStateDirection, VhostTransferStatePhase, VhostUserConfigFlags, VhostUserInflight,
@@ -107,7 +108,7 @@ pub struct VhostUserDevice<D, const NQ: usize> {
     fatal: Option<String>,
     /// The loop's epoll set, which holds exactly the kick eventfds stored in
     /// `vrings` (edge-triggered, token [`KICK_TOKEN`] + queue index).
-    watch: Option<RawFd>,
+    watch: Option<Arc<sys::Epoll>>,
 }
 
 /// Epoll token of queue 0's kick eventfd; queue `i` has `KICK_TOKEN + i`.
@@ -132,12 +133,12 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
     /// on (`None`: in none). Kicks are then reported edge-triggered, once
     /// per front-end write, and [`VhostUserDevice::kick`] does not read
     /// them.
-    pub fn watch_kicks(&mut self, epoll: Option<RawFd>) {
+    pub fn watch_kicks(&mut self, epoll: Option<Arc<sys::Epoll>>) {
         for i in 0..NQ {
             if let Some(k) = &self.vrings[i].kick {
                 let fd = k.as_raw_fd();
                 self.unwatch(fd);
-                self.watch = epoll;
+                self.watch.clone_from(&epoll);
                 self.watch_kick(i, fd);
             }
         }
@@ -145,17 +146,17 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
     }
 
     fn watch_kick(&self, i: usize, fd: RawFd) {
-        if let Some(ep) = self.watch
-            && let Err(e) = sys::epoll_add(ep, fd, KICK_TOKEN + i as u64, true)
+        if let Some(ep) = &self.watch
+            && let Err(e) = sys::watch(ep, fd, KICK_TOKEN + i as u64, true)
         {
             eprintln!("vhost-user: cannot watch the kick eventfd of queue {i}: {e}");
         }
     }
 
     fn unwatch(&self, fd: RawFd) {
-        if let Some(ep) = self.watch {
+        if let Some(ep) = &self.watch {
             // Fails only when it was not registered.
-            let _ = sys::epoll_delete(ep, fd);
+            let _ = sys::unwatch(ep, fd);
         }
     }
 
@@ -226,7 +227,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
         let mut n = 0;
         for (i, v) in self.vrings.iter().enumerate().take(64) {
             let kick = kicked & (1 << i) != 0;
-            if let (true, None, Some(k)) = (kick, self.watch, &v.kick) {
+            if let (true, None, Some(k)) = (kick, &self.watch, &v.kick) {
                 sys::drain_eventfd(k);
             }
             let polled = now_ms.is_some() && v.kick.is_none();

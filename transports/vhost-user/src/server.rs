@@ -145,9 +145,9 @@ const LISTENER: u64 = 3;
 /// set them, [`VhostUserDevice::watch_kicks`]). Nothing is rebuilt, read
 /// or allocated per wakeup but what fired.
 struct Waiter {
-    epoll: sys::Epoll,
+    epoll: Arc<sys::Epoll>,
     /// The periodic tick; `None`: the hook runs before kicks instead.
-    timer: Option<std::fs::File>,
+    timer: Option<sys::TimerFd>,
 }
 
 impl Waiter {
@@ -156,23 +156,39 @@ impl Waiter {
         let timer = match opts.tick {
             Some(period) => {
                 let t = sys::periodic_timer(period)?;
-                epoll.add(t.as_raw_fd(), TIMER, false)?;
+                sys::watch(&epoll, t.as_raw_fd(), TIMER, false)?;
                 Some(t)
             }
             None => None,
         };
         if let Some(stop) = opts.stop {
-            epoll.add(stop, STOP, false)?;
+            sys::watch(&epoll, stop, STOP, false)?;
         }
-        Ok(Waiter { epoll, timer })
+        Ok(Waiter {
+            epoll: Arc::new(epoll),
+            timer,
+        })
     }
 
     /// Whether a tick is due (consumes the timer's expirations: ticks
     /// missed while busy are not made up, the next one is a period later).
-    fn tick_due(&self) -> bool {
+    fn tick_due(&mut self) -> bool {
         self.timer
-            .as_ref()
+            .as_mut()
             .is_some_and(|t| sys::timer_expirations(t) > 0)
+    }
+
+    /// Watches `fd` (level-triggered), reported with `token`.
+    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        sys::watch(&self.epoll, fd, token, false)
+    }
+
+    fn delete(&self, fd: RawFd) -> io::Result<()> {
+        sys::unwatch(&self.epoll, fd)
+    }
+
+    fn wait(&self, events: &mut [sys::EpollEvent]) -> io::Result<usize> {
+        sys::wait(&self.epoll, None, events)
     }
 
     /// Whether the hook runs before kicks rather than on a timer.
@@ -198,7 +214,7 @@ pub fn serve_connection<D: VirtioDevice, const NQ: usize>(
     clock: Clock<'_>,
 ) -> ConnectionEnd {
     match Waiter::new(opts) {
-        Ok(w) => connection(stream, dev, clock, &w),
+        Ok(mut w) => connection(stream, dev, clock, &mut w),
         Err(e) => ConnectionEnd::Failed(format!("epoll: {e}")),
     }
 }
@@ -207,22 +223,22 @@ fn connection<D: VirtioDevice, const NQ: usize>(
     stream: UnixStream,
     dev: &Shared<D, NQ>,
     clock: Clock<'_>,
-    w: &Waiter,
+    w: &mut Waiter,
 ) -> ConnectionEnd {
     let sock = stream.as_raw_fd();
-    if let Err(e) = w.epoll.add(sock, SOCKET, false) {
+    if let Err(e) = w.add(sock, SOCKET) {
         return ConnectionEnd::Failed(format!("epoll: {e}"));
     }
-    lock(dev).watch_kicks(Some(w.epoll.as_raw_fd()));
+    lock(dev).watch_kicks(Some(Arc::clone(&w.epoll)));
     let mut handler = BackendReqHandler::from_stream(stream, Arc::clone(dev));
-    let mut events = [sys::NO_EVENT; 8];
+    let mut events = [sys::EpollEvent::default(); 8];
     let end = loop {
-        let n = match w.epoll.wait(&mut events) {
+        let n = match w.wait(&mut events) {
             Ok(n) => n,
             Err(e) => break ConnectionEnd::Failed(format!("epoll: {e}")),
         };
         let ready = &events[..n];
-        if ready.iter().any(|e| e.u64 == STOP) {
+        if ready.iter().any(|e| e.data() == STOP) {
             break ConnectionEnd::Stop;
         }
         // Kicks first: they belong to the rings as configured now, before a
@@ -230,7 +246,7 @@ fn connection<D: VirtioDevice, const NQ: usize>(
         // knows).
         let (mut message, mut tick, mut kicked) = (false, false, 0u64);
         for e in ready {
-            match e.u64 {
+            match e.data() {
                 SOCKET => message = true,
                 TIMER => tick = true,
                 k => {
@@ -278,7 +294,7 @@ fn connection<D: VirtioDevice, const NQ: usize>(
         d.disconnect();
         d.watch_kicks(None);
     }
-    let _ = w.epoll.delete(sock);
+    let _ = w.delete(sock);
     end
 }
 
@@ -290,21 +306,21 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
     opts: &ServeOptions,
     clock: Clock<'_>,
 ) -> io::Result<()> {
-    let w = Waiter::new(opts)?;
+    let mut w = Waiter::new(opts)?;
     let lfd = listener.as_raw_fd();
-    w.epoll.add(lfd, LISTENER, false)?;
-    let mut events = [sys::NO_EVENT; 4];
+    w.add(lfd, LISTENER)?;
+    let mut events = [sys::EpollEvent::default(); 4];
     loop {
-        let n = w.epoll.wait(&mut events)?;
+        let n = w.wait(&mut events)?;
         let ready = &events[..n];
-        if ready.iter().any(|e| e.u64 == STOP) {
+        if ready.iter().any(|e| e.data() == STOP) {
             return Ok(());
         }
-        if ready.iter().any(|e| e.u64 == TIMER) && w.tick_due() {
+        if ready.iter().any(|e| e.data() == TIMER) && w.tick_due() {
             let now = clock();
             lock(dev).wake(0, Some(now));
         }
-        if !ready.iter().any(|e| e.u64 == LISTENER) {
+        if !ready.iter().any(|e| e.data() == LISTENER) {
             continue;
         }
         let stream = match listener.accept() {
@@ -317,9 +333,9 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
         stream.set_nonblocking(false)?;
         eprintln!("vhost-user: front-end connected");
         // One front-end at a time: the next one waits in the backlog.
-        w.epoll.delete(lfd)?;
-        let end = connection(stream, dev, &mut *clock, &w);
-        w.epoll.add(lfd, LISTENER, false)?;
+        w.delete(lfd)?;
+        let end = connection(stream, dev, &mut *clock, &mut w);
+        w.add(lfd, LISTENER)?;
         match end {
             ConnectionEnd::Closed => {
                 eprintln!("vhost-user: front-end disconnected; waiting for the next one")

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use platform_host_vhost_user as builtin;
 use scmi_server::{Config, Platform, Server};
-use transport_vhost_user::{ServeOptions, VhostUserDevice, serve, sys};
+use transport_vhost_user::{ServeOptions, VhostUserDevice, serve};
 use virtio_backend::spec::features;
 use virtio_scmi::{Options, VirtioScmi};
 
@@ -165,8 +165,8 @@ fn options(spec: &DeviceSpec, file: &str) -> Result<Options, String> {
 fn run(args: Args) -> Result<(), String> {
     // Before anything else (and before any thread exists): SIGINT/SIGTERM
     // become readable events on this descriptor.
-    let signals =
-        sys::termination_signalfd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
+    let signals = partition_host::termination_signalfd()
+        .map_err(|e| format!("cannot set up signal handling: {e}"))?;
     match args.manifest.as_deref() {
         // The built-in SoC: generated from manifests/host-vhost-user.dts.
         None => {
@@ -233,7 +233,7 @@ fn serve_platform<P: Platform>(
         stop: Some(signals.as_raw_fd()),
     };
     let r = serve(&listener, &dev, &serve_opts, &mut clock);
-    if let Some(sig) = sys::read_signal(signals) {
+    if let Some(sig) = partition_host::read_signal(signals) {
         eprintln!("scmi-vhost-user: signal {sig}, shutting down");
     }
     let _ = std::fs::remove_file(&args.socket);
