@@ -41,8 +41,9 @@ use core::cell::RefCell;
 
 use crate::bus::{self, BusEvent, BusRequest, BusResponse, EVENT_BIT, GetDevicesOrder};
 use crate::memory::{GuestMemory, MemoryError};
-use crate::msg::{HEADER_SIZE, Header, Response, Revision, TYPE_BUS};
+use crate::msg::{self, EncodeError, HEADER_SIZE, Header, Revision, TYPE_BUS};
 use crate::service::{Doorbell, Mailbox, Notification, Notifier};
+use crate::wire::{Rd, Short, Wr};
 
 /// Layout magic, written last by the device: "LO" (layout OK).
 pub const LAYOUT_MAGIC: u16 = 0x4C4F;
@@ -78,21 +79,70 @@ pub mod state {
     pub const DEBUGGABLE: u16 = 0x8000;
 }
 
-// Layout header fields (offsets into the header).
-const H_MAGIC: u64 = 0;
-const H_LENGTH: u64 = 2;
-const H_VERSION: u64 = 4;
-const H_FEATURES: u64 = 6;
-const H_NUM_NOTIF: u64 = 8;
-const H_NUM_ELEMENTS: u64 = 10;
-const H_ELEMENT_SIZE: u64 = 12;
-const H_RESERVED: u64 = 14;
-const H_DEV_NOTIF: u64 = 16;
-const H_DEV_QH: u64 = 24;
-const H_DEV_ELEMS: u64 = 32;
-const H_DRV_NOTIF: u64 = 40;
-const H_DRV_QH: u64 = 48;
-const H_DRV_ELEMS: u64 = 56;
+/// The layout header as it lies in memory (`struct vmamp_shmem_layout`),
+/// little-endian, 64 bytes: the magic at offset 0.
+#[derive(Debug, Default)]
+struct LayoutHeader {
+    magic: u16,
+    length: u16,
+    version: u16,
+    features: u16,
+    num_notif: u8,
+    vq_notif_per_device: u8,
+    elements: u16,
+    element_size: u16,
+    reserved: u16,
+    dev_notif: u64,
+    dev_qh: u64,
+    dev_elems: u64,
+    drv_notif: u64,
+    drv_qh: u64,
+    drv_elems: u64,
+}
+
+impl LayoutHeader {
+    fn parse(h: &[u8]) -> Result<LayoutHeader, Short> {
+        let mut r = Rd(h);
+        Ok(LayoutHeader {
+            magic: r.u16()?,
+            length: r.u16()?,
+            version: r.u16()?,
+            features: r.u16()?,
+            num_notif: r.u8()?,
+            vq_notif_per_device: r.u8()?,
+            elements: r.u16()?,
+            element_size: r.u16()?,
+            reserved: r.u16()?,
+            dev_notif: r.u64()?,
+            dev_qh: r.u64()?,
+            dev_elems: r.u64()?,
+            drv_notif: r.u64()?,
+            drv_qh: r.u64()?,
+            drv_elems: r.u64()?,
+        })
+    }
+
+    fn write(&self, out: &mut [u8]) -> Result<(), EncodeError> {
+        let mut w = Wr::new(out);
+        for v in [self.magic, self.length, self.version, self.features] {
+            w.u16(v)?;
+        }
+        w.u8(self.num_notif)?;
+        w.u8(self.vq_notif_per_device)?;
+        for v in [self.elements, self.element_size, self.reserved] {
+            w.u16(v)?;
+        }
+        let offsets = [
+            self.dev_notif,
+            self.dev_qh,
+            self.dev_elems,
+            self.drv_notif,
+            self.drv_qh,
+            self.drv_elems,
+        ];
+        offsets.into_iter().try_for_each(|v| w.u64(v))
+    }
+}
 
 // Queue head fields.
 const Q_MAGIC: u64 = 0;
@@ -179,6 +229,19 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// The element shape every layout needs (`vmamp_shmem_init`): two
+    /// elements at least (one always stays free), each at least
+    /// [`MIN_ELEMENT`] bytes.
+    fn check(&self) -> Result<(), ChannelError> {
+        if self.elements < 2 {
+            return Err(ChannelError::Layout("num_queue_elements"));
+        }
+        if self.element_size < MIN_ELEMENT {
+            return Err(ChannelError::Layout("size_queue_elements"));
+        }
+        Ok(())
+    }
+
     /// Bytes the layout [`Channel::publish`] writes needs: header, two
     /// queue heads and two element arrays, each on lines of its own.
     pub const fn region_size(&self) -> u64 {
@@ -234,53 +297,45 @@ impl Layout {
         }
         // The magic is read with acquire: the fields it publishes come
         // after it.
-        if mem.load_u16_acquire(base + H_MAGIC)? != LAYOUT_MAGIC {
+        if mem.load_u16_acquire(base)? != LAYOUT_MAGIC {
             return Err(ChannelError::NotPublished);
         }
-        let mut h = [0u8; LAYOUT_SIZE as usize];
-        mem.read(base, &mut h)?;
-        let u16_at = |o: u64| u16::from_le_bytes([h[o as usize], h[o as usize + 1]]);
-        let u64_at = |o: u64| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&h[o as usize..o as usize + 8]);
-            u64::from_le_bytes(b)
-        };
-        if u64::from(u16_at(H_LENGTH)) != LAYOUT_SIZE {
+        let mut bytes = [0u8; LAYOUT_SIZE as usize];
+        mem.read(base, &mut bytes)?;
+        let h = LayoutHeader::parse(&bytes).map_err(|_| ChannelError::Layout("length"))?;
+        if u64::from(h.length) != LAYOUT_SIZE {
             return Err(ChannelError::Layout("length"));
         }
-        if u16_at(H_VERSION) != VERSION {
+        if h.version != VERSION {
             return Err(ChannelError::Layout("version"));
         }
-        if u16_at(H_FEATURES) & !FEAT_MASKED_NOTIF != 0 {
+        if h.features & !FEAT_MASKED_NOTIF != 0 {
             return Err(ChannelError::Layout("features"));
         }
-        if u16_at(H_RESERVED) != 0 {
+        if h.reserved != 0 {
             return Err(ChannelError::Layout("reserved"));
         }
         // Notification words are not used by this module; a layout that
         // announces them is refused rather than half-served.
-        if h[H_NUM_NOTIF as usize] != 0 {
+        if h.num_notif != 0 {
             return Err(ChannelError::Layout(
                 "num_notif (notification words are not supported)",
             ));
         }
-        let elements = u16_at(H_NUM_ELEMENTS);
-        let element_size = u16_at(H_ELEMENT_SIZE);
-        if elements < 2 {
-            return Err(ChannelError::Layout("num_queue_elements"));
+        Geometry {
+            elements: h.elements,
+            element_size: h.element_size,
         }
-        if element_size < MIN_ELEMENT {
-            return Err(ChannelError::Layout("size_queue_elements"));
-        }
+        .check()?;
         let l = Layout {
-            elements,
-            element_size,
-            dev_qh: u64_at(H_DEV_QH),
-            drv_qh: u64_at(H_DRV_QH),
-            dev_elems: u64_at(H_DEV_ELEMS),
-            drv_elems: u64_at(H_DRV_ELEMS),
+            elements: h.elements,
+            element_size: h.element_size,
+            dev_qh: h.dev_qh,
+            drv_qh: h.drv_qh,
+            dev_elems: h.dev_elems,
+            drv_elems: h.drv_elems,
         };
-        let array = u64::from(elements) * u64::from(element_size);
+        let array = u64::from(l.elements) * u64::from(l.element_size);
         let regions = [
             (0, LAYOUT_SIZE, 1, "layout"),
             (l.dev_qh, QH_SIZE, 2, "dev_queue_head_offset"),
@@ -305,7 +360,7 @@ impl Layout {
 
 /// Which half of the channel this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+enum Role {
     /// The device: owns the layout, sends on the device queue.
     Device,
     /// The driver: validates the layout, sends on the driver queue.
@@ -353,6 +408,9 @@ pub struct Channel {
     tail: u16,
     /// Our consumer index (mirrors our queue head's `head`).
     head: u16,
+    /// A send or receive found the peer corrupt and marked it dead; the
+    /// next [`Channel::poll_link`] reports the loss.
+    lost: bool,
 }
 
 impl Channel {
@@ -366,10 +424,9 @@ impl Channel {
         len: u64,
         geometry: Geometry,
     ) -> Result<Channel, ChannelError> {
-        if geometry.elements < 2 {
-            return Err(ChannelError::Layout("num_queue_elements"));
-        }
-        if geometry.element_size < MIN_ELEMENT || !geometry.element_size.is_multiple_of(64) {
+        geometry.check()?;
+        // Our own layout keeps elements on whole cache lines.
+        if !geometry.element_size.is_multiple_of(64) {
             return Err(ChannelError::Layout("size_queue_elements"));
         }
         let needed = geometry.region_size();
@@ -382,20 +439,22 @@ impl Channel {
         mem.check_range(base, needed, LINE)?;
         let l = Layout::for_geometry(geometry);
         // Unpublish first (a restarted device over an old layout).
-        mem.store_u16_release(base + H_MAGIC, 0)?;
+        mem.store_u16_release(base, 0)?;
         let mut h = [0u8; LAYOUT_SIZE as usize];
-        let mut put = |o: u64, v: &[u8]| h[o as usize..o as usize + v.len()].copy_from_slice(v);
-        put(H_LENGTH, &(LAYOUT_SIZE as u16).to_le_bytes());
-        put(H_VERSION, &VERSION.to_le_bytes());
-        put(H_NUM_ELEMENTS, &l.elements.to_le_bytes());
-        put(H_ELEMENT_SIZE, &l.element_size.to_le_bytes());
-        put(H_DEV_QH, &l.dev_qh.to_le_bytes());
-        put(H_DEV_ELEMS, &l.dev_elems.to_le_bytes());
-        put(H_DRV_QH, &l.drv_qh.to_le_bytes());
-        put(H_DRV_ELEMS, &l.drv_elems.to_le_bytes());
-        put(H_DEV_NOTIF, &0u64.to_le_bytes());
-        put(H_DRV_NOTIF, &0u64.to_le_bytes());
         // The magic stays 0 in this write; it is stored last.
+        LayoutHeader {
+            length: LAYOUT_SIZE as u16,
+            version: VERSION,
+            elements: l.elements,
+            element_size: l.element_size,
+            dev_qh: l.dev_qh,
+            dev_elems: l.dev_elems,
+            drv_qh: l.drv_qh,
+            drv_elems: l.drv_elems,
+            ..LayoutHeader::default()
+        }
+        .write(&mut h)
+        .map_err(|_| ChannelError::Layout("length"))?;
         mem.write(base + 2, &h[2..])?;
         let mut c = Channel {
             base,
@@ -404,9 +463,10 @@ impl Channel {
             link: Link::WaitPeer,
             tail: 0,
             head: 0,
+            lost: false,
         };
         c.start(mem)?;
-        mem.store_u16_release(base + H_MAGIC, LAYOUT_MAGIC)?;
+        mem.store_u16_release(base, LAYOUT_MAGIC)?;
         Ok(c)
     }
 
@@ -423,6 +483,7 @@ impl Channel {
             link: Link::WaitPeer,
             tail: 0,
             head: 0,
+            lost: false,
         };
         c.start(mem)?;
         Ok(c)
@@ -487,15 +548,21 @@ impl Channel {
     /// (call it whenever the peer may have acted: on its doorbell, on a
     /// timer). Follows the Linux driver's sequence for both halves: wait
     /// for the peer's queue head, zero our indices and say READY, wait
-    /// for the peer to leave INIT, say RUN. While running, a peer that
-    /// shuts down, starts over or declares us dead is lost: our indices go
-    /// back to zero and the handshake starts again; a peer whose queue
-    /// head is garbage is marked dead.
+    /// for the peer to leave INIT, say RUN. A peer still in RUN when we
+    /// start is left over from an earlier session and must start over
+    /// first (its indices are not ours). While running, a peer that shuts
+    /// down, starts over or declares us dead is lost: our indices go back
+    /// to zero and the handshake starts again; a peer whose queue head is
+    /// garbage (seen here, or by a send or receive) is marked dead and
+    /// lost.
     pub fn poll_link<M: GuestMemory>(&mut self, mem: &M) -> Result<LinkEvent, ChannelError> {
+        if core::mem::take(&mut self.lost) {
+            return Ok(LinkEvent::PeerLost);
+        }
         let peer = self.peer_state(mem)?;
         match (self.link, peer) {
             (Link::Shutdown, _) => Ok(LinkEvent::None),
-            (Link::WaitPeer, Some(s)) if s <= state::RUN => {
+            (Link::WaitPeer, Some(s)) if s <= state::READY => {
                 self.zero(mem)?;
                 self.set_state(mem, state::READY)?;
                 self.link = Link::Ready;
@@ -541,8 +608,10 @@ impl Channel {
         Ok(())
     }
 
-    /// Reports a corrupt peer: it is marked dead.
+    /// Reports a corrupt peer: it is marked dead, and lost at the next
+    /// [`Channel::poll_link`].
     fn corrupt<M: GuestMemory>(&mut self, mem: &M, what: &'static str) -> ChannelError {
+        self.lost = true;
         match self.mark_dead(mem) {
             Ok(()) => ChannelError::PeerCorrupt(what),
             Err(e) => e,
@@ -576,8 +645,19 @@ impl Channel {
         }
         let (_, peer, ..) = self.ends();
         let head = mem.load_u16_acquire(peer + Q_HEAD).ok()?;
-        let n = self.layout.elements;
-        (head < n).then(|| (head + n - self.tail - 1) % n)
+        (head < self.layout.elements).then(|| self.space(head))
+    }
+
+    /// Free elements when the peer's `head` (checked) is `peer_head`: one
+    /// always stays unused (full when next(tail) == head). In 32 bits: up
+    /// to 65535 elements.
+    fn space(&self, peer_head: u16) -> u16 {
+        let (h, t, n) = (
+            u32::from(peer_head),
+            u32::from(self.tail),
+            u32::from(self.layout.elements),
+        );
+        ((h + n - t - 1) % n) as u16
     }
 
     /// Free elements we may still send into.
@@ -586,14 +666,12 @@ impl Channel {
             return Err(ChannelError::NotRunning);
         }
         let peer_head = self.peer_index(mem, Q_HEAD)?;
-        let n = self.layout.elements;
-        // One element always stays unused (full when next(tail) == head).
-        Ok((peer_head + n - self.tail - 1) % n)
+        Ok(self.space(peer_head))
     }
 
-    /// Sends one message: copies it into our next element (the rest of
-    /// the element zeroed), then publishes it by storing our `tail` with
-    /// release ordering. [`ChannelError::Full`] when the peer has not
+    /// Sends one message: copies it into our next element (zeroed up to
+    /// [`MIN_ELEMENT`], the bytes Linux copies whatever the size), then
+    /// publishes it by storing our `tail` with release ordering. [`ChannelError::Full`] when the peer has not
     /// consumed enough.
     pub fn send<M: GuestMemory>(&mut self, mem: &M, msg: &[u8]) -> Result<(), ChannelError> {
         let size = self.layout.element_size;
@@ -609,12 +687,9 @@ impl Channel {
         let (mine, _, elems, _) = self.ends();
         let at = elems + u64::from(self.tail) * u64::from(size);
         mem.write(at, msg)?;
-        let pad = [0u8; 64];
-        let mut off = msg.len();
-        while off < usize::from(size) {
-            let n = (usize::from(size) - off).min(pad.len());
-            mem.write(at + off as u64, &pad[..n])?;
-            off += n;
+        let pad = [0u8; MIN_ELEMENT as usize];
+        if let Some(rest) = pad.get(msg.len()..) {
+            mem.write(at + msg.len() as u64, rest)?;
         }
         self.tail = self.next(self.tail);
         mem.store_u16_release(mine + Q_TAIL, self.tail)?;
@@ -656,14 +731,17 @@ impl Channel {
         let (_, _, _, elems) = self.ends();
         let size = self.layout.element_size;
         let at = elems + u64::from(self.head) * u64::from(size);
-        let mut hdr = [0u8; HEADER_SIZE];
-        mem.read(at, &mut hdr)?;
-        let len = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
-        if (HEADER_SIZE..=usize::from(size)).contains(&len)
-            && let Some(b) = buf.get_mut(..len)
-        {
-            mem.read(at, b)?;
-            return Ok(Some(len));
+        // The header first, for `msg_size`; then the rest of the message
+        // after it.
+        if let Some(hdr) = buf.get_mut(..HEADER_SIZE) {
+            mem.read(at, hdr)?;
+            let len = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+            if (HEADER_SIZE..=usize::from(size)).contains(&len)
+                && let Some(rest) = buf.get_mut(HEADER_SIZE..len)
+            {
+                mem.read(at + HEADER_SIZE as u64, rest)?;
+                return Ok(Some(len));
+            }
         }
         self.consume(mem)?;
         Err(ChannelError::Malformed)
@@ -770,6 +848,17 @@ impl<const N: usize> AmpBus<N> {
 
     const DEVICES: u16 = N as u16;
 
+    /// GET_DEVICES bitmap: device numbers `0..N` are present.
+    const PRESENT: [u8; MAX_AMP_DEVICES / 8] = {
+        let mut p = [0u8; MAX_AMP_DEVICES / 8];
+        let mut d = 0;
+        while d < N {
+            p[d / 8] |= 1 << (d % 8);
+            d += 1;
+        }
+        p
+    };
+
     /// The channel.
     pub fn channel(&self) -> &Channel {
         &self.channel
@@ -785,9 +874,10 @@ impl<const N: usize> AmpBus<N> {
         self.rev
     }
 
-    /// Moves the handshake on and sends the events still owed. A driver
-    /// that went away forfeits what was owed.
-    pub fn poll<M: GuestMemory>(&mut self, mem: &M) -> BusState {
+    /// Moves the handshake on and sends the events still owed (until the
+    /// channel is full again), then rings `doorbell` if it sent any. A
+    /// driver that went away forfeits what was owed.
+    pub fn poll<M: GuestMemory, B: Doorbell>(&mut self, mem: &M, mut doorbell: B) -> BusState {
         match self.channel.poll_link(mem) {
             Ok(LinkEvent::PeerLost) => {
                 self.owed_used = [0; N];
@@ -801,24 +891,31 @@ impl<const N: usize> AmpBus<N> {
         if self.channel.link() != Link::Run {
             return BusState::Down;
         }
-        for dev in 0..N {
-            if let Some((status, generation)) = self.owed_config[dev] {
-                self.owed_config[dev] = None;
-                self.event(
-                    mem,
-                    dev as u16,
-                    Notification::Config {
-                        needs_reset: false,
-                        status,
-                        generation,
-                    },
-                    true,
-                );
+        let mut sent = false;
+        'flush: for dev in 0..N {
+            let config = self.owed_config[dev].map(|(status, generation)| Notification::Config {
+                needs_reset: false,
+                status,
+                generation,
+            });
+            let mut used = self.owed_used[dev];
+            let queues = core::iter::from_fn(|| {
+                let q = u16::try_from(used.trailing_zeros())
+                    .ok()
+                    .filter(|&q| q < 64)?;
+                used &= used - 1;
+                Some(Notification::Used(q))
+            });
+            for n in config.into_iter().chain(queues) {
+                if !self.event(mem, dev as u16, n, true) {
+                    break 'flush;
+                }
+                sent = true;
             }
-            let used = core::mem::take(&mut self.owed_used[dev]);
-            for q in (0..64u16).filter(|q| used & (1 << q) != 0) {
-                self.event(mem, dev as u16, Notification::Used(q), true);
-            }
+        }
+        if sent {
+            doorbell.barrier();
+            doorbell.ring();
         }
         BusState::Up
     }
@@ -839,36 +936,37 @@ impl<const N: usize> AmpBus<N> {
     }
 
     /// Sends one device-to-driver event, or owes it when there is no room
-    /// (`owed`: it was owed already, and is not counted again).
-    fn event<M: GuestMemory>(&mut self, mem: &M, dev: u16, n: Notification, owed: bool) {
-        let resp = match n {
-            Notification::Used(q) => Response::EventUsed {
-                vq_index: u32::from(q),
-            },
-            Notification::Config {
-                status, generation, ..
-            } => Response::EventConfig {
-                device_status: u32::from(status),
-                generation,
-            },
-        };
+    /// (`retry`: it was owed already, and is not counted again); returns
+    /// whether it was sent. A sent event settles what was owed for the
+    /// same queue or the device's configuration: the driver sees the
+    /// newest.
+    fn event<M: GuestMemory>(&mut self, mem: &M, dev: u16, n: Notification, retry: bool) -> bool {
         let mut f = [0u8; 32];
-        let sent = resp
+        let sent = msg::event(n)
             .encode(self.rev, dev, 0, &mut f)
             .map_err(|_| ChannelError::Malformed)
-            .and_then(|len| self.channel.send(mem, &f[..len]));
-        if sent.is_err()
-            && let Some(d) = Some(usize::from(dev)).filter(|&d| d < N)
-        {
-            self.stats.events_delayed += u64::from(!owed);
-            match n {
-                Notification::Used(q) if q < 64 => self.owed_used[d] |= 1 << q,
-                Notification::Used(_) => {}
-                Notification::Config {
-                    status, generation, ..
-                } => self.owed_config[d] = Some((status, generation)),
-            }
+            .and_then(|len| self.channel.send(mem, &f[..len]))
+            .is_ok();
+        let d = usize::from(dev);
+        if d >= N {
+            return sent;
         }
+        self.stats.events_delayed += u64::from(!sent && !retry);
+        match n {
+            Notification::Used(q) if q < 64 => {
+                let bit = 1u64 << q;
+                self.owed_used[d] = if sent {
+                    self.owed_used[d] & !bit
+                } else {
+                    self.owed_used[d] | bit
+                };
+            }
+            Notification::Used(_) => {}
+            Notification::Config {
+                status, generation, ..
+            } => self.owed_config[d] = (!sent).then_some((status, generation)),
+        }
+        sent
     }
 
     /// Answers one bus message; drops what is not a request.
@@ -877,15 +975,16 @@ impl<const N: usize> AmpBus<N> {
             self.stats.dropped += 1;
             return;
         };
-        let mut present = [0u8; MAX_AMP_DEVICES / 8];
-        for d in 0..N {
-            present[d / 8] |= 1 << (d % 8);
-        }
         let mut bits = [0u8; MAX_AMP_DEVICES / 8];
         let room = usize::from(self.channel.layout.element_size);
         let reply = match req {
             BusRequest::GetDevices { offset, count } => BusResponse::Devices(bus::device_list(
-                self.order, offset, count, room, &present, &mut bits,
+                self.order,
+                offset,
+                count,
+                room,
+                &Self::PRESENT,
+                &mut bits,
             )),
             BusRequest::Ping { data } => BusResponse::Ping { data },
             // The FF-A bus's messages do not exist on the AMP bus.
@@ -1022,6 +1121,8 @@ impl<M: GuestMemory, D: Doorbell, const N: usize> Notifier for AmpNotifier<'_, '
     fn notify(&mut self, n: Notification) {
         let mut bus = self.port.bus.borrow_mut();
         bus.event(self.port.mem, self.dev_num, n, false);
+        // Rung even when the event waits for room: the driver then has
+        // unread messages, and the doorbell tells it to read them.
         self.pending = true;
     }
 

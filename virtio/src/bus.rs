@@ -1543,14 +1543,11 @@ impl<const AREAS: usize> FfaBus<AREAS> {
     /// AREA_UNSHARE: a [`result`] code.
     fn unshare(&mut self, area_id: u16, host: &mut impl FfaBusHost, call: &mut HostCall) -> u16 {
         // Unknown id: result 1.
-        let Some(slot) = self
+        let Some((slot, area)) = self
             .areas
             .iter_mut()
-            .find(|s| s.is_some_and(|a| a.area_id == area_id))
+            .find_map(|s| s.filter(|a| a.area_id == area_id).map(|a| (s, a)))
         else {
-            return result::ERROR;
-        };
-        let Some(area) = *slot else {
             return result::ERROR;
         };
         let status = host.relinquish_area(&area);

@@ -373,7 +373,9 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> DeviceCore<D, NQ, H> {
     /// SET_VQUEUE with the enable flag: configures and enables a queue.
     /// Allowed once `FEATURES_OK` is set, before `DRIVER_OK` or, with
     /// `VIRTIO_F_RING_RESET`, for a queue in reset state (virtio v1.2
-    /// §2.6.1.2 re-enable).
+    /// §2.6.1.2 re-enable); an enabled queue is refused, and a failed
+    /// enable leaves the queue as it was ([`DeviceCore::update_vqueue`]
+    /// with every field and [`VqueueState::Enable`]).
     pub fn set_vqueue<M: GuestMemory>(
         &mut self,
         mem: &M,
@@ -383,23 +385,17 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> DeviceCore<D, NQ, H> {
         driver: u64,
         device: u64,
     ) -> Result<(), ControlError> {
-        let negotiated = self.driver_features;
-        let status = self.status;
-        let q = self.queue_mut(index)?;
-        let setup_phase = status & FEATURES_OK != 0 && status & DRIVER_OK == 0;
-        let reenable = status & DRIVER_OK != 0 && negotiated & features::RING_RESET != 0;
-        if status & NEEDS_RESET != 0 || q.ready() || !(setup_phase || reenable) {
-            return Err(ControlError::WrongState);
-        }
-        q.set_size(size);
-        q.set_desc_table_address(desc);
-        q.set_avail_ring_address(driver);
-        q.set_used_ring_address(device);
-        let r = q.enable(mem, negotiated);
-        if r.is_err() {
-            q.reset();
-        }
-        r.map_err(ControlError::Queue)
+        self.update_vqueue(
+            mem,
+            index,
+            VqueueUpdate {
+                size: Some(size),
+                desc: Some(desc),
+                driver: Some(driver),
+                device: Some(device),
+                state: VqueueState::Enable,
+            },
+        )
     }
 
     /// SET_VQUEUE as virtio-msg v2 defines it: apply `update`'s fields,

@@ -114,6 +114,25 @@ pub struct Interrupts {
     pub config: bool,
 }
 
+/// One notification to the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notification {
+    /// Queue `n` has used buffers (virtio v1.2 §2.7.10 / §2.8.10).
+    Used(u16),
+    /// The configuration changed, or the device set `DEVICE_NEEDS_RESET`
+    /// (`needs_reset`, virtio v1.2 §2.1.2); the device status and the
+    /// configuration generation as they are now (what a virtio-msg
+    /// EVENT_CONFIG carries).
+    Config {
+        /// The device needs a reset.
+        needs_reset: bool,
+        /// The device status byte.
+        status: u8,
+        /// The configuration generation.
+        generation: u32,
+    },
+}
+
 impl Interrupts {
     /// No notification is needed.
     pub fn is_empty(&self) -> bool {

@@ -19,7 +19,7 @@
 //! has an ERROR transport message: what cannot be served is dropped.
 
 use crate::control::{ControlError, DeviceCore, VqueueState, VqueueUpdate};
-use crate::device::{Interrupts, VirtioDevice};
+use crate::device::{Interrupts, Notification, VirtioDevice};
 use crate::memory::GuestMemory;
 use crate::wire::{Rd, Short, encode_frame};
 
@@ -1058,40 +1058,15 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
             driver,
             device,
         } => {
-            let r = match (u16::try_from(index), u16::try_from(size)) {
-                (Err(_), _) => Err(ControlError::NoSuchQueue),
-                (_, Err(_)) => Err(ControlError::Queue(crate::QueueConfigError::SizeTooLarge {
-                    size: u16::MAX,
-                    max: 0,
-                })),
+            let r = match u16::try_from(index) {
+                Err(_) => Err(ControlError::NoSuchQueue),
                 // RFC3: the message configures and enables the queue; the
                 // words at 4 and 12 are reserved.
-                (Ok(i), Ok(s)) if rev == Revision::Rfc3 => {
-                    core.set_vqueue(mem, i, s, desc, driver, device)
-                }
-                // v2: reserved bits, a reserved state operation or a
-                // reserved word make the request a no-op; it is still
-                // answered normally.
-                (Ok(i), Ok(s)) => match (flags & vqueue::STATE_MASK, reserved) {
-                    _ if flags & vqueue::RESERVED != 0 => Err(ControlError::WrongState),
-                    (_, r) if r != 0 => Err(ControlError::WrongState),
-                    (3, _) => Err(ControlError::WrongState),
-                    (op, _) => {
-                        let keep = |bit: u32| flags & bit != 0;
-                        let update = VqueueUpdate {
-                            size: (!keep(vqueue::IGNORE_SIZE)).then_some(s),
-                            desc: (!keep(vqueue::IGNORE_DESC)).then_some(desc),
-                            driver: (!keep(vqueue::IGNORE_DRIVER)).then_some(driver),
-                            device: (!keep(vqueue::IGNORE_DEVICE)).then_some(device),
-                            state: match op {
-                                vqueue::KEEP_DISABLED => VqueueState::KeepDisabled,
-                                vqueue::ENABLE => VqueueState::Enable,
-                                _ => VqueueState::Keep,
-                            },
-                        };
-                        core.update_vqueue(mem, i, update)
-                    }
-                },
+                Ok(i) if rev == Revision::Rfc3 => u16::try_from(size)
+                    .map_err(|_| size_too_large())
+                    .and_then(|s| core.set_vqueue(mem, i, s, desc, driver, device)),
+                Ok(i) => vqueue_update(flags, reserved, size, desc, driver, device)
+                    .and_then(|u| core.update_vqueue(mem, i, u)),
             };
             out.refused = r.err();
             Response::Empty { msg_id: h.msg_id }
@@ -1122,6 +1097,66 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
     out
 }
 
+/// A queue size word that does not fit the 16 bits of a virtqueue size.
+fn size_too_large() -> ControlError {
+    ControlError::Queue(crate::QueueConfigError::SizeTooLarge {
+        size: u16::MAX,
+        max: 0,
+    })
+}
+
+/// A v2 SET_VQUEUE's fields as an update (virtio-msg v2, SET_VQUEUE):
+/// reserved flag bits, the reserved state operation or a reserved word make
+/// the request a no-op ([`ControlError::WrongState`]; it is still answered
+/// normally), and a size that does not fit 16 bits is refused unless it is
+/// ignored.
+fn vqueue_update(
+    flags: u32,
+    reserved: u32,
+    size: u32,
+    desc: u64,
+    driver: u64,
+    device: u64,
+) -> Result<VqueueUpdate, ControlError> {
+    if flags & vqueue::RESERVED != 0 || reserved != 0 {
+        return Err(ControlError::WrongState);
+    }
+    let state = match flags & vqueue::STATE_MASK {
+        vqueue::KEEP_DISABLED => VqueueState::KeepDisabled,
+        vqueue::ENABLE => VqueueState::Enable,
+        vqueue::KEEP => VqueueState::Keep,
+        _ => return Err(ControlError::WrongState),
+    };
+    let take = |bit: u32| flags & bit == 0;
+    let size = match take(vqueue::IGNORE_SIZE) {
+        true => Some(u16::try_from(size).map_err(|_| size_too_large())?),
+        false => None,
+    };
+    Ok(VqueueUpdate {
+        size,
+        desc: take(vqueue::IGNORE_DESC).then_some(desc),
+        driver: take(vqueue::IGNORE_DRIVER).then_some(driver),
+        device: take(vqueue::IGNORE_DEVICE).then_some(device),
+        state,
+    })
+}
+
+/// The event that carries notification `n`: EVENT_USED, or EVENT_CONFIG
+/// with the status and generation.
+pub fn event(n: Notification) -> Response<'static> {
+    match n {
+        Notification::Used(q) => Response::EventUsed {
+            vq_index: u32::from(q),
+        },
+        Notification::Config {
+            status, generation, ..
+        } => Response::EventConfig {
+            device_status: u32::from(status),
+            generation,
+        },
+    }
+}
+
 /// Encodes the EVENT_USED / EVENT_CONFIG messages for `interrupts`, one at
 /// a time: calls `send` with each encoded message.
 pub fn encode_events<D: VirtioDevice, const NQ: usize, const H: usize>(
@@ -1131,22 +1166,16 @@ pub fn encode_events<D: VirtioDevice, const NQ: usize, const H: usize>(
     interrupts: Interrupts,
     mut send: impl FnMut(&[u8]),
 ) {
+    let config = interrupts.config.then(|| Notification::Config {
+        needs_reset: core.needs_reset(),
+        status: core.status(),
+        generation: core.config_generation(),
+    });
+    let used = interrupts.queues().map(Notification::Used);
     let mut buf = [0u8; 32];
-    if interrupts.config {
-        let ev = Response::EventConfig {
-            device_status: u32::from(core.status()),
-            generation: core.config_generation(),
-        };
-        if let Ok(n) = ev.encode(rev, dev_num, 0, &mut buf) {
-            send(&buf[..n]);
-        }
-    }
-    for q in interrupts.queues() {
-        let ev = Response::EventUsed {
-            vq_index: u32::from(q),
-        };
-        if let Ok(n) = ev.encode(rev, dev_num, 0, &mut buf) {
-            send(&buf[..n]);
+    for n in config.into_iter().chain(used) {
+        if let Ok(len) = event(n).encode(rev, dev_num, 0, &mut buf) {
+            send(&buf[..len]);
         }
     }
 }

@@ -54,28 +54,10 @@
 //! [`CacheMaintenance`]: crate::CacheMaintenance
 
 use crate::control::DeviceCore;
+pub use crate::device::Notification;
 use crate::device::{Interrupts, VirtioDevice};
 use crate::memory::GuestMemory;
 use crate::msg;
-
-/// One notification to the driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notification {
-    /// Queue `n` has used buffers (virtio v1.2 §2.7.10 / §2.8.10).
-    Used(u16),
-    /// The configuration changed, or the device set `DEVICE_NEEDS_RESET`
-    /// (`needs_reset`, virtio v1.2 §2.1.2); the device status and the
-    /// configuration generation as they are now (what a virtio-msg
-    /// EVENT_CONFIG carries).
-    Config {
-        /// The device needs a reset.
-        needs_reset: bool,
-        /// The device status byte.
-        status: u8,
-        /// The configuration generation.
-        generation: u32,
-    },
-}
 
 /// How a transport tells the driver, under the barrier contract of this
 /// module: `notify` for each notification, then `barrier` once, then
@@ -194,16 +176,6 @@ where
     /// them.
     pub fn raise(&mut self, i: Interrupts) {
         self.pending = self.pending.merge(i);
-    }
-
-    /// Notifications asked for and not yet delivered.
-    pub fn pending(&self) -> Interrupts {
-        self.pending
-    }
-
-    /// The core.
-    pub fn core(&mut self) -> &mut DeviceCore<D, NQ, H> {
-        self.core
     }
 }
 

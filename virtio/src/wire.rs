@@ -1,6 +1,7 @@
 //! Little-endian field readers and writers for the message codecs
-//! ([`crate::msg`], [`crate::bus`]): every read and write is bounds-checked
-//! and reports running out instead of panicking.
+//! ([`crate::msg`], [`crate::bus`]) and the AMP layout header
+//! ([`crate::amp`]): every read and write is bounds-checked and reports
+//! running out instead of panicking.
 
 use crate::msg::{EncodeError, HEADER_SIZE, Header};
 
@@ -51,7 +52,11 @@ pub(crate) struct Wr<'a> {
     at: usize,
 }
 
-impl Wr<'_> {
+impl<'a> Wr<'a> {
+    /// A writer from the start of `buf`.
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Wr { buf, at: 0 }
+    }
     pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
         let end = self.at.checked_add(b.len()).ok_or(EncodeError::TooLarge)?;
         self.buf

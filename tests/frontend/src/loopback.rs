@@ -285,18 +285,18 @@ impl<D: VirtioDevice, const NQ: usize> DeviceSide<D, NQ> {
         let stats = &self.stats;
         match &mut self.front {
             Front::Msg { core, bus } => {
-                if bus.poll(&**mem) == BusState::PeerLost {
+                let bell = || DriverBell { rung, stats };
+                if bus.poll(&**mem, bell()) == BusState::PeerLost {
                     // The driver went away: nothing it set up survives.
                     core.reset();
-                    bus.poll(&**mem);
+                    bus.poll(&**mem, bell());
                 }
                 let rev = self.rev;
                 let (mut kicks, mut raise, mut now_ms) = (kicks, raise, now_ms);
                 loop {
                     let port = bus.bind(&**mem);
-                    let bell = DriverBell { rung, stats };
                     let notifier = Counting {
-                        inner: port.notifier(DEV_NUM, bell),
+                        inner: port.notifier(DEV_NUM, bell()),
                         stats,
                     };
                     let mut bound = Bound::new(core, &**mem, notifier).on_bus(rev, DEV_NUM);

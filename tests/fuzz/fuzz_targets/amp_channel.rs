@@ -239,7 +239,7 @@ fn run(input: &Input) {
                 let _ = drv_mem.store_u16_release(REGION + qh + 2 * u64::from(field % 4), *value);
             }
             Op::Step { kick } => {
-                if bus.poll(&dev_mem) == virtio_backend::amp::BusState::PeerLost {
+                if bus.poll(&dev_mem, Bell(&rung)) == virtio_backend::amp::BusState::PeerLost {
                     core.reset();
                 }
                 let kicks: Vec<Kick> = kick
