@@ -199,20 +199,16 @@ impl Status {
     }
 }
 
-/// An error reply to `request` without serving it (a request with more
-/// payload than an SCMI message may carry gets PROTOCOL_ERROR, SCMI v3.2
-/// §4.1.4): its header echoed (type 0, token kept) and exactly the status
-/// word. `None` when there is no header or no room for the reply.
-pub fn error_reply(request: &[u8], status: Status, response: &mut [u8]) -> Option<usize> {
-    let word = u32::from_le_bytes(request.get(..4)?.try_into().ok()?);
-    let header = Header {
-        msg_id: word as u8,
-        msg_type: MsgType::Command,
-        protocol: (word >> 10) as u8,
-        token: ((word >> 18) & 0x3ff) as u16,
-    };
-    let out = response.get_mut(..8)?;
-    out[..4].copy_from_slice(&header.encode().to_le_bytes());
-    out[4..].copy_from_slice(&status.code().to_le_bytes());
-    Some(8)
+impl Header {
+    /// The fields of a header word that cannot be served (reserved bits, not
+    /// a command, a request too long), echoed as a command header (type 0,
+    /// token kept) so the agent can match the error reply.
+    pub(crate) fn echo(word: u32) -> Header {
+        Header {
+            msg_id: word as u8,
+            msg_type: MsgType::Command,
+            protocol: (word >> 10) as u8,
+            token: ((word >> 18) & 0x3ff) as u16,
+        }
+    }
 }

@@ -42,6 +42,6 @@ pub mod wire;
 
 pub use backend::Backend;
 pub use config::{AgentConfig, Config, DeviceConfig};
-pub use header::{Header, MAX_MESSAGE, MAX_PAYLOAD, MAX_REQUEST, MsgType, Status, error_reply};
+pub use header::{Header, MAX_MESSAGE, MAX_PAYLOAD, MAX_REQUEST, MsgType, Status};
 pub use platform::Platform;
 pub use server::{Handled, Server};

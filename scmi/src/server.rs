@@ -3,7 +3,7 @@
 
 use crate::config::{Config, protocol_bit};
 use crate::context::{AgentState, Cx, EventSink, NOTIFY_KINDS};
-use crate::header::{Header, HeaderError, MAX_MESSAGE, MsgType, Status};
+use crate::header::{Header, HeaderError, MAX_MESSAGE, MAX_REQUEST, MsgType, Status};
 use crate::platform::Platform;
 use crate::protocols::{self, Protocol, base, clock, perf, power, reset, sensor, system, voltage};
 use crate::wire::{Args, Reply};
@@ -257,27 +257,23 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
     /// Serves one request from `agent` (1-based): `request` is the whole
     /// message (header and payload), `response` the space the agent gave
     /// for the answer. The response echoes the request's header (type 0,
-    /// same token); an error response carries exactly the status word.
+    /// same token); an error response carries exactly the status word. A
+    /// request with more payload than an SCMI message may carry
+    /// ([`MAX_REQUEST`]) gets PROTOCOL_ERROR unserved (SCMI v3.2 §4.1.4).
     pub fn handle(&mut self, agent: u32, request: &[u8], response: &mut [u8]) -> Handled {
         if request.len() < 4 || response.len() < 8 {
             return Handled::Malformed;
         }
         let word = u32::from_le_bytes([request[0], request[1], request[2], request[3]]);
         let (header, status, len) = match Header::decode_command(word) {
-            Ok(h) => {
+            Ok(h) if request.len() <= MAX_REQUEST => {
                 let (s, n) = self.dispatch(agent, h, &request[4..], &mut response[8..]);
                 (h, s, n)
             }
             // Echo the fields we can read with type 0 so the agent can match
             // the token; the command itself is refused.
-            Err(HeaderError::ReservedBits | HeaderError::NotACommand) => {
-                let h = Header {
-                    msg_id: word as u8,
-                    msg_type: MsgType::Command,
-                    protocol: (word >> 10) as u8,
-                    token: ((word >> 18) & 0x3ff) as u16,
-                };
-                (h, Status::ProtocolError, 0)
+            Ok(_) | Err(HeaderError::ReservedBits | HeaderError::NotACommand) => {
+                (Header::echo(word), Status::ProtocolError, 0)
             }
         };
         response[..4].copy_from_slice(&header.encode().to_le_bytes());

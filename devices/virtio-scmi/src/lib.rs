@@ -42,7 +42,7 @@
 #![forbid(unsafe_code)]
 
 pub use scmi_server::Backend;
-use scmi_server::{Handled, MAX_MESSAGE, MAX_REQUEST, Status, error_reply};
+use scmi_server::{Handled, MAX_MESSAGE, MAX_REQUEST};
 use virtio_backend::spec::features;
 use virtio_backend::{DescriptorChain, DeviceCore, GuestMemory, Queue, QueueError, VirtioDevice};
 
@@ -261,8 +261,10 @@ impl<B: Backend> VirtioScmi<B> {
     ) -> u32 {
         self.stats.requests += 1;
         let readable = chain.readable_len() as usize;
-        let mut request = [0u8; MAX_REQUEST];
-        let n = readable.min(MAX_REQUEST);
+        // One byte more than a request may hold: the server refuses what
+        // is longer.
+        let mut request = [0u8; MAX_REQUEST + 1];
+        let n = readable.min(request.len());
         if q.reader(chain, mem).read_exact(&mut request[..n]).is_err() {
             self.stats.access_errors += 1;
             return 0;
@@ -272,23 +274,13 @@ impl<B: Backend> VirtioScmi<B> {
         let room = (chain.writable_len() as usize).min(MAX_MESSAGE);
         let mut response = [0u8; MAX_MESSAGE];
         let response = &mut response[..room];
-        let len = if readable > MAX_REQUEST {
-            self.stats.oversized += 1;
-            match error_reply(&request[..n], Status::ProtocolError, response) {
-                Some(len) => len,
-                None => {
-                    self.stats.unanswerable += 1;
-                    return 0;
-                }
-            }
-        } else {
-            match self.backend.handle(self.agent, &request[..n], response) {
-                Handled::Response(len) => len,
-                // No header to echo, or no room for header and status.
-                Handled::Malformed => {
-                    self.stats.unanswerable += 1;
-                    return 0;
-                }
+        self.stats.oversized += u64::from(readable > MAX_REQUEST);
+        let len = match self.backend.handle(self.agent, &request[..n], response) {
+            Handled::Response(len) => len,
+            // No header to echo, or no room for header and status.
+            Handled::Malformed => {
+                self.stats.unanswerable += 1;
+                return 0;
             }
         };
         let Some(reply) = response.get(..len) else {

@@ -25,7 +25,7 @@
 //! The connection has a P2A channel (the stream itself) for as long as it
 //! is open; when it closes the agent's subscriptions and waiting events are
 //! dropped and its id is free for the next connection.
-
+//!
 //! # What it refuses to know about
 //!
 //! virtio (agents here are processes, not drivers), the platform behind
@@ -33,15 +33,11 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::string::String;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
 use std::time::{Duration, Instant};
-use std::vec::Vec;
-use std::{eprintln, format, thread, vec};
 
-use scmi_server::{
-    Backend, Handled, MAX_MESSAGE, MAX_REQUEST, Platform, Server, Status, error_reply,
-};
+use scmi_server::{Backend, Handled, MAX_MESSAGE, Platform, Server};
 
 /// Largest frame (message) accepted or sent: header, status and 128 payload
 /// bytes.
@@ -330,14 +326,10 @@ impl<P: Platform, const A: usize, const E: usize> Host<P, A, E> {
         let mut st = self.lock();
         if let Some(req) = request {
             let mut resp = [0u8; MAX_FRAME];
-            let len = if req.len() > MAX_REQUEST {
-                error_reply(req, Status::ProtocolError, &mut resp).unwrap_or(0)
-            } else {
-                match st.server.handle(agent, req, &mut resp) {
-                    Handled::Response(n) => n,
-                    // No header: nothing to echo; an empty frame says so.
-                    Handled::Malformed => 0,
-                }
+            let len = match st.server.handle(agent, req, &mut resp) {
+                Handled::Response(n) => n,
+                // No header: nothing to echo; an empty frame says so.
+                Handled::Malformed => 0,
             };
             out.push(resp.get(..len).unwrap_or_default().to_vec());
         }
@@ -374,7 +366,7 @@ impl<P: Platform + Send, const A: usize, const E: usize> Host<P, A, E> {
                         }
                         Err(e) => {
                             let _ = stream.shutdown(std::net::Shutdown::Both);
-                            eprintln!("scmi-host: connection refused: {e}");
+                            eprintln!("scmi-socket: connection refused: {e}");
                             continue;
                         }
                     };
@@ -384,14 +376,14 @@ impl<P: Platform + Send, const A: usize, const E: usize> Host<P, A, E> {
                         .spawn(move || {
                             let claim = Claim { host: &host, agent };
                             if let Err(e) = host.serve_claimed(claim, stream) {
-                                eprintln!("scmi-host: connection closed: {e}");
+                                eprintln!("scmi-socket: connection closed: {e}");
                             }
                         })?;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // Out of descriptors and the like: back off, keep going.
                 Err(e) if is_transient(&e) => {
-                    eprintln!("scmi-host: accept: {e}");
+                    eprintln!("scmi-socket: accept: {e}");
                     thread::sleep(Duration::from_millis(50));
                 }
                 Err(e) => return Err(e),
