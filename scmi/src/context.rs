@@ -115,7 +115,18 @@ pub trait EventSink {
     fn clear_agent(&mut self, agent: u32);
 }
 
+/// Agents of `config` a server for `A` agents serves.
+pub(crate) const fn agent_count<const A: usize>(config: &Config) -> u32 {
+    let n = config.agents.len();
+    (if n < A { n } else { A }) as u32
+}
+
 impl<P, const A: usize> Cx<'_, P, A> {
+    /// Agents the server serves.
+    pub fn agent_count(&self) -> u32 {
+        agent_count::<A>(self.config)
+    }
+
     /// The caller's state.
     pub fn me(&mut self) -> &mut AgentState {
         &mut self.agents[self.agent as usize - 1]

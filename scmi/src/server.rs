@@ -2,7 +2,7 @@
 //! bounded outbox of notifications and delayed responses.
 
 use crate::config::{Config, protocol_bit};
-use crate::context::{AgentState, Cx, EventSink, NOTIFY_KINDS};
+use crate::context::{AgentState, Cx, EventSink, NOTIFY_KINDS, agent_count};
 use crate::header::{Header, HeaderError, MAX_MESSAGE, MAX_REQUEST, MsgType, Status};
 use crate::platform::Platform;
 use crate::protocols::{self, Protocol, base, clock, perf, power, reset, sensor, system, voltage};
@@ -365,12 +365,6 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
         }
         self.outbox.clear_agent(agent);
     }
-}
-
-/// Agents of `config` a server for `A` agents serves.
-const fn agent_count<const A: usize>(config: &Config) -> u32 {
-    let n = config.agents.len();
-    (if n < A { n } else { A }) as u32
 }
 
 /// Commands every protocol shares (SCMI v3.2 §4.x.2.1-2 and

@@ -246,6 +246,27 @@ pub struct Kick {
     pub queue: u16,
 }
 
+impl Kick {
+    /// The kicks of `device`'s queues whose bits are set in `mask` (bit
+    /// `n`: queue `n`), in queue order, as many as `out` holds.
+    pub fn from_mask(device: usize, mask: u64, out: &mut [Kick]) -> &[Kick] {
+        let mut bits = mask;
+        let mut n = 0;
+        for k in out.iter_mut() {
+            let Ok(queue) = u16::try_from(bits.trailing_zeros()) else {
+                break;
+            };
+            if queue >= 64 {
+                break;
+            }
+            bits &= bits - 1;
+            *k = Kick { device, queue };
+            n += 1;
+        }
+        &out[..n]
+    }
+}
+
 /// Where a transport's incoming virtio-msg transport messages wait, and
 /// where their responses go (a shared-memory channel, an FF-A message, a
 /// mailbox register block). Bus messages are the transport's own business:

@@ -49,7 +49,7 @@ static CFG: Config = Config {
 type Srv = Server<builtin::Platform, 2, 8>;
 
 fn server() -> Srv {
-    Server::new(&CFG, builtin::platform())
+    Server::new(&CFG, builtin::PLATFORM)
 }
 
 // ---- driver memory without unsafe code ----

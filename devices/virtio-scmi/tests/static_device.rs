@@ -48,7 +48,7 @@ fn without_a_held_list_store_packed_rings_are_not_offered() {
     assert_eq!(dev.device_features() & RING_PACKED, 0);
     assert_ne!(dev.device_features() & VERSION_1, 0);
     let with_store: DeviceCore<_, 2, 64> = VirtioScmi::new(
-        Server::<builtin::Platform, 2, 8>::new(&builtin::CONFIG, builtin::platform()),
+        Server::<builtin::Platform, 2, 8>::new(&builtin::CONFIG, builtin::PLATFORM),
         1,
     )
     .into_core();
@@ -58,7 +58,7 @@ fn without_a_held_list_store_packed_rings_are_not_offered() {
         ..Options::DEFAULT
     };
     let core: DeviceCore<_, 2, 0> = VirtioScmi::with_options(
-        Server::<builtin::Platform, 2, 8>::new(&builtin::CONFIG, builtin::platform()),
+        Server::<builtin::Platform, 2, 8>::new(&builtin::CONFIG, builtin::PLATFORM),
         1,
         no_p2a,
     )
@@ -72,7 +72,7 @@ fn without_a_held_list_store_packed_rings_are_not_offered() {
 #[test]
 fn time_passes_through_the_core_to_the_platform() {
     let mut dev: Device =
-        VirtioScmi::new(Server::new(&builtin::CONFIG, builtin::platform()), 1).into_core();
+        VirtioScmi::new(Server::new(&builtin::CONFIG, builtin::PLATFORM), 1).into_core();
     assert_eq!(dev.device().backend().platform.sensor.now_ms(), 0);
     dev.advance(1_500);
     dev.advance(1_500);

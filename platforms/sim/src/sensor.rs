@@ -95,13 +95,6 @@ fn wave_value(waves: &[&[Wave]], sensor: u32, axis: usize, t_ms: u64) -> Option<
     Some(eval(w, t_ms))
 }
 
-impl Wave {
-    /// The value at `t_ms`.
-    pub fn at(&self, t_ms: u64) -> i64 {
-        eval(self, t_ms)
-    }
-}
-
 /// A timestamp of `t_ms` in units of 10^`exp` seconds.
 pub fn timestamp_at(exp: i8, t_ms: u64) -> u64 {
     let shift = -3 - i32::from(exp);

@@ -73,7 +73,7 @@ pub(crate) fn handle<P: Platform, const A: usize>(
 ) -> Result<(), Status> {
     let cfg = cx.config;
     let agent = cx.agent;
-    let agents = agent_count(cx);
+    let agents = cx.agent_count();
     // What this agent may use of what is there.
     let mine = cfg.agents[agent as usize - 1].protocols & present;
     match cx.header.msg_id {
@@ -231,7 +231,7 @@ fn check_target<P, const A: usize>(
 ) -> Result<(), Status> {
     let cfg = cx.config;
     let agent = cx.agent;
-    if target == 0 || target > agent_count(cx) {
+    if target == 0 || target > cx.agent_count() {
         return Err(Status::NotFound);
     }
     if device as usize >= cfg.devices.len().min(MAX_DEVICES) {
@@ -244,10 +244,6 @@ fn check_target<P, const A: usize>(
 }
 
 /// Agents the server serves.
-fn agent_count<P, const A: usize>(cx: &Cx<'_, P, A>) -> u32 {
-    cx.config.agents.len().min(A) as u32
-}
-
 /// BASE_RESET_AGENT_CONFIGURATION (§4.2.2.13): `target` forgets its
 /// negotiated versions and subscriptions, its waiting messages are dropped,
 /// the platform reverts its settings, and with `permissions` its access

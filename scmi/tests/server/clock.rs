@@ -67,7 +67,7 @@ static CONFIG: Config = Config {
 type S = Server<builtin::Platform, 2, 8>;
 
 fn server() -> S {
-    Server::new(&CONFIG, builtin::platform())
+    Server::new(&CONFIG, builtin::PLATFORM)
 }
 
 fn p2a_server() -> S {
@@ -290,7 +290,7 @@ fn simulated_tree_fits_linux() {
     }
     assert!(long >= 3);
     // Defaults are consistent with the descriptions.
-    let sim = builtin::platform();
+    let sim = builtin::PLATFORM;
     for (id, d) in CLOCKS.iter().enumerate() {
         let id = id as u32;
         assert!(d.rates.contains(sim.clock.rate(id).unwrap()), "{}", d.name);

@@ -42,7 +42,7 @@ static CONFIG: Config = Config {
 };
 
 fn server() -> Server<builtin::Platform, 2, 8> {
-    Server::new(&CONFIG, builtin::platform())
+    Server::new(&CONFIG, builtin::PLATFORM)
 }
 
 /// Sends a command; returns (status, payload after the status).

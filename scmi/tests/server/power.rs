@@ -51,7 +51,7 @@ static VIS: Config = Config {
 type S = Server<builtin::Platform, 3, 8>;
 
 fn server() -> S {
-    Server::new(&VIS, builtin::platform())
+    Server::new(&VIS, builtin::PLATFORM)
 }
 
 fn st(s: Status) -> i32 {

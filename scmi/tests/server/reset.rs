@@ -63,7 +63,7 @@ static CONFIG: Config = Config {
 type S = Server<builtin::Platform, 2, 8>;
 
 fn server() -> S {
-    Server::new(&CONFIG, builtin::platform())
+    Server::new(&CONFIG, builtin::PLATFORM)
 }
 
 fn p2a_server() -> S {

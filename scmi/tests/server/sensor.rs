@@ -46,7 +46,7 @@ static CONFIG: Config = Config {
 };
 
 fn server() -> Server<builtin::Platform, 2, 8> {
-    Server::new(&CONFIG, builtin::platform())
+    Server::new(&CONFIG, builtin::PLATFORM)
 }
 
 const NOT_FOUND: i32 = Status::NotFound.code();
@@ -581,7 +581,7 @@ fn async_reads_answer_with_a_delayed_response() {
 
 #[test]
 fn async_reads_are_refused_when_the_outbox_is_full() {
-    let mut s: Server<builtin::Platform, 2, 4> = Server::new(&CONFIG, builtin::platform());
+    let mut s: Server<builtin::Platform, 2, 4> = Server::new(&CONFIG, builtin::PLATFORM);
     s.set_p2a(1, true);
     s.set_p2a(2, true);
     let read = |s: &mut Server<builtin::Platform, 2, 4>, agent: u32, id: u32| {
@@ -1427,7 +1427,7 @@ fn segment_rounding_represents_exactly() {
 
 #[test]
 fn garbage_never_panics() {
-    let mut s: Server<builtin::Platform, 2, 4> = Server::new(&CONFIG, builtin::platform());
+    let mut s: Server<builtin::Platform, 2, 4> = Server::new(&CONFIG, builtin::PLATFORM);
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         x ^= x << 13;

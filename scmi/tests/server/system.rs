@@ -54,7 +54,7 @@ static CFG: Config = Config {
 type S = Server<builtin::Platform, 3, 8>;
 
 fn server() -> S {
-    Server::new(&CFG, builtin::platform())
+    Server::new(&CFG, builtin::PLATFORM)
 }
 
 fn st(s: Status) -> i32 {

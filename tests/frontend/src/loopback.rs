@@ -674,16 +674,13 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
     pub fn poll(&self) -> bool {
         let mut side = self.side();
         let before = side.stats.borrow().delivered;
-        let mut kicks = [Kick::default(); 64];
-        let n = if side.polling { NQ.min(64) } else { 0 };
-        for (q, k) in kicks.iter_mut().enumerate().take(n) {
-            k.queue = q as u16;
-        }
+        let mut kicks = [Kick::default(); NQ];
+        let all = if side.polling { u64::MAX } else { 0 };
         let now = self.clock.load(Ordering::Relaxed);
         side.step(
             &self.mem,
             &self.irq,
-            &kicks[..n],
+            Kick::from_mask(0, all, &mut kicks),
             Interrupts::default(),
             Some(now),
             false,
@@ -850,16 +847,11 @@ impl<D: VirtioDevice, const NQ: usize> Loopback<D, NQ> {
             }
             let kicked = self.posted.swap(0, Ordering::Acquire);
             if kicked != 0 {
-                let mut kicks = [Kick::default(); 64];
-                let mut n = 0;
-                for q in (0..64u16).filter(|&q| kicked & (1 << q) != 0) {
-                    kicks[n].queue = q;
-                    n += 1;
-                }
+                let mut kicks = [Kick::default(); NQ];
                 self.side().step(
                     &self.mem,
                     &self.irq,
-                    &kicks[..n],
+                    Kick::from_mask(0, kicked, &mut kicks),
                     Interrupts::default(),
                     None,
                     true,

@@ -61,10 +61,7 @@ static ONE: Config = Config {
 };
 
 fn shared(config: &'static Config) -> Shared {
-    Box::leak(Box::new(RefCell::new(Srv::new(
-        config,
-        builtin::platform(),
-    ))))
+    Box::leak(Box::new(RefCell::new(Srv::new(config, builtin::PLATFORM))))
 }
 
 /// A device for `agent` of `server` over `kind`; the first link of an
@@ -1853,7 +1850,7 @@ fn check_rates(a: &mut OwnAgent, clocks: &[(u32, Vec<u64>)], last: &[u64]) {
 fn threaded_device_64_in_flight(kind: Kind) {
     use virtio_drivers::transport::{DeviceStatus, Transport};
     let arena = Arena::new();
-    let dev: OwnDev = VirtioScmi::new(Srv::new(&ONE, builtin::platform()), 1);
+    let dev: OwnDev = VirtioScmi::new(Srv::new(&ONE, builtin::PLATFORM), 1);
     let l = Loopback::new(&arena, kind, Mode::Threaded, dev);
     let device = l.spawn();
     let opts = AgentOptions {

@@ -458,7 +458,7 @@ pub fn run(out: &mut dyn Write, env: &Environment) -> Report {
                 Ok((status, used)) => {
                     report.ok += 1;
                     if whole {
-                        let _ = write!(out, " {:<14} used {:3}", status_name(status), used);
+                        let _ = write!(out, " {:<14} used {:3}", status.name(), used);
                     }
                 }
                 Err(p) => {
@@ -616,8 +616,4 @@ pub fn run(out: &mut dyn Write, env: &Environment) -> Report {
 
 fn pass(met: bool) -> &'static str {
     if met { "PASS" } else { "FAIL" }
-}
-
-fn status_name(s: Status) -> &'static str {
-    s.name()
 }

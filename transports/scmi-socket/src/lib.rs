@@ -196,11 +196,6 @@ impl<P: Platform, const A: usize, const E: usize> Host<P, A, E> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on the server (for inspection, or to change the platform).
-    pub fn with_server<R>(&self, f: impl FnOnce(&mut Server<P, A, E>) -> R) -> R {
-        f(&mut self.lock().server)
-    }
-
     fn claim(&self) -> io::Result<Claim<'_, P, A, E>> {
         let mut st = self.lock();
         let n = st.server.agent_count() as usize;

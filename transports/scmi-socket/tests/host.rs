@@ -30,8 +30,7 @@ fn socket_path(tag: &str) -> PathBuf {
 fn start(agents: Agents) -> PathBuf {
     let path = socket_path("t");
     let listener = UnixListener::bind(&path).unwrap();
-    let server: Server<builtin::Platform, 2, 16> =
-        Server::new(&builtin::CONFIG, builtin::platform());
+    let server: Server<builtin::Platform, 2, 16> = Server::new(&builtin::CONFIG, builtin::PLATFORM);
     let opts = HostOptions {
         agents,
         poll: Duration::from_millis(5),
@@ -243,8 +242,7 @@ fn fixed_agent_from_options() {
     let _ = write_frame(&mut b, &request(BASE, 0, 1, &[]));
     assert!(closed(&mut b));
     // A fixed agent the configuration lacks is refused up front.
-    let server: Server<builtin::Platform, 2, 16> =
-        Server::new(&builtin::CONFIG, builtin::platform());
+    let server: Server<builtin::Platform, 2, 16> = Server::new(&builtin::CONFIG, builtin::PLATFORM);
     let opts = HostOptions {
         agents: Agents::Fixed(3),
         ..HostOptions::default()

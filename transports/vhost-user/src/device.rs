@@ -130,19 +130,20 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
     }
 
     /// Keeps the kick eventfds registered in the epoll set `epoll` from now
-    /// on (`None`: in none). Kicks are then reported edge-triggered, once
-    /// per front-end write, and [`VhostUserDevice::kick`] does not read
-    /// them.
+    /// on (`None`: in none), moving them out of the set used so far. Kicks
+    /// are then reported edge-triggered, once per front-end write, and
+    /// [`VhostUserDevice::wake`] does not read them.
     pub fn watch_kicks(&mut self, epoll: Option<Arc<sys::Epoll>>) {
-        for i in 0..NQ {
-            if let Some(k) = &self.vrings[i].kick {
-                let fd = k.as_raw_fd();
-                self.unwatch(fd);
-                self.watch.clone_from(&epoll);
-                self.watch_kick(i, fd);
+        let old = std::mem::replace(&mut self.watch, epoll);
+        for (i, v) in self.vrings.iter().enumerate() {
+            if let Some(k) = &v.kick {
+                if let Some(ep) = &old {
+                    // Fails only when it was not registered.
+                    let _ = sys::unwatch(ep, k.as_raw_fd());
+                }
+                self.watch_kick(i, k.as_raw_fd());
             }
         }
-        self.watch = epoll;
     }
 
     fn watch_kick(&self, i: usize, fd: RawFd) {
@@ -178,12 +179,6 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
         &self.core
     }
 
-    /// The device type, mutably (for device-side events; follow with
-    /// [`VhostUserDevice::poll`]).
-    pub fn device_mut(&mut self) -> &mut D {
-        self.core.device_mut()
-    }
-
     /// Takes the error that requires dropping the connection, if any.
     pub fn take_fatal(&mut self) -> Option<String> {
         self.fatal.take()
@@ -204,16 +199,6 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
         self.fatal = None;
     }
 
-    /// Kick eventfds of the started rings, to wait on: `(queue, fd)`.
-    pub fn kick_fds(&self) -> Vec<(u16, RawFd)> {
-        self.vrings
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.started)
-            .filter_map(|(i, v)| Some((i as u16, v.kick.as_ref()?.as_raw_fd())))
-            .collect()
-    }
-
     /// Serves one wakeup through the core's service step
     /// ([`service::step`]): with the clock at `now_ms` if time is to pass,
     /// the queues of `kicked` (bit `n`: queue `n`) that are started and
@@ -223,8 +208,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
     /// when the device needs a reset). Kick eventfds are drained unless
     /// the epoll set watches them edge-triggered ([`Self::watch_kicks`]).
     pub fn wake(&mut self, kicked: u64, now_ms: Option<u64>) {
-        let mut kicks = [Kick::default(); 64];
-        let mut n = 0;
+        let mut serve = 0u64;
         for (i, v) in self.vrings.iter().enumerate().take(64) {
             let kick = kicked & (1 << i) != 0;
             if let (true, None, Some(k)) = (kick, &self.watch, &v.kick) {
@@ -232,10 +216,10 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
             }
             let polled = now_ms.is_some() && v.kick.is_none();
             if (kick || polled) && v.started && v.enabled.unwrap_or(!self.protocol) {
-                kicks[n].queue = i as u16;
-                n += 1;
+                serve |= 1 << i;
             }
         }
+        let mut kicks = [Kick::default(); NQ];
         let mut notifier = CallEventfds {
             vrings: &self.vrings,
             used: 0,
@@ -246,7 +230,7 @@ impl<D: VirtioDevice, const NQ: usize> VhostUserDevice<D, NQ> {
                 let mut ep = Bound::new(&mut self.core, mem.guest(), &mut notifier);
                 let wake = Wake {
                     now_ms,
-                    kicks: &kicks[..n],
+                    kicks: Kick::from_mask(0, serve, &mut kicks),
                     ..Wake::default()
                 };
                 service::step(&mut [&mut ep], wake);

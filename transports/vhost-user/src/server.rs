@@ -178,19 +178,6 @@ impl Waiter {
             .is_some_and(|t| sys::timer_expirations(t) > 0)
     }
 
-    /// Watches `fd` (level-triggered), reported with `token`.
-    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        sys::watch(&self.epoll, fd, token, false)
-    }
-
-    fn delete(&self, fd: RawFd) -> io::Result<()> {
-        sys::unwatch(&self.epoll, fd)
-    }
-
-    fn wait(&self, events: &mut [sys::EpollEvent]) -> io::Result<usize> {
-        sys::wait(&self.epoll, None, events)
-    }
-
     /// Whether the hook runs before kicks rather than on a timer.
     fn on_demand(&self) -> bool {
         self.timer.is_none()
@@ -226,14 +213,14 @@ fn connection<D: VirtioDevice, const NQ: usize>(
     w: &mut Waiter,
 ) -> ConnectionEnd {
     let sock = stream.as_raw_fd();
-    if let Err(e) = w.add(sock, SOCKET) {
+    if let Err(e) = sys::watch(&w.epoll, sock, SOCKET, false) {
         return ConnectionEnd::Failed(format!("epoll: {e}"));
     }
     lock(dev).watch_kicks(Some(Arc::clone(&w.epoll)));
     let mut handler = BackendReqHandler::from_stream(stream, Arc::clone(dev));
     let mut events = [sys::EpollEvent::default(); 8];
     let end = loop {
-        let n = match w.wait(&mut events) {
+        let n = match sys::wait(&w.epoll, None, &mut events) {
             Ok(n) => n,
             Err(e) => break ConnectionEnd::Failed(format!("epoll: {e}")),
         };
@@ -294,7 +281,7 @@ fn connection<D: VirtioDevice, const NQ: usize>(
         d.disconnect();
         d.watch_kicks(None);
     }
-    let _ = w.delete(sock);
+    let _ = sys::unwatch(&w.epoll, sock);
     end
 }
 
@@ -308,10 +295,10 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
 ) -> io::Result<()> {
     let mut w = Waiter::new(opts)?;
     let lfd = listener.as_raw_fd();
-    w.add(lfd, LISTENER)?;
+    sys::watch(&w.epoll, lfd, LISTENER, false)?;
     let mut events = [sys::EpollEvent::default(); 4];
     loop {
-        let n = w.wait(&mut events)?;
+        let n = sys::wait(&w.epoll, None, &mut events)?;
         let ready = &events[..n];
         if ready.iter().any(|e| e.data() == STOP) {
             return Ok(());
@@ -333,9 +320,9 @@ pub fn serve<D: VirtioDevice, const NQ: usize>(
         stream.set_nonblocking(false)?;
         eprintln!("vhost-user: front-end connected");
         // One front-end at a time: the next one waits in the backlog.
-        w.delete(lfd)?;
+        sys::unwatch(&w.epoll, lfd)?;
         let end = connection(stream, dev, &mut *clock, &mut w);
-        w.add(lfd, LISTENER)?;
+        sys::watch(&w.epoll, lfd, LISTENER, false)?;
         match end {
             ConnectionEnd::Closed => {
                 eprintln!("vhost-user: front-end disconnected; waiting for the next one")

@@ -60,7 +60,7 @@ impl Daemon {
         let c = Arc::clone(&clock);
         let thread = std::thread::spawn(move || {
             let server: Server<builtin::Platform, 8, 32> =
-                Server::new(&builtin::CONFIG, builtin::platform());
+                Server::new(&builtin::CONFIG, builtin::PLATFORM);
             let opts = Options {
                 p2a: true,
                 ring_features: features::INDIRECT_DESC | features::EVENT_IDX,

@@ -510,3 +510,18 @@ fn endpoints_of_different_types_share_a_step() {
     let r = service::step(&mut devices, Wake::default());
     assert_eq!(r.rings, 0);
 }
+
+#[test]
+fn kicks_from_a_mask_in_queue_order_as_many_as_fit() {
+    use crate::service::Kick;
+    let k = |queue| Kick { device: 3, queue };
+    let mut out = [Kick::default(); 4];
+    assert_eq!(
+        Kick::from_mask(3, 0b1010_0101, &mut out),
+        &[k(0), k(2), k(5), k(7)]
+    );
+    assert_eq!(Kick::from_mask(3, 1 << 63 | 1, &mut out), &[k(0), k(63)]);
+    assert_eq!(Kick::from_mask(3, 0, &mut out), &[]);
+    let mut two = [Kick::default(); 2];
+    assert_eq!(Kick::from_mask(3, u64::MAX, &mut two), &[k(0), k(1)]);
+}

@@ -66,8 +66,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let server: Server<builtin::Platform, 2, 32> =
-        Server::new(&builtin::CONFIG, builtin::platform());
+    let server: Server<builtin::Platform, 2, 32> = Server::new(&builtin::CONFIG, builtin::PLATFORM);
     let agents = server.agent_count();
     let opts = HostOptions {
         agents: match args.agent {

@@ -179,7 +179,7 @@ fn run(args: Args) -> Result<(), String> {
                 file,
             )?;
             let opts = options(&spec, file)?;
-            serve_platform(&args, &signals, &builtin::CONFIG, builtin::platform(), opts)
+            serve_platform(&args, &signals, &builtin::CONFIG, builtin::PLATFORM, opts)
         }
         Some(path) => {
             let file = path.display().to_string();

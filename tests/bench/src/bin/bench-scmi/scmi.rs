@@ -343,7 +343,7 @@ pub fn bench_scmi_server_handle(server: &mut Srv, request: &[u8], response: &mut
 
 /// Brings the device up as Linux does and posts the eventq buffers.
 fn bring_up<'m>(mem: &'m FixedWindow<'m>, setup: Setup) -> Result<(Core, Driver<'m>), String> {
-    let device = VirtioScmi::new(Server::new(&CFG, builtin::platform()), AGENT);
+    let device = VirtioScmi::new(Server::new(&CFG, builtin::PLATFORM), AGENT);
     let mut core = DeviceCore::new(device);
     let features = setup.features();
     let err = |what: &str, e| format!("bring-up, {what}: {e:?}");
@@ -390,9 +390,9 @@ pub fn run(
     mem.clear();
     let window = mem.window();
     let (mut core, mut driver) = bring_up(&window, setup)?;
-    let mut reference: Srv = Server::new(&CFG, builtin::platform());
+    let mut reference: Srv = Server::new(&CFG, builtin::PLATFORM);
     reference.set_p2a(AGENT, true);
-    let mut server: Srv = Server::new(&CFG, builtin::platform());
+    let mut server: Srv = Server::new(&CFG, builtin::PLATFORM);
     server.set_p2a(AGENT, true);
     let mut want = [0u8; MAX_MESSAGE];
     let mut got = [0u8; MAX_MESSAGE];
