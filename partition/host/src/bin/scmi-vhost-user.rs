@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use platform_host_vhost_user as builtin;
-use scmi_server::{Config, Platform, Server};
+use platform_sim::SimPlatform;
+use scmi_server::{Config, Server};
 use transport_vhost_user::{ServeOptions, VhostUserDevice, serve};
 use virtio_backend::spec::features;
 use virtio_scmi::{Options, VirtioScmi};
@@ -97,42 +98,20 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     }))
 }
 
-/// The virtio-scmi device of the manifest's `/virtio` node that this
-/// daemon is: its queue sizes and whether it has P2A channels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct DeviceSpec {
-    /// cmdq, then eventq when `p2a`.
-    queue_sizes: Vec<u32>,
-    p2a: bool,
+/// One device of a manifest's `/virtio` node: device id, transport, agent,
+/// queue sizes (cmdq, then eventq), P2A channels.
+type VirtioNode<'a> = (u32, &'a str, u32, &'a [u32], bool);
+
+/// The built-in manifest's `/virtio` devices.
+fn builtin_devices() -> impl Iterator<Item = VirtioNode<'static>> {
+    builtin::VIRTIO
+        .iter()
+        .map(|d| (d.device_id, d.transport, d.agent, d.queue_sizes, d.p2a))
 }
 
-/// Picks the vhost-user virtio-scmi device for `agent` out of a manifest's
-/// `/virtio` node: `(device id, transport, agent, queue sizes, p2a)` per
-/// device.
-fn device_for<'a>(
-    devices: impl Iterator<Item = (u32, &'a str, u32, &'a [u32], bool)>,
-    agent: u32,
-    file: &str,
-) -> Result<DeviceSpec, String> {
-    let mut found = None;
-    for (id, transport, a, queue_sizes, p2a) in devices {
-        if id == virtio_scmi::DEVICE_ID && transport == "vhost-user" && a == agent {
-            found = Some(DeviceSpec {
-                queue_sizes: queue_sizes.to_vec(),
-                p2a,
-            });
-        }
-    }
-    found.ok_or_else(|| {
-        format!(
-            "--agent {agent}: {file}: /virtio: no vhost-user virtio-scmi device (device-id 32) for agent {agent}"
-        )
-    })
-}
-
-/// [`device_for`] over a loaded manifest's `/virtio` node.
-fn manifest_device(m: &manifest::Manifest, agent: u32, file: &str) -> Result<DeviceSpec, String> {
-    let devices = m.virtio.iter().map(|d| {
+/// A loaded manifest's `/virtio` devices.
+fn manifest_devices(m: &manifest::Manifest) -> impl Iterator<Item = VirtioNode<'_>> {
+    m.virtio.iter().map(|d| {
         (
             d.device_id,
             d.transport.as_str(),
@@ -140,25 +119,39 @@ fn manifest_device(m: &manifest::Manifest, agent: u32, file: &str) -> Result<Dev
             d.queue_sizes.as_slice(),
             d.p2a,
         )
-    });
-    device_for(devices, agent, file)
+    })
 }
 
-/// Queue sizes of `spec` as device options.
-fn options(spec: &DeviceSpec, file: &str) -> Result<Options, String> {
+/// The options of the vhost-user virtio-scmi device for `agent` among
+/// `devices` (the first one): its queue sizes and P2A channels. `file`
+/// names the manifest in errors.
+fn device_for<'a>(
+    mut devices: impl Iterator<Item = VirtioNode<'a>>,
+    agent: u32,
+    file: &str,
+) -> Result<Options, String> {
+    let (_, _, _, sizes, p2a) = devices
+        .find(|&(id, transport, a, _, _)| {
+            id == virtio_scmi::DEVICE_ID && transport == "vhost-user" && a == agent
+        })
+        .ok_or_else(|| {
+            format!(
+                "--agent {agent}: {file}: /virtio: no vhost-user virtio-scmi device (device-id 32) for agent {agent}"
+            )
+        })?;
     let size = |i: usize| -> Result<u16, String> {
-        let q = spec.queue_sizes.get(i).copied().unwrap_or(0);
+        let q = sizes.get(i).copied().unwrap_or(0);
         u16::try_from(q)
             .ok()
             .filter(|&q| q > 0)
             .ok_or_else(|| format!("{file}: /virtio: queue {i} has size {q}"))
     };
     Ok(Options {
-        p2a: spec.p2a,
+        p2a,
         // What QEMU's vhost-user-scmi passes through to the guest.
         ring_features: features::INDIRECT_DESC | features::EVENT_IDX,
         cmdq_size: size(0)?,
-        eventq_size: if spec.p2a { size(1)? } else { 0 },
+        eventq_size: if p2a { size(1)? } else { 0 },
     })
 }
 
@@ -167,43 +160,39 @@ fn run(args: Args) -> Result<(), String> {
     // become readable events on this descriptor.
     let signals = partition_host::termination_signalfd()
         .map_err(|e| format!("cannot set up signal handling: {e}"))?;
-    match args.manifest.as_deref() {
-        // The built-in SoC: generated from manifests/host-vhost-user.dts.
+    let (config, platform, opts) = match args.manifest.as_deref() {
+        // The built-in SoC: generated from manifests/host-vhost-user.dts
+        // (served by the same platform type as a loaded manifest).
         None => {
             let file = "built-in manifest (manifests/host-vhost-user.dts)";
-            let spec = device_for(
-                builtin::VIRTIO
-                    .iter()
-                    .map(|d| (d.device_id, d.transport, d.agent, d.queue_sizes, d.p2a)),
-                args.agent,
-                file,
-            )?;
-            let opts = options(&spec, file)?;
-            serve_platform(&args, &signals, &builtin::CONFIG, builtin::PLATFORM, opts)
+            let opts = device_for(builtin_devices(), args.agent, file)?;
+            let platform =
+                SimPlatform::new(&builtin::TABLES).map_err(|e| format!("{file}: {e}"))?;
+            (&builtin::CONFIG, platform, opts)
         }
         Some(path) => {
             let file = path.display().to_string();
             let m = manifest::load(path).map_err(|e| format!("--manifest: {e}"))?;
-            let spec = manifest_device(&m, args.agent, &file)?;
-            let opts = options(&spec, &file)?;
+            let opts = device_for(manifest_devices(&m), args.agent, &file)?;
             let (config, platform) = m
                 .into_server_parts()
                 .map_err(|e| format!("--manifest: {e}"))?;
-            serve_platform(&args, &signals, config, platform, opts)
+            (config, platform, opts)
         }
-    }
+    };
+    serve_platform(&args, &signals, config, platform, opts)
 }
 
 /// Serves agent `args.agent` of `config` over `platform` until a signal.
-fn serve_platform<P: Platform>(
+fn serve_platform(
     args: &Args,
     signals: &std::os::fd::OwnedFd,
     config: &'static Config,
-    platform: P,
+    platform: SimPlatform,
     opts: Options,
 ) -> Result<(), String> {
-    type Scmi<P> = VirtioScmi<Server<P, 8, 32>>;
-    let server: Server<P, 8, 32> = Server::new(config, platform);
+    type Scmi = VirtioScmi<Server<SimPlatform, 8, 32>>;
+    let server: Server<SimPlatform, 8, 32> = Server::new(config, platform);
     let agents = server.agent_count();
     if args.agent > agents {
         return Err(format!(
@@ -211,8 +200,8 @@ fn serve_platform<P: Platform>(
             args.agent
         ));
     }
-    let device: Scmi<P> = VirtioScmi::with_options(server, args.agent, opts);
-    let dev = Arc::new(Mutex::new(VhostUserDevice::<Scmi<P>, 2>::new(device)));
+    let device: Scmi = VirtioScmi::with_options(server, args.agent, opts);
+    let dev = Arc::new(Mutex::new(VhostUserDevice::<Scmi, 2>::new(device)));
     let listener = partition_host::bind_socket(&args.socket)?;
     eprintln!(
         "scmi-vhost-user: serving SCMI agent {} ({}) on {} (queues {}/{}, P2A channels {})",
@@ -293,21 +282,13 @@ mod tests {
 
     #[test]
     fn the_virtio_node_sets_queues_and_p2a_and_missing_devices_are_named() {
-        let builtin = |agent| {
-            device_for(
-                builtin::VIRTIO
-                    .iter()
-                    .map(|d| (d.device_id, d.transport, d.agent, d.queue_sizes, d.p2a)),
-                agent,
-                "builtin",
-            )
-        };
-        let spec = builtin(2).unwrap();
-        let opts = options(&spec, "builtin").unwrap();
+        let builtin = |agent| device_for(builtin_devices(), agent, "builtin");
+        let opts = builtin(2).unwrap();
         assert!(opts.p2a);
+        let sizes = builtin::VIRTIO[1].queue_sizes;
         assert_eq!(
             (u32::from(opts.cmdq_size), u32::from(opts.eventq_size)),
-            (spec.queue_sizes[0], spec.queue_sizes[1])
+            (sizes[0], sizes[1])
         );
         let e = builtin(3).unwrap_err();
         assert!(
@@ -315,21 +296,31 @@ mod tests {
             "{e}"
         );
         // A device without P2A channels has no eventq; one of another
-        // transport or type is not ours.
+        // transport or type is not ours; the first match counts.
         let q = [64u32];
+        let q2 = [128u32];
         let list = [
             (32, "vhost-user", 1, &q[..], false),
             (32, "virtio-msg", 2, &q[..], true),
             (3, "vhost-user", 2, &q[..], true),
+            (32, "vhost-user", 1, &q2[..], false),
         ];
-        let spec = device_for(list.iter().copied(), 1, "m.dts").unwrap();
-        let opts = options(&spec, "m.dts").unwrap();
+        let opts = device_for(list.iter().copied(), 1, "m.dts").unwrap();
         assert_eq!((opts.p2a, opts.cmdq_size, opts.eventq_size), (false, 64, 0));
         assert!(device_for(list.iter().copied(), 2, "m.dts").is_err());
+        // A size that is no virtqueue size is named.
+        let zero = [0u32];
+        let e = device_for(
+            [(32, "vhost-user", 1, &zero[..], false)].into_iter(),
+            1,
+            "m.dts",
+        )
+        .unwrap_err();
+        assert!(e.contains("m.dts: /virtio: queue 0 has size 0"), "{e}");
         // The manifest the daemon is shipped with agrees with the built-in.
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let m = manifest::load(repo.join("manifests/host-vhost-user.dts")).unwrap();
-        let loaded = manifest_device(&m, 2, "host-vhost-user.dts").unwrap();
+        let loaded = device_for(manifest_devices(&m), 2, "host-vhost-user.dts").unwrap();
         assert_eq!(loaded, builtin(2).unwrap());
     }
 }
