@@ -255,26 +255,24 @@ pub const TABLES: {SIM}::Tables = {SIM}::Tables {{
         s.perf_power_unit, s.sensor_max_async
     );
 
-    let n = [
-        s.power.len(),
-        s.perf.len(),
-        s.clocks.len(),
-        s.sensors.len(),
-        s.resets.len(),
-        s.voltages.len(),
-    ];
     let _ = writeln!(
         o,
         "/// The simulated platform, sized to the manifest's resources.
-pub type Platform = {SIM}::SimPlatform<{}, {}, {}, {}, {}, {}>;
+pub type Platform = {SIM}::SimPlatform<
+    {{ TABLES.counts()[0] }},
+    {{ TABLES.counts()[1] }},
+    {{ TABLES.counts()[2] }},
+    {{ TABLES.counts()[3] }},
+    {{ TABLES.counts()[4] }},
+    {{ TABLES.counts()[5] }},
+>;
 
 /// The platform in its boot state, built at compile time.
 pub const PLATFORM: Platform = match {SIM}::SimPlatform::new(&TABLES) {{
     Ok(p) => p,
     Err(_) => panic!(\"the manifest's tables do not fit the simulated platform\"),
 }};
-",
-        n[0], n[1], n[2], n[3], n[4], n[5]
+"
     );
     o.push_str("/// Resource ids by label.\npub mod ids {\n");
     let kinds: [(&str, &str, Vec<&str>); 6] = [

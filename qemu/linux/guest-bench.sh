@@ -118,7 +118,7 @@ series() {
     shift 4
     # shellcheck source=/dev/null
     source "$HERE/profiles/$profile.sh"
-    build_dtb "$(fragment_file "$PROFILE_FRAGMENT")"
+    build_dtb "$(fragment_file)"
     {
         # The peer starts its sensors disabled; enabling is harmless for ours.
         [ "$profile" != sensors-only ] || echo "raw 0x15 0xa 0 1"

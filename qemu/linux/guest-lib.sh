@@ -77,16 +77,17 @@ build_dtb() {
     "$HERE/mkdtb.sh" "$WORK/guest.dtb" "$1" "${MACHINE_ARGS[@]}" || die "mkdtb failed"
 }
 
-# fragment_file PROFILE_DTSI -> path of the fragment to use: the output of
+# fragment_file -> path of the fragment to use: the output of
 # $VSCMI_DT_FRAGMENT_CMD when set (e.g. "manifest-tool linux-dt FILE"), else
-# the profile's template.
+# of the profile's $PROFILE_FRAGMENT_CMD when it has one, else the profile's
+# file $PROFILE_FRAGMENT.
 fragment_file() {
-    if [ -n "${VSCMI_DT_FRAGMENT_CMD:-}" ]; then
-        bash -c "$VSCMI_DT_FRAGMENT_CMD" >"$WORK/fragment.dtsi" \
-            || die "VSCMI_DT_FRAGMENT_CMD failed: $VSCMI_DT_FRAGMENT_CMD"
+    local cmd=${VSCMI_DT_FRAGMENT_CMD:-${PROFILE_FRAGMENT_CMD:-}}
+    if [ -n "$cmd" ]; then
+        bash -c "$cmd" >"$WORK/fragment.dtsi" || die "DT fragment command failed: $cmd"
         echo "$WORK/fragment.dtsi"
     else
-        echo "$1"
+        echo "$PROFILE_FRAGMENT"
     fi
 }
 

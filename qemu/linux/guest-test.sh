@@ -32,8 +32,9 @@
 #
 # Profiles (qemu/linux/profiles/NAME.sh): expected values and the DT
 # fragment of one back-end platform.
-#   sim           our SCMI server's built-in simulated platform
-#                 (scmi/src/sim/*.rs); needs VSCMI_DAEMON (our daemon)
+#   sim           our SCMI server's simulated platform of
+#                 manifests/host-vhost-user.dts (DT fragment generated from
+#                 it); needs VSCMI_DAEMON (our daemon)
 #   sensors-only  rust-vmm's vhost-device-scmi with one fake sensor (the
 #                 default when VSCMI_DAEMON is not set)
 #
@@ -43,8 +44,9 @@
 #   VSCMI_PROFILE          as --profile (default: sim if VSCMI_DAEMON is set,
 #                          else sensors-only)
 #   VSCMI_DT_FRAGMENT_CMD  command printing the SCMI DT fragment instead of
-#                          the profile's template (qemu/linux/dt/*.dtsi), e.g.
-#                          "manifest-tool linux-dt manifests/qemu-sim.dts".
+#                          the profile's own (sim: generated from its
+#                          manifest; sensors-only: qemu/linux/dt/), e.g.
+#                          "manifest-tool linux-dt manifests/host-vhost-user.dts".
 #                          Contract: DTS source appended to QEMU's DT, i.e.
 #                          `/ { firmware { scmi { ... }; }; };`; the label
 #                          scmi_dvfs on protocol@13 (#clock-cells) makes
@@ -123,7 +125,7 @@ log "profile $PROFILE, work dir $WORK"
 
 guest_kernel
 guest_tool
-build_dtb "$(fragment_file "$PROFILE_FRAGMENT")"
+build_dtb "$(fragment_file)"
 profile_plan_full >"$WORK/plan.full"
 build_initramfs full "$WORK/plan.full"
 if [ "$SKIP_RESTART" -eq 0 ]; then

@@ -9,6 +9,7 @@
 # Sourced by guest-test.sh (needs check, vs, kv from there).
 
 PROFILE_FRAGMENT="$HERE/dt/sensors-only.dtsi"
+PROFILE_FRAGMENT_CMD=""
 PROFILE_BASE_VERSION=2.0
 # Its only sensor is an accelerometer, which scmi-hwmon cannot show: with
 # no channel its probe fails with -EINVAL.

@@ -1,15 +1,19 @@
 # shellcheck shell=bash
-# Profile: our SCMI server with its built-in simulated platform
-# (scmi/src/sim/*.rs), served by our vhost-user daemon (VSCMI_DAEMON).
-# Expected values are read off the sim tables; keep them in step:
-#   sensor.rs  SENSORS (names, units, scales) and WAVES (value formulas)
-#   clock.rs   TREE (34 clocks), power.rs DOMAINS/BOOT, reset.rs RESETS,
-#   voltage.rs DOMAINS, perf.rs DOMAINS (cpu-little = perf domain 0)
+# Profile: our SCMI server with the simulated platform of
+# manifests/host-vhost-user.dts (the daemon's built-in SoC), served by our
+# vhost-user daemon (VSCMI_DAEMON).
+# Expected values are read off that manifest and kept here as the test's
+# own oracle: /scmi sensors (names, units, scales, sim-wave formulas),
+# clocks (34), power domains and their boot states, resets, voltage
+# domains, perf domains (cpu-little = perf domain 0).
 # Sourced by guest-test.sh (needs check, check_probe, vs, kv from there).
 
-PROFILE_FRAGMENT="$HERE/dt/sim-platform.dtsi"
-# Base 2.1, vendor "rust-scmi" (scmi/src/host.rs HOST_CONFIG, used by the
-# daemon); the sub-vendor names the build and is not pinned.
+# The DT fragment is generated from the same manifest (manifest-tool
+# linux-dt) unless VSCMI_DT_FRAGMENT_CMD names another source.
+PROFILE_FRAGMENT=""
+PROFILE_FRAGMENT_CMD="cargo run -q --release --locked --manifest-path $REPO/Cargo.toml -p manifest --bin manifest-tool -- linux-dt $REPO/manifests/host-vhost-user.dts"
+# Base 2.1, vendor "rust-scmi" (the manifest's /scmi vendor); the
+# sub-vendor names the build and is not pinned.
 PROFILE_VENDOR="${VSCMI_VENDOR:-rust-scmi:}"
 PROFILE_BASE_VERSION=2.1
 # CONFIG_THERMAL is off in the test kernel, so scmi-hwmon cannot register
@@ -19,7 +23,8 @@ profile_default_daemon() { die "profile sim needs VSCMI_DAEMON (our vhost-user d
 
 # scmi-hwmon channels of the sim sensors: temp/in/curr/power/energy only,
 # numbered per type in sensor-index order (in* from 0, the others from 1).
-# kind tri: base amp period phase (scmi/src/sim/sensor.rs eval()); ramp: per_s.
+# kind tri: base amp period phase (sim-triangle in the manifest; platforms/sim
+# sensor.rs eval()); ramp: per_s.
 # mul/div: hwmon scaling (drivers/hwmon/scmi-hwmon.c scmi_hwmon_scale):
 # 10^(scale + 3) for C/V/A, 10^(scale + 6) for W/J.
 SIM_HWMON='
