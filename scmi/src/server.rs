@@ -178,6 +178,8 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
     /// A server for `config` over `platform`. Agents beyond `A` in the
     /// configuration are ignored.
     pub const fn new(config: &'static Config, platform: P) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::AGENT_IDS_FIT;
         let mut agents = [AgentState::new(0); A];
         let n = agent_count::<A>(config) as usize;
         let mut i = 0;
@@ -193,6 +195,10 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
             p2a: [false; A],
         }
     }
+
+    /// Agent ids travel in a byte (queued events, the platform's owner
+    /// records): at most 255 agents.
+    const AGENT_IDS_FIT: () = assert!(A <= u8::MAX as usize, "at most 255 agents");
 
     /// Number of configured agents this server serves.
     pub fn agent_count(&self) -> u32 {
