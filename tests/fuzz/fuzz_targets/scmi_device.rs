@@ -769,11 +769,11 @@ fn run(input: &Input) {
         (2 << (input.cmdq_size % 7), 1 << (input.eventq_size % 7))
     };
     let mem = Mem(RefCell::new(vec![0; MEM_SIZE]));
-    let server = RefCell::new(Server::new(&CFG, builtin::platform()));
+    let server = RefCell::new(Server::new(&CFG, builtin::PLATFORM));
     let mut h = Harness {
         mem: &mem,
         server: &server,
-        reference: Server::new(&CFG, builtin::platform()),
+        reference: Server::new(&CFG, builtin::PLATFORM),
         features,
         cmdq_size,
         eventq_size,
