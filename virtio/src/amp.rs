@@ -713,6 +713,22 @@ impl Channel {
         Ok(got)
     }
 
+    /// Whether the service step has something to do: a message from the
+    /// peer waits, or the link is not running (the handshake moves on
+    /// only when polled). Reads one index; for the check made with
+    /// interrupts masked before a device sleeps (`WFI`).
+    pub fn pending<M: GuestMemory>(&self, mem: &M) -> bool {
+        if self.link != Link::Run {
+            return true;
+        }
+        // Without judging the peer: an index out of range is work too
+        // (the step's receive finds it corrupt).
+        let (_, peer, ..) = self.ends();
+        mem.load_u16_acquire(peer + Q_TAIL)
+            .ok()
+            .is_none_or(|t| t != self.head)
+    }
+
     /// Copies the next message into `buf` without consuming it
     /// ([`Channel::consume`] does); otherwise as [`Channel::recv`] (a
     /// malformed message is consumed at once).

@@ -24,9 +24,9 @@
 //!   side, `virtio_drivers::transport::Transport` over each transport and
 //!   an enum over both.
 //! * [`scmi_agent`], [`scmi_probe`]: an SCMI agent (a virtio-scmi driver
-//!   written on `virtio-drivers`' `VirtQueue`, which has none) for our
-//!   `scmi-server` `VirtioScmi` device, and the probe sequence Linux 6.12
-//!   runs through it.
+//!   written on `virtio-drivers`' `VirtQueue`, which has none) and the
+//!   probe sequence Linux 6.12 runs through it, from crate `scmi-agent`
+//!   (no_std, shared with the bare-metal front-ends).
 //! * [`blk`], [`console`]: device types implemented with
 //!   [`VirtioDevice`](virtio_backend::VirtioDevice): a RAM disk and an echo
 //!   console, counting what they observe (request types and bytes, indirect
@@ -56,12 +56,23 @@ pub mod console;
 pub mod loopback;
 pub mod mmio_transport;
 pub mod msg_transport;
-pub mod scmi_agent;
-pub mod scmi_probe;
 pub mod transport;
 
+/// The SCMI agent (crate `scmi-agent`), where the host tests name it.
+pub use ::scmi_agent::agent as scmi_agent;
+/// The Linux 6.12 probe (crate `scmi-agent`).
+pub use ::scmi_agent::probe as scmi_probe;
+
+use std::sync::OnceLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Time since the first call: the clock [`scmi_agent::AgentOptions::now`]
+/// wants on the host.
+pub fn host_clock() -> Duration {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
 
 /// Aborts the process if not dropped within a time limit.
 ///

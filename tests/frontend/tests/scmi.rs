@@ -20,7 +20,7 @@ mod common;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use frontend_tests::arena::Arena;
+use frontend_tests::arena::{Arena, ArenaHal};
 use frontend_tests::loopback::{Kind, Loopback, Mode};
 use frontend_tests::scmi_agent::{
     AgentOptions, F_EVENT_IDX, F_INDIRECT_DESC, F_P2A_CHANNELS, MAX_PDU, ScmiAgent, msg_type,
@@ -36,7 +36,7 @@ type Srv = Server<builtin::Platform, 4, 32>;
 type Shared = &'static RefCell<Srv>;
 type Dev = VirtioScmi<Shared>;
 type Link = Arc<Loopback<Dev, 2>>;
-type Agent = ScmiAgent<AnyTransport<Dev, 2>>;
+type Agent = ScmiAgent<AnyTransport<Dev, 2>, ArenaHal>;
 
 const SUCCESS: i32 = 0;
 const NOT_SUPPORTED: i32 = -1;
@@ -1743,7 +1743,7 @@ fn command_layout_in_the_ring(kind: Kind) {
 /// The device owns its server (one agent): it must be `Send` to run on the
 /// device thread.
 type OwnDev = VirtioScmi<Srv>;
-type OwnAgent = ScmiAgent<AnyTransport<OwnDev, 2>>;
+type OwnAgent = ScmiAgent<AnyTransport<OwnDev, 2>, ArenaHal>;
 
 both_transports!(threaded_device_64_in_flight);
 
@@ -1855,6 +1855,8 @@ fn threaded_device_64_in_flight(kind: Kind) {
     let device = l.spawn();
     let opts = AgentOptions {
         patience: PATIENCE,
+        now: frontend_tests::host_clock,
+        idle: std::thread::yield_now,
         ..AgentOptions::default()
     };
     let mut a: OwnAgent = ScmiAgent::new(AnyTransport::new(&l), opts);

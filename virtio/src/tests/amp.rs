@@ -657,3 +657,30 @@ fn free_space_of_the_largest_queue() {
     assert_eq!(drv.free(&m), Ok(u16::MAX - 4));
     assert_eq!(dev.room(&m), Some(u16::MAX - 1));
 }
+
+#[test]
+fn pending_says_whether_the_device_has_work_before_it_sleeps() {
+    let mut arena = Arena::new(0x8000, 0);
+    let m = arena.window();
+    let len = G.region_size();
+    let mut dev = Channel::publish(&m, BASE, len, G).unwrap();
+    // The handshake moves on only when polled: work.
+    assert!(dev.pending(&m));
+    let mut drv = Channel::attach(&m, BASE, len).unwrap();
+    dev.poll_link(&m).unwrap();
+    drv.poll_link(&m).unwrap();
+    dev.poll_link(&m).unwrap();
+    assert_eq!(dev.link(), Link::Run);
+    assert!(!dev.pending(&m), "nothing sent yet");
+    drv.send(&m, &frame(0, 1)).unwrap();
+    assert!(dev.pending(&m), "a message waits");
+    let mut buf = [0u8; 64];
+    assert!(dev.recv(&m, &mut buf).unwrap().is_some());
+    assert!(!dev.pending(&m), "taken");
+    // A driver tail out of range is work: the receive judges it.
+    let l = dev.layout();
+    m.store_u16_release(BASE + l.drv_qh + 4, G.elements)
+        .unwrap();
+    assert!(dev.pending(&m));
+    assert!(dev.recv(&m, &mut buf).is_err());
+}

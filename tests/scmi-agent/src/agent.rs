@@ -40,13 +40,14 @@
 //! its own, [`AgentOptions::patience`] says how long to wait for a reply
 //! (Linux waits `max_rx_timeout_ms`) before the test fails.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
 
+use virtio_drivers::Hal;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
-
-use crate::arena::ArenaHal;
 
 /// `VIRTIO_F_VERSION_1`.
 pub const F_VERSION_1: u64 = 1 << 32;
@@ -179,7 +180,7 @@ pub fn le_words(b: &[u8]) -> Vec<u32> {
 }
 
 /// What the driver accepts of the device's offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct AgentOptions {
     /// Accept `VIRTIO_F_INDIRECT_DESC` if offered.
     pub indirect: bool,
@@ -194,9 +195,22 @@ pub struct AgentOptions {
     pub event_buffer_len: usize,
     /// How long [`ScmiAgent::reply`] waits for a reply that has not
     /// arrived: zero for an inline device (it must be there at once), some
-    /// seconds for a device on its own thread.
+    /// seconds for a device on its own thread or core.
     pub patience: Duration,
+    /// The time since some fixed point, for [`patience`](Self::patience):
+    /// the host's clock, or a CPU's generic timer. The default reads zero,
+    /// which only suits a zero patience.
+    pub now: fn() -> Duration,
+    /// Called between two looks for a reply that has not arrived: yield
+    /// the thread, or wait for the device's doorbell.
+    pub idle: fn(),
 }
+
+fn no_clock() -> Duration {
+    Duration::ZERO
+}
+
+fn no_idle() {}
 
 impl Default for AgentOptions {
     fn default() -> Self {
@@ -207,6 +221,8 @@ impl Default for AgentOptions {
             event_buffers: usize::MAX,
             event_buffer_len: 4 + MAX_MSG,
             patience: Duration::ZERO,
+            now: no_clock,
+            idle: no_idle,
         }
     }
 }
@@ -241,12 +257,12 @@ pub struct AgentStats {
     pub indirect: bool,
 }
 
-/// A virtio-scmi driver over transport `T`, cmdq of `CQ` entries, eventq of
-/// `EQ`.
-pub struct ScmiAgent<T: Transport, const CQ: usize = 128, const EQ: usize = 64> {
+/// A virtio-scmi driver over transport `T`, its DMA memory from `H`, a
+/// cmdq of `CQ` entries and an eventq of `EQ`.
+pub struct ScmiAgent<T: Transport, H: Hal, const CQ: usize = 128, const EQ: usize = 64> {
     transport: T,
-    cmdq: VirtQueue<ArenaHal, CQ>,
-    eventq: Option<VirtQueue<ArenaHal, EQ>>,
+    cmdq: VirtQueue<H, CQ>,
+    eventq: Option<VirtQueue<H, EQ>>,
     features: u64,
     opts: AgentOptions,
     /// Next token to try (`transfer_id`).
@@ -263,7 +279,7 @@ pub struct ScmiAgent<T: Transport, const CQ: usize = 128, const EQ: usize = 64> 
     stats: AgentStats,
 }
 
-impl<T: Transport, const CQ: usize, const EQ: usize> ScmiAgent<T, CQ, EQ> {
+impl<T: Transport, H: Hal, const CQ: usize, const EQ: usize> ScmiAgent<T, H, CQ, EQ> {
     /// Probes the device the way `scmi_vio_probe` does: features,
     /// `FEATURES_OK` read back, queues, `DRIVER_OK`; then fills the eventq
     /// (`virtio_chan_setup` for the rx channel).
@@ -528,18 +544,18 @@ impl<T: Transport, const CQ: usize, const EQ: usize> ScmiAgent<T, CQ, EQ> {
     /// The reply for `token`, which must have arrived (or arrive within
     /// [`AgentOptions::patience`]).
     pub fn reply(&mut self, token: u16) -> Reply {
-        let start = Instant::now();
+        let start = (self.opts.now)();
         loop {
             self.reap();
             if let Some(r) = self.done.remove(&token) {
                 return r;
             }
             assert!(
-                start.elapsed() < self.opts.patience,
+                (self.opts.now)().saturating_sub(start) < self.opts.patience,
                 "no reply for token {token} within {:?}",
                 self.opts.patience
             );
-            std::thread::yield_now();
+            (self.opts.idle)();
         }
     }
 

@@ -39,7 +39,14 @@
 
 use virtio_drivers::transport::Transport;
 
-use crate::scmi_agent::{MAX_MSG, Reply, ScmiAgent, le_words};
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use virtio_drivers::Hal;
+
+use crate::agent::{MAX_MSG, Reply, ScmiAgent, le_words};
 
 /// Base protocol facts.
 #[derive(Debug, Clone, Default)]
@@ -197,15 +204,15 @@ fn le16(b: &[u8], at: usize) -> u16 {
 }
 
 /// Runs the probe.
-pub struct Prober<'a, T: Transport, const CQ: usize, const EQ: usize> {
-    a: &'a mut ScmiAgent<T, CQ, EQ>,
+pub struct Prober<'a, T: Transport, H: Hal, const CQ: usize, const EQ: usize> {
+    a: &'a mut ScmiAgent<T, H, CQ, EQ>,
     p: Probe,
 }
 
-impl<'a, T: Transport, const CQ: usize, const EQ: usize> Prober<'a, T, CQ, EQ> {
+impl<'a, T: Transport, H: Hal, const CQ: usize, const EQ: usize> Prober<'a, T, H, CQ, EQ> {
     /// Probes the platform behind `agent` as Linux 6.12 does at boot:
     /// Base, then every listed protocol in list order.
-    pub fn run(agent: &'a mut ScmiAgent<T, CQ, EQ>) -> Probe {
+    pub fn run(agent: &'a mut ScmiAgent<T, H, CQ, EQ>) -> Probe {
         let mut me = Prober {
             a: agent,
             p: Probe::default(),

@@ -1,0 +1,157 @@
+//! The hypervisor-less shared-memory transport (`transport-shmem`) on the
+//! host: the device behind [`ShmemDevice`], the driver half of the channel
+//! (`scmi_agent::amp_driver`) with the SCMI agent on `virtio-drivers`, and
+//! the tour the bare-metal front-ends run on a second core. The doorbell is
+//! a function call that serves the device; time is a counter the driver
+//! moves on while it waits.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use frontend_tests::arena::{Arena, ArenaHal, GUEST_BASE, TRANSPORT_PAGE};
+use platform_host_vhost_user as builtin;
+use scmi_agent::agent::{AgentOptions, ScmiAgent};
+use scmi_agent::amp_driver::{AmpDriver, Link};
+use scmi_agent::tour::{self, Patience};
+use scmi_server::Server;
+use transport_shmem::ShmemDevice;
+use virtio_backend::amp::Geometry;
+use virtio_backend::msg::Revision;
+use virtio_backend::service::Doorbell;
+use virtio_scmi::VirtioScmi;
+
+type Srv = Server<builtin::Platform, 4, 32>;
+type Dev = ShmemDevice<VirtioScmi<Srv>, 2, 0>;
+/// The device and its view of the arena, shared with the doorbell.
+type Served = Rc<RefCell<(Dev, frontend_tests::arena::DeviceMemory)>>;
+
+const GEOMETRY: Geometry = Geometry {
+    elements: 16,
+    element_size: 64,
+};
+
+thread_local! {
+    /// Simulated time, in milliseconds.
+    static NOW_MS: Cell<u64> = const { Cell::new(0) };
+    /// The device, for the doorbell.
+    static DEVICE: RefCell<Option<Served>> =
+        const { RefCell::new(None) };
+}
+
+fn now() -> Duration {
+    Duration::from_millis(NOW_MS.with(Cell::get))
+}
+
+/// The device's doorbell to the driver: counted.
+struct Bell<'a>(&'a Cell<u32>);
+
+impl Doorbell for Bell<'_> {
+    fn barrier(&mut self) {}
+    fn ring(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+thread_local! {
+    static RINGS_TO_DRIVER: Cell<u32> = const { Cell::new(0) };
+}
+
+fn serve() {
+    DEVICE.with(|d| {
+        let d = d.borrow();
+        let mut d = d.as_ref().expect("device installed").borrow_mut();
+        let (dev, mem) = &mut *d;
+        let now = NOW_MS.with(Cell::get);
+        RINGS_TO_DRIVER.with(|r| {
+            dev.serve(&**mem, &mut Bell(r), now);
+        });
+    });
+}
+
+/// Waiting moves time on by 10 ms and lets the device see it.
+fn idle() {
+    NOW_MS.with(|t| t.set(t.get() + 10));
+    serve();
+}
+
+struct Inline;
+
+impl Link for Inline {
+    fn ring(&self) {
+        serve();
+    }
+    fn idle(&self) {
+        idle();
+    }
+    fn now(&self) -> Duration {
+        now()
+    }
+}
+
+fn install(arena: &Arena) -> Served {
+    let mem = arena.mem().device_memory();
+    let core = VirtioScmi::new(Srv::new(&builtin::CONFIG, builtin::PLATFORM), 1).into_core();
+    let mut dev = Dev::new(core, Revision::V2);
+    let base = GUEST_BASE + TRANSPORT_PAGE as u64;
+    dev.publish(&*mem, base, 0x1000, GEOMETRY)
+        .expect("the channel fits the page");
+    let d = Rc::new(RefCell::new((dev, mem)));
+    DEVICE.with(|s| *s.borrow_mut() = Some(Rc::clone(&d)));
+    d
+}
+
+#[test]
+fn the_tour_passes_over_the_shared_memory_transport() {
+    let arena = Arena::new();
+    let dev = install(&arena);
+    let base = GUEST_BASE + TRANSPORT_PAGE as u64;
+    // The driver's view of the window: the same memory, for the test's life.
+    let view: &'static frontend_tests::arena::DeviceMemory =
+        Box::leak(Box::new(arena.mem().device_memory()));
+    let driver = AmpDriver::connect(
+        &**view,
+        base,
+        0x1000,
+        Inline,
+        Revision::V2,
+        Duration::from_secs(5),
+    )
+    .expect("the driver binds");
+    assert_eq!(driver.dev_num(), transport_shmem::DEV_NUM);
+    let opts = AgentOptions {
+        patience: Duration::from_secs(5),
+        now,
+        idle,
+        ..AgentOptions::default()
+    };
+    let mut agent: ScmiAgent<_, ArenaHal, 16, 16> = ScmiAgent::new(driver, opts);
+    let mut out = String::new();
+    let o = tour::run(
+        &mut agent,
+        &mut out,
+        Patience {
+            limit: Duration::from_secs(10),
+            now,
+            idle,
+        },
+    );
+    print!("{out}");
+    assert_eq!(o.failed, 0, "{out}");
+    assert!(o.passed > 40, "{o:?}");
+    for what in [
+        "CLOCK_RATE_CHANGED notification received",
+        "asynchronous rate set completed by a delayed response",
+        "SENSOR_UPDATE notification received",
+        "asynchronous read completed by a delayed response",
+        "burst: 8 of 8 commands in flight answered",
+    ] {
+        assert!(out.contains(what), "{what:?} missing from\n{out}");
+    }
+    let d = dev.borrow();
+    assert_eq!(d.0.stats().peer_lost, 0);
+    assert!(
+        RINGS_TO_DRIVER.with(Cell::get) > 0,
+        "the device rang the driver"
+    );
+}

@@ -1,0 +1,173 @@
+//! The hypervisor-less shared-memory transport.
+//!
+//! # What it is for
+//!
+//! Two processors share a window of memory and can interrupt each other
+//! (an SGI through the GIC between cores of one machine; a mailbox such as
+//! an MHU on silicon). The device serves one virtio device over virtio-msg
+//! on the library's shared-memory channel (`virtio_backend::amp`, the
+//! `vmamp_shmem` layout) at a fixed place in the window; the driver's
+//! virtqueues and buffers lie in the same window and are addressed by
+//! their offset in it ([`FixedWindow`](virtio_backend::FixedWindow) with a
+//! guest base of 0). Where the peer is not cache-coherent the window's
+//! [`CacheMaintenance`](virtio_backend::CacheMaintenance) hook cleans and
+//! invalidates around every access.
+//!
+//! [`ShmemDevice`] is what a firmware image's loop calls:
+//! [`pending`](ShmemDevice::pending) with interrupts masked before it
+//! sleeps, and [`serve`](ShmemDevice::serve) when it wakes (doorbell,
+//! timer, or work found). Everything else — the handshake, the bus
+//! messages, the order of messages, kicks, time and notifications, the
+//! barrier before the doorbell — is the core's (`virtio_backend::service`).
+//!
+//! # What it refuses to know about
+//!
+//! Which interrupt controller, mailbox or cache a board has (the
+//! [`Doorbell`] and the window's cache hook are the caller's), where the
+//! window is (the manifest's, given to the image at build time), and the
+//! device type (any [`VirtioDevice`]).
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+use virtio_backend::amp::{AmpBus, AmpStats, BusState, Channel, ChannelError, Geometry};
+use virtio_backend::bus::GetDevicesOrder;
+use virtio_backend::msg::Revision;
+use virtio_backend::service::{self, Bound, Doorbell, Mailbox, Report, Wake};
+use virtio_backend::{DeviceCore, GuestMemory, VirtioDevice};
+
+/// The device number of the one device on the channel.
+pub const DEV_NUM: u16 = 0;
+
+/// One virtio device behind the shared-memory channel.
+pub struct ShmemDevice<D, const NQ: usize, const H: usize> {
+    core: DeviceCore<D, NQ, H>,
+    rev: Revision,
+    /// The bus, once the channel is published.
+    bus: Option<AmpBus<1>>,
+}
+
+/// What one [`ShmemDevice::serve`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Served {
+    /// The service steps' reports, summed.
+    pub messages: usize,
+    /// Messages dropped (malformed, unknown, for no device).
+    pub dropped: usize,
+    /// Kicks served.
+    pub kicks: usize,
+    /// Notifications delivered.
+    pub notifications: usize,
+    /// Steps taken (more than one when the channel held more than one
+    /// step takes).
+    pub steps: usize,
+    /// The driver went away (or started over) and the device was reset.
+    pub reset: bool,
+    /// The link runs.
+    pub up: bool,
+}
+
+impl Served {
+    fn add(&mut self, r: Report) {
+        self.messages += r.messages;
+        self.dropped += r.dropped;
+        self.kicks += r.kicks;
+        self.notifications += r.notifications;
+        self.steps += 1;
+    }
+}
+
+impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
+    /// The device, speaking `rev` once its channel is published (a
+    /// `const` constructor: firmware keeps this in a `static`).
+    pub const fn new(core: DeviceCore<D, NQ, H>, rev: Revision) -> Self {
+        ShmemDevice {
+            core,
+            rev,
+            bus: None,
+        }
+    }
+
+    /// Publishes the channel layout at `base..base + len` of `mem` and
+    /// starts the handshake; the driver attaches once the layout magic is
+    /// there. Publishing again starts over: the device is reset and a
+    /// driver attached to the earlier layout must attach again.
+    pub fn publish<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        base: u64,
+        len: u64,
+        geometry: Geometry,
+    ) -> Result<(), ChannelError> {
+        let channel = Channel::publish(mem, base, len, geometry)?;
+        let order = match self.rev {
+            // The Linux AMP bus reads GET_DEVICES in RFC3 order.
+            Revision::Rfc3 => GetDevicesOrder::Rfc3,
+            Revision::V2 => GetDevicesOrder::V2,
+        };
+        self.bus = Some(AmpBus::new(channel, self.rev, order));
+        self.core.reset();
+        Ok(())
+    }
+
+    /// The device core.
+    pub fn core(&self) -> &DeviceCore<D, NQ, H> {
+        &self.core
+    }
+
+    /// What the bus did so far.
+    pub fn stats(&self) -> AmpStats {
+        self.bus.as_ref().map(AmpBus::stats).unwrap_or_default()
+    }
+
+    /// Whether [`serve`](Self::serve) has work: a message waits, or the
+    /// handshake is under way. Called with interrupts masked just before
+    /// the loop sleeps, so that a doorbell after the check still wakes it.
+    pub fn pending<M: GuestMemory>(&self, mem: &M) -> bool {
+        self.bus.as_ref().is_some_and(|b| b.channel().pending(mem))
+    }
+
+    /// Serves everything that waits: moves the handshake on (a lost
+    /// driver resets the device: nothing it set up survives), then steps
+    /// the core until the channel is drained, time passing to `now_ms`
+    /// first. Notifications go out as event messages followed by one
+    /// ring of `bell` per step.
+    pub fn serve<M: GuestMemory, B: Doorbell>(
+        &mut self,
+        mem: &M,
+        bell: &mut B,
+        now_ms: u64,
+    ) -> Served {
+        let mut out = Served::default();
+        let Some(bus) = self.bus.as_mut() else {
+            return out;
+        };
+        let mut state = bus.poll(mem, &mut *bell);
+        if state == BusState::PeerLost {
+            self.core.reset();
+            out.reset = true;
+            state = bus.poll(mem, &mut *bell);
+        }
+        out.up = state == BusState::Up;
+        let rev = self.rev;
+        let mut now = Some(now_ms);
+        loop {
+            let port = bus.bind(mem);
+            let notifier = port.notifier(DEV_NUM, &mut *bell);
+            let mut bound = Bound::new(&mut self.core, mem, notifier).on_bus(rev, DEV_NUM);
+            let mut mailbox = port.mailbox();
+            let r = service::step(
+                &mut [&mut bound],
+                Wake {
+                    now_ms: now.take(),
+                    mailbox: out.up.then_some(&mut mailbox as &mut dyn Mailbox),
+                    kicks: &[],
+                },
+            );
+            out.add(r);
+            if !r.more {
+                return out;
+            }
+        }
+    }
+}
