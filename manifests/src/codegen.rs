@@ -13,9 +13,17 @@
 //! * `ids`: one module per resource kind with a constant per resource,
 //!   named after its label (`ids::sensor::SOC_POWER`), where the label
 //!   makes a Rust identifier no other label of the kind also makes;
-//! * `VIRTIO: [VirtioDevice; N]` with the `VirtioDevice` struct it needs
-//!   (transport, agent, queue sizes, window, doorbell);
-//! * `PARTITION_UUIDS` and the partition's execution properties.
+//! * `VIRTIO: &[VirtioDevice]`, a `const` (so firmware can size things
+//!   with it in const generics: `{ VIRTIO[0].queue_sizes[0] as usize }`),
+//!   with the `VirtioDevice` struct it needs (transport, agent, queue
+//!   sizes, window, message channel and its geometry, doorbell,
+//!   interrupts);
+//! * `PARTITION_UUIDS` and the partition's execution properties, its
+//!   placement (`LOAD_ADDRESS`, `ENTRYPOINT_OFFSET`), and a `Region` struct
+//!   with one constant per region in `memory_regions` and `device_regions`,
+//!   named after the region's node without its unit address
+//!   (`uart@9000000` makes `device_regions::UART`; the parser refuses
+//!   two regions of a list that make the same name).
 
 use alloc::format;
 use alloc::string::String;
@@ -343,6 +351,11 @@ pub struct VirtioDevice {
     pub shared_window: Option<(u64, u64)>,
     /// Virtio-mmio register block.
     pub mmio_base: Option<u64>,
+    /// Message channel (offset into the shared window, size): the
+    /// virtio-msg AMP shared-memory layout.
+    pub channel: Option<(u64, u64)>,
+    /// Message channel queues (elements per direction, bytes per element).
+    pub channel_geometry: Option<(u32, u32)>,
     /// Driver-to-device doorbell.
     pub doorbell: Option<u32>,
     /// Device-to-driver interrupts (id, attributes).
@@ -353,7 +366,7 @@ pub struct VirtioDevice {
     );
     let virtio = list(&m.virtio, |d| {
         format!(
-            "VirtioDevice {{ device_id: {}, transport: {:?}, agent: {}, queue_sizes: {}, p2a: {}, shared_window: {}, mmio_base: {}, doorbell: {}, interrupts: {} }}",
+            "VirtioDevice {{ device_id: {}, transport: {:?}, agent: {}, queue_sizes: {}, p2a: {}, shared_window: {}, mmio_base: {}, channel: {}, channel_geometry: {}, doorbell: {}, interrupts: {} }}",
             d.device_id,
             d.transport.as_str(),
             d.agent,
@@ -361,13 +374,15 @@ pub struct VirtioDevice {
             d.p2a,
             opt(&d.shared_window, |(b, s)| format!("({b:#x}, {s:#x})")),
             opt(&d.mmio_base, |b| format!("{b:#x}")),
+            opt(&d.channel, |(o, s)| format!("({o:#x}, {s:#x})")),
+            opt(&d.channel_geometry, |(e, s)| format!("({e}, {s})")),
             opt(&d.doorbell, |b| format!("{b}")),
             list(&d.interrupts, |(i, a)| format!("({i}, {a:#x})"))
         )
     });
     let _ = writeln!(
         o,
-        "/// The virtio devices, by index.\npub static VIRTIO: &[VirtioDevice] = {virtio};\n"
+        "/// The virtio devices, by index.\npub const VIRTIO: &[VirtioDevice] = {virtio};\n"
     );
 
     // Partition.
@@ -383,7 +398,12 @@ pub const EXECUTION_CTX_COUNT: u32 = {};
 /// Exception level (0 EL1, 1 S-EL0, 2 S-EL1).
 pub const EXCEPTION_LEVEL: u32 = {};
 /// Execution state (0 AArch64, 1 AArch32).
-pub const EXECUTION_STATE: u32 = {};",
+pub const EXECUTION_STATE: u32 = {};
+/// Where the image is loaded (`load-address`).
+pub const LOAD_ADDRESS: Option<u64> = {};
+/// Entry point, from the load address (`entrypoint-offset`).
+pub const ENTRYPOINT_OFFSET: Option<u64> = {};
+",
         list(&p.uuids, |u| format!(
             "[{:#010x}, {:#010x}, {:#010x}, {:#010x}]",
             u[0], u[1], u[2], u[3]
@@ -391,15 +411,73 @@ pub const EXECUTION_STATE: u32 = {};",
         p.ffa_version,
         p.execution_ctx_count,
         p.exception_level,
-        p.execution_state
+        p.execution_state,
+        opt(&p.load_address, |a| format!("{a:#x}")),
+        opt(&p.entrypoint_offset, |a| format!("{a:#x}")),
     );
+
+    // Regions.
+    o.push_str(
+        "/// One memory or device region of the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Base address; `None` for a device reached through system registers
+    /// (or a memory region the manifest gives no address).
+    pub base: Option<u64>,
+    /// Size in bytes (4 KiB pages; 0 for a system-register device).
+    pub size: u64,
+    /// Attributes: 1 R, 2 W, 4 X, 8 NS.
+    pub attributes: u32,
+    /// Interrupts (id, attributes).
+    pub interrupts: &'static [(u32, u32)],
+}
+",
+    );
+    for (module, what, regions) in [
+        ("memory_regions", "Memory", &p.memory_regions),
+        ("device_regions", "Device", &p.device_regions),
+    ] {
+        let _ = writeln!(
+            o,
+            "\n/// {what} regions, by node name.\npub mod {module} {{"
+        );
+        for r in regions {
+            // The parser refuses regions whose names make no identifier
+            // or the same one.
+            let Some(ident) = region_ident(r) else {
+                continue;
+            };
+            let doc: String = match &r.description {
+                Some(d) => format!("{d} (`{}`).", r.node),
+                None => format!("`{}`.", r.node),
+            }
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+            let _ = writeln!(
+                o,
+                "    /// {doc}\n    pub const {ident}: super::Region = super::Region {{ base: {}, size: {:#x}, attributes: {:#x}, interrupts: {} }};",
+                opt(&r.base_address, |b| format!("{b:#x}")),
+                r.size(),
+                r.attributes,
+                list(&r.interrupts, |(i, a)| format!("({i}, {a:#x})"))
+            );
+        }
+        o.push_str("}\n");
+    }
     o
+}
+
+/// The constant name of a region: its node name without the unit address,
+/// as [`ident`] makes it (`uart@9000000` makes `UART`).
+pub(crate) fn region_ident(r: &Region) -> Option<String> {
+    ident(r.node.split('@').next().unwrap_or(""))
 }
 
 /// The constant name a label makes: upper case, every character that is
 /// not an ASCII letter or digit turned into `_`; `None` when that is no
 /// identifier (empty, or starting with a digit).
-fn ident(label: &str) -> Option<String> {
+pub(crate) fn ident(label: &str) -> Option<String> {
     let s: String = label
         .chars()
         .map(|c| {

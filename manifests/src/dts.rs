@@ -139,6 +139,12 @@ pub fn to_dts(m: &Manifest) -> String {
             if let Some((b, s)) = d.shared_window {
                 o.bits64("shared-window", [format!("{b:#x}"), format!("{s:#x}")]);
             }
+            if let Some((off, s)) = d.channel {
+                o.bits64("channel", [format!("{off:#x}"), format!("{s:#x}")]);
+            }
+            if let Some((e, s)) = d.channel_geometry {
+                o.cells("channel-geometry", [format!("{e}"), format!("{s}")]);
+            }
             if let Some(b) = d.mmio_base {
                 o.bits64("mmio-base", [format!("{b:#x}")]);
             }
@@ -235,7 +241,11 @@ fn partition(o: &mut Out, p: &Partition) {
             if let Some(b) = r.base_address {
                 o.prop("base-address", &format!("<{}>", hex64(b)));
             }
-            o.u32("pages-count", r.pages_count);
+            if r.system_registers {
+                o.flag("system-registers", true);
+            } else {
+                o.u32("pages-count", r.pages_count);
+            }
             o.hex("attributes", r.attributes);
             if !r.interrupts.is_empty() {
                 o.cells(

@@ -80,14 +80,33 @@ pub struct Region {
     pub node: String,
     /// `description`.
     pub description: Option<String>,
-    /// `base-address` (required for device regions).
+    /// `base-address` (required for device regions other than
+    /// system-register ones, which have none).
     pub base_address: Option<u64>,
-    /// `pages-count`.
+    /// `pages-count` (0 for a system-register device, which has none).
     pub pages_count: u32,
     /// `attributes`: 1 R, 2 W, 4 X, 8 NS.
     pub attributes: u32,
     /// `interrupts`: (id, attributes) pairs (device regions only).
     pub interrupts: Vec<(u32, u32)>,
+    /// `system-registers` (flag, device regions only): the device is
+    /// reached through system registers (the Arm generic timer, say), not
+    /// at an address.
+    pub system_registers: bool,
+}
+
+impl Region {
+    /// Size in bytes: `pages-count` 4 KiB pages.
+    pub fn size(&self) -> u64 {
+        u64::from(self.pages_count) * 4096
+    }
+
+    /// `[base, end)` when the region has an address (`None` for regions
+    /// without `base-address`).
+    pub fn span(&self) -> Option<(u64, u64)> {
+        let base = self.base_address?;
+        Some((base, base.checked_add(self.size())?))
+    }
 }
 
 /// How a virtio device reaches its driver.
@@ -129,6 +148,13 @@ pub struct VirtioDevice {
     pub p2a: bool,
     /// `shared-window`: (base, size) of the memory the driver shares.
     pub shared_window: Option<(u64, u64)>,
+    /// `channel` (virtio-msg): (offset into the shared window, size) of the
+    /// shared-memory message channel (the virtio-msg AMP `vmamp_shmem`
+    /// layout).
+    pub channel: Option<(u64, u64)>,
+    /// `channel-geometry` (virtio-msg): (elements per direction, bytes per
+    /// element) of the message channel's two queues.
+    pub channel_geometry: Option<(u32, u32)>,
     /// `mmio-base`: address of the virtio-mmio register block.
     pub mmio_base: Option<u64>,
     /// `doorbell`: driver-to-device notification (interrupt or

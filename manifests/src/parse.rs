@@ -58,6 +58,7 @@ pub fn manifest(root: &Node, file: &str) -> Res<Manifest> {
         Some(n) => virtio(n, &scmi)?,
         None => Vec::new(),
     };
+    placement(root, &partition, &virtio)?;
     Ok(Manifest {
         file: file.to_string(),
         partition,
@@ -219,24 +220,73 @@ fn regions(n: Option<&Node>, device: bool) -> Res<Vec<Region>> {
     if n.required("compatible", n.string("compatible")?)? != want {
         return n.prop_err("compatible", format_args!("must be \"{want}\""));
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Region> = Vec::new();
     for c in &n.children {
         let mut allowed = alloc::vec!["description", "base-address", "pages-count", "attributes"];
         if device {
-            allowed.push("interrupts");
+            allowed.extend_from_slice(&["interrupts", "system-registers"]);
         }
         c.only(&allowed)?;
         c.only_children(&[])?;
-        let base_address = c.u64("base-address")?;
-        if device && base_address.is_none() {
-            return c.err("missing required property \"base-address\"");
+        // The generated code names one constant per region after its node
+        // (codegen::to_rust): the name must make an identifier no other
+        // region of the same list makes.
+        let Some(ident) = crate::codegen::ident(c.base_name()) else {
+            return c.err(format!(
+                "node name \"{}\" makes no Rust constant name (start it with a letter)",
+                c.base_name()
+            ));
+        };
+        if let Some(other) = out
+            .iter()
+            .find(|r| crate::codegen::region_ident(r).as_deref() == Some(ident.as_str()))
+        {
+            return c.err(format!(
+                "node name makes the constant {ident}, as \"{}\" does: names must differ in more than case, punctuation or unit address",
+                other.node
+            ));
         }
+        let system_registers = c.flag("system-registers")?;
+        let base_address = c.u64("base-address")?;
+        let pages = c.u32("pages-count")?;
+        let pages_count = if system_registers {
+            // A device reached through system registers (the Arm generic
+            // timer: Arm ARM D11) has no address and no pages; it is
+            // listed for its interrupts.
+            for p in ["base-address", "pages-count"] {
+                if c.has(p) {
+                    return c.prop_err(
+                        p,
+                        "a \"system-registers\" device has no address (it is reached through system registers)",
+                    );
+                }
+            }
+            if !c.has("interrupts") {
+                return c.err(
+                    "missing required property \"interrupts\" (a \"system-registers\" device is listed for its interrupts)",
+                );
+            }
+            0
+        } else {
+            if device && base_address.is_none() {
+                return c.err("missing required property \"base-address\"");
+            }
+            let pages_count = c.required("pages-count", pages)?;
+            if pages_count == 0 {
+                return c.prop_err("pages-count", "must be at least 1");
+            }
+            pages_count
+        };
         if base_address.is_some_and(|b| b % 4096 != 0) {
             return c.prop_err("base-address", "must be aligned to the 4 KiB granule");
         }
-        let pages_count = c.required("pages-count", c.u32("pages-count")?)?;
-        if pages_count == 0 {
-            return c.prop_err("pages-count", "must be at least 1");
+        if let Some(b) = base_address
+            && b.checked_add(u64::from(pages_count) * 4096).is_none()
+        {
+            return c.prop_err(
+                "pages-count",
+                format_args!("{pages_count} pages from {b:#x} wrap around the address space"),
+            );
         }
         let attributes = c.required("attributes", c.u32("attributes")?)?;
         if attributes & !0xf != 0 || attributes & 0x3 == 0 {
@@ -252,9 +302,132 @@ fn regions(n: Option<&Node>, device: bool) -> Res<Vec<Region>> {
             pages_count,
             attributes,
             interrupts: pairs(c, "interrupts")?,
+            system_registers,
         });
     }
     Ok(out)
+}
+
+/// The node of region `r` in list `list` (`memory-regions`,
+/// `device-regions`), for messages.
+fn region_node<'a>(root: &'a Node, list: &str, r: &Region) -> &'a Node {
+    root.child(list)
+        .and_then(|l| l.child(&r.node))
+        .unwrap_or(root)
+}
+
+/// Whether `[base, base + size)` lies inside region `r`.
+fn inside(r: &Region, base: u64, size: u64) -> bool {
+    match (r.span(), base.checked_add(size)) {
+        (Some((start, end)), Some(last)) => start <= base && last <= end,
+        _ => false,
+    }
+}
+
+/// Where things lie, once the partition declares its memory: regions do not
+/// overlap, each virtio device's shared window is readable and writable
+/// memory of the partition, and the image is loaded into executable
+/// memory. A manifest without `memory-regions` (the vhost-user daemon, an
+/// FF-A partition whose memory the SPMC assigns) is not checked.
+fn placement(root: &Node, p: &Partition, virtio: &[VirtioDevice]) -> Res<()> {
+    let memory = &p.memory_regions;
+    if memory.is_empty() {
+        return Ok(());
+    }
+    let hex_span = |(a, b): (u64, u64)| format!("[{a:#x}, {b:#x})");
+    // Memory regions against earlier memory regions and every device
+    // region; device regions against earlier device regions.
+    let lists = [
+        ("memory-regions", memory),
+        ("device-regions", &p.device_regions),
+    ];
+    for (li, (list, regions)) in lists.iter().enumerate() {
+        for (i, r) in regions.iter().enumerate() {
+            let Some(span) = r.span() else { continue };
+            let mut others: Vec<(&str, &Region)> =
+                regions[..i].iter().map(|o| (*list, o)).collect();
+            if li == 0 {
+                others.extend(p.device_regions.iter().map(|o| ("device-regions", o)));
+            }
+            for (olist, o) in others {
+                let Some(ospan) = o.span() else { continue };
+                if span.0 < ospan.1 && ospan.0 < span.1 {
+                    return region_node(root, list, r).prop_err(
+                        "base-address",
+                        format_args!(
+                            "{} overlaps /{olist}/{} {}",
+                            hex_span(span),
+                            o.node,
+                            hex_span(ospan)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    // The driver and the device both read and write the shared window.
+    const RW: u32 = 0x3;
+    for d in virtio {
+        let Some((base, size)) = d.shared_window else {
+            continue;
+        };
+        let node = root
+            .child("virtio")
+            .and_then(|v| v.children.iter().find(|c| c.reg().ok() == Some(d.index)))
+            .unwrap_or(root);
+        let span = hex_span((base, base.saturating_add(size)));
+        match memory.iter().find(|r| inside(r, base, size)) {
+            None => {
+                return node.prop_err(
+                    "shared-window",
+                    format_args!("{span} lies inside no memory region"),
+                );
+            }
+            Some(r) if r.attributes & RW != RW => {
+                return node.prop_err(
+                    "shared-window",
+                    format_args!(
+                        "{span} lies in /memory-regions/{}, which is not readable and writable (attributes {:#x})",
+                        r.node, r.attributes
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    // FF-A manifest binding: the image is loaded at `load-address` and
+    // entered at `entrypoint-offset` from it; both must be executable.
+    const X: u32 = 0x4;
+    if let Some(load) = p.load_address {
+        let Some(r) = memory.iter().find(|r| inside(r, load, 1)) else {
+            return root.prop_err(
+                "load-address",
+                format_args!("{load:#x} lies inside no memory region"),
+            );
+        };
+        if r.attributes & X == 0 {
+            return root.prop_err(
+                "load-address",
+                format_args!(
+                    "{load:#x} lies in /memory-regions/{}, which is not executable (attributes {:#x})",
+                    r.node, r.attributes
+                ),
+            );
+        }
+        if let Some(off) = p.entrypoint_offset {
+            let entry = load.checked_add(off);
+            if !entry.is_some_and(|e| inside(r, e, 1)) {
+                return root.prop_err(
+                    "entrypoint-offset",
+                    format_args!(
+                        "{off:#x} from the load address leaves /memory-regions/{}",
+                        r.node
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn pairs(n: &Node, prop: &str) -> Res<Vec<(u32, u32)>> {
@@ -282,6 +455,8 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             "queue-sizes",
             "p2a-channels",
             "shared-window",
+            "channel",
+            "channel-geometry",
             "mmio-base",
             "doorbell",
             "interrupts",
@@ -358,6 +533,27 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
         };
         let mmio_base = c.u64("mmio-base")?;
         let socket = c.string("socket")?;
+        let channel = match c.u64s("channel")? {
+            None => None,
+            Some(v) if v.len() == 2 => Some((v[0], v[1])),
+            Some(_) => return c.prop_err("channel", "expected /bits/ 64 <offset size>"),
+        };
+        let channel_geometry = match c.u32s("channel-geometry")? {
+            None => None,
+            Some(v) if v.len() == 2 => Some((v[0], v[1])),
+            Some(_) => {
+                return c.prop_err("channel-geometry", "expected <elements element-size>");
+            }
+        };
+        let doorbell = c.u32("doorbell")?;
+        let interrupts = pairs(c, "interrupts")?;
+        if transport != Transport::VirtioMsg {
+            for p in ["channel", "channel-geometry"] {
+                if c.has(p) {
+                    return c.prop_err(p, "only virtio-msg devices have a message channel");
+                }
+            }
+        }
         match transport {
             Transport::VhostUser => {
                 for p in ["shared-window", "mmio-base", "doorbell", "interrupts"] {
@@ -387,6 +583,16 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
                 }
             }
         }
+        if transport == Transport::VirtioMsg {
+            virtio_msg(
+                c,
+                shared_window,
+                channel,
+                channel_geometry,
+                doorbell,
+                &interrupts,
+            )?;
+        }
         out.push(VirtioDevice {
             index: i as u32,
             device_id,
@@ -396,12 +602,115 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             p2a,
             shared_window,
             mmio_base,
-            doorbell: c.u32("doorbell")?,
-            interrupts: pairs(c, "interrupts")?,
+            channel,
+            channel_geometry,
+            doorbell,
+            interrupts,
             socket,
         });
     }
     Ok(out)
+}
+
+/// Bytes of a `vmamp_shmem` layout as the device publishes it: the 64-byte
+/// layout header, the device's and the driver's queue heads on lines of
+/// their own, a spare line, then the two element arrays.
+fn channel_bytes(elements: u32, element_size: u32) -> u64 {
+    4 * 64 + 2 * u64::from(elements) * u64::from(element_size)
+}
+
+/// The message channel, doorbell and interrupt a virtio-msg device needs
+/// to be reached over shared memory (the virtio-msg AMP bus: Linux
+/// `include/uapi/linux/virtio_msg_amp_shmem.h`, `struct vmamp_shmem_layout`;
+/// this workspace's `virtio/src/amp.rs`).
+fn virtio_msg(
+    c: &Node,
+    window: Option<(u64, u64)>,
+    channel: Option<(u64, u64)>,
+    geometry: Option<(u32, u32)>,
+    doorbell: Option<u32>,
+    interrupts: &[(u32, u32)],
+) -> Res<()> {
+    let (_, window_size) = c.required("shared-window", window)?;
+    let Some((offset, size)) = channel else {
+        return c.err("missing required property \"channel\" (virtio-msg needs one)");
+    };
+    let Some((elements, element_size)) = geometry else {
+        return c.err("missing required property \"channel-geometry\" (virtio-msg needs one)");
+    };
+    let Some(doorbell) = doorbell else {
+        return c.err("missing required property \"doorbell\" (virtio-msg needs one)");
+    };
+    let Some(&(interrupt, _)) = interrupts.first() else {
+        return c.err("missing required property \"interrupts\" (virtio-msg needs one)");
+    };
+    if size == 0 {
+        return c.prop_err("channel", "size must be at least 1");
+    }
+    // The layout keeps its header, queue heads and element arrays on
+    // 64-byte lines of their own (vmamp_shmem: offsets are line-aligned),
+    // which holds only when the channel itself starts on a line.
+    if offset % 64 != 0 {
+        return c.prop_err(
+            "channel",
+            format_args!("offset {offset:#x} is not aligned to 64 bytes"),
+        );
+    }
+    if offset.checked_add(size).is_none_or(|end| end > window_size) {
+        return c.prop_err(
+            "channel",
+            format_args!(
+                "{size:#x} bytes at offset {offset:#x} do not fit the {window_size:#x}-byte shared window"
+            ),
+        );
+    }
+    // vmamp_shmem_layout.num_queue_elements: at least two (one element
+    // always stays free to tell a full queue from an empty one), at most
+    // 2^15 so the 16-bit free-running head and tail indices stay
+    // unambiguous.
+    if !(2..=0x8000).contains(&elements) {
+        return c.prop_err(
+            "channel-geometry",
+            format_args!("{elements} elements: expected 2..=32768"),
+        );
+    }
+    // vmamp_shmem_layout.size_queue_elements (16 bits): Linux's receive
+    // copies 64 bytes, and elements stay on whole 64-byte lines.
+    if element_size < 64 || element_size % 64 != 0 || element_size > 0xffc0 {
+        return c.prop_err(
+            "channel-geometry",
+            format_args!("element size {element_size}: expected a multiple of 64 in 64..=65472"),
+        );
+    }
+    let needed = channel_bytes(elements, element_size);
+    if needed > size {
+        return c.prop_err(
+            "channel-geometry",
+            format_args!(
+                "{elements} elements of {element_size} bytes need {needed:#x} bytes; the channel has {size:#x}"
+            ),
+        );
+    }
+    // GIC INTIDs 1020..=1023 are special (Arm IHI 0069 §2.2) and LPIs
+    // (8192 and up) cannot be raised as a doorbell: both ends are SGIs,
+    // PPIs or SPIs.
+    for (p, id) in [("doorbell", doorbell), ("interrupts", interrupt)] {
+        if id >= 1020 {
+            return c.prop_err(
+                p,
+                format_args!("interrupt id {id} is not a GIC SGI, PPI or SPI (0..=1019)"),
+            );
+        }
+    }
+    if doorbell == interrupt {
+        return c.prop_err(
+            "interrupts",
+            format_args!(
+                "interrupt id {interrupt} is also the doorbell: each direction needs its own"
+            ),
+        );
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------ SCMI

@@ -5,6 +5,25 @@
 use std::path::PathBuf;
 
 const MINIMAL: &str = include_str!("minimal.dts");
+/// A firmware manifest: memory and device regions, a load address and a
+/// virtio-msg device.
+const FIRMWARE: &str = include_str!("firmware.dts");
+
+/// Writes `template` with `from` replaced by `to` and loads it.
+fn load_in(
+    template: &str,
+    case: &str,
+    from: &str,
+    to: &str,
+) -> (PathBuf, Result<manifest::Manifest, manifest::Error>) {
+    assert!(template.contains(from), "{case}: template lacks {from:?}");
+    let dir = std::env::temp_dir().join(format!("manifest-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{case}.dts"));
+    std::fs::write(&path, template.replacen(from, to, 1)).unwrap();
+    let r = manifest::load(&path);
+    (path, r)
+}
 
 /// Writes `MINIMAL` with `from` replaced by `to` and loads it.
 fn load_with(
@@ -12,13 +31,7 @@ fn load_with(
     from: &str,
     to: &str,
 ) -> (PathBuf, Result<manifest::Manifest, manifest::Error>) {
-    assert!(MINIMAL.contains(from), "{case}: template lacks {from:?}");
-    let dir = std::env::temp_dir().join(format!("manifest-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{case}.dts"));
-    std::fs::write(&path, MINIMAL.replacen(from, to, 1)).unwrap();
-    let r = manifest::load(&path);
-    (path, r)
+    load_in(MINIMAL, case, from, to)
 }
 
 /// Asserts the manifest is refused at `node` with `snippet` in the message,
@@ -34,6 +47,30 @@ fn refused(case: &str, from: &str, to: &str, node: &str, snippet: &str) {
         shown.starts_with(&format!("{}: {node}: ", path.display())),
         "{case}: {shown}"
     );
+}
+
+/// Asserts `template` broken by replacing `from` with `to` is refused at
+/// `node` with exactly `message`, and that the printed error names the
+/// file and the node.
+fn refused_exactly(template: &str, case: &str, from: &str, to: &str, node: &str, message: &str) {
+    let (path, r) = load_in(template, case, from, to);
+    let e = r.expect_err(case);
+    assert_eq!(e.file, path.display().to_string(), "{case}");
+    assert_eq!(
+        (e.node.as_str(), e.message.as_str()),
+        (node, message),
+        "{case}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("{}: {node}: {message}", path.display()),
+        "{case}"
+    );
+}
+
+/// [`refused_exactly`] on the firmware template.
+fn firmware_refused(case: &str, from: &str, to: &str, node: &str, message: &str) {
+    refused_exactly(FIRMWARE, case, from, to, node, message);
 }
 
 #[test]
@@ -340,5 +377,314 @@ fn a_blob_that_is_not_a_device_tree_is_refused() {
     assert!(
         e.message.contains("not a valid flattened device tree"),
         "{e}"
+    );
+}
+
+#[test]
+fn the_firmware_template_itself_is_accepted() {
+    let (_, r) = load_in(FIRMWARE, "fw-ok", "vendor", "vendor");
+    let m = r.unwrap();
+    assert_eq!(m.virtio[0].channel, Some((0x1000, 0x1000)));
+    assert_eq!(m.virtio[0].channel_geometry, Some((16, 64)));
+    let timer = &m.partition.device_regions[2];
+    assert!(timer.system_registers);
+    assert_eq!((timer.base_address, timer.pages_count), (None, 0));
+}
+
+const DEV: &str = "/virtio/device@0";
+
+#[test]
+fn a_message_channel_only_on_virtio_msg() {
+    refused_exactly(
+        MINIMAL,
+        "channel-on-mmio",
+        "\t\t\tmmio-base = /bits/ 64 <0x9000000>;\n",
+        "\t\t\tmmio-base = /bits/ 64 <0x9000000>;\n\t\t\tchannel = /bits/ 64 <0x0 0x1000>;\n",
+        DEV,
+        "property \"channel\": only virtio-msg devices have a message channel",
+    );
+    refused_exactly(
+        MINIMAL,
+        "geometry-on-mmio",
+        "\t\t\tmmio-base = /bits/ 64 <0x9000000>;\n",
+        "\t\t\tmmio-base = /bits/ 64 <0x9000000>;\n\t\t\tchannel-geometry = <16 64>;\n",
+        DEV,
+        "property \"channel-geometry\": only virtio-msg devices have a message channel",
+    );
+}
+
+#[test]
+fn virtio_msg_needs_channel_geometry_doorbell_and_interrupt() {
+    for (prop, line) in [
+        ("channel", "\t\t\tchannel = /bits/ 64 <0x1000 0x1000>;\n"),
+        ("channel-geometry", "\t\t\tchannel-geometry = <16 64>;\n"),
+        ("doorbell", "\t\t\tdoorbell = <1>;\n"),
+        ("interrupts", "\t\t\tinterrupts = <2 0x0>;\n"),
+    ] {
+        firmware_refused(
+            &format!("fw-missing-{prop}"),
+            line,
+            "",
+            DEV,
+            &format!("missing required property \"{prop}\" (virtio-msg needs one)"),
+        );
+    }
+}
+
+#[test]
+fn channel_must_be_aligned_non_empty_and_inside_the_window() {
+    firmware_refused(
+        "fw-channel-unaligned",
+        "channel = /bits/ 64 <0x1000 0x1000>;",
+        "channel = /bits/ 64 <0x1020 0x1000>;",
+        DEV,
+        "property \"channel\": offset 0x1020 is not aligned to 64 bytes",
+    );
+    firmware_refused(
+        "fw-channel-empty",
+        "channel = /bits/ 64 <0x1000 0x1000>;",
+        "channel = /bits/ 64 <0x1000 0x0>;",
+        DEV,
+        "property \"channel\": size must be at least 1",
+    );
+    firmware_refused(
+        "fw-channel-outside",
+        "channel = /bits/ 64 <0x1000 0x1000>;",
+        "channel = /bits/ 64 <0xf000 0x1040>;",
+        DEV,
+        "property \"channel\": 0x1040 bytes at offset 0xf000 do not fit the 0x10000-byte shared window",
+    );
+    firmware_refused(
+        "fw-channel-wraps",
+        "channel = /bits/ 64 <0x1000 0x1000>;",
+        "channel = /bits/ 64 <0xffffffffffffffc0 0x1000>;",
+        DEV,
+        "property \"channel\": 0x1000 bytes at offset 0xffffffffffffffc0 do not fit the 0x10000-byte shared window",
+    );
+    firmware_refused(
+        "fw-channel-shape",
+        "channel = /bits/ 64 <0x1000 0x1000>;",
+        "channel = /bits/ 64 <0x1000>;",
+        DEV,
+        "property \"channel\": expected /bits/ 64 <offset size>",
+    );
+}
+
+#[test]
+fn channel_geometry_must_be_a_layout_that_fits() {
+    let cases = [
+        (
+            "fw-geometry-one",
+            "<1 64>",
+            "1 elements: expected 2..=32768",
+        ),
+        (
+            "fw-geometry-many",
+            "<32769 64>",
+            "32769 elements: expected 2..=32768",
+        ),
+        (
+            "fw-geometry-small",
+            "<16 32>",
+            "element size 32: expected a multiple of 64 in 64..=65472",
+        ),
+        (
+            "fw-geometry-odd",
+            "<16 96>",
+            "element size 96: expected a multiple of 64 in 64..=65472",
+        ),
+        (
+            "fw-geometry-large",
+            "<2 65536>",
+            "element size 65536: expected a multiple of 64 in 64..=65472",
+        ),
+        // 4 * 64 + 2 * 32 * 64 = 0x1100 > 0x1000.
+        (
+            "fw-geometry-too-big",
+            "<32 64>",
+            "32 elements of 64 bytes need 0x1100 bytes; the channel has 0x1000",
+        ),
+        (
+            "fw-geometry-shape",
+            "<16>",
+            "expected <elements element-size>",
+        ),
+    ];
+    for (case, value, message) in cases {
+        firmware_refused(
+            case,
+            "channel-geometry = <16 64>;",
+            &format!("channel-geometry = {value};"),
+            DEV,
+            &format!("property \"channel-geometry\": {message}"),
+        );
+    }
+}
+
+#[test]
+fn doorbell_and_interrupt_are_distinct_gic_interrupts() {
+    firmware_refused(
+        "fw-doorbell-special",
+        "doorbell = <1>;",
+        "doorbell = <1023>;",
+        DEV,
+        "property \"doorbell\": interrupt id 1023 is not a GIC SGI, PPI or SPI (0..=1019)",
+    );
+    firmware_refused(
+        "fw-interrupt-special",
+        "interrupts = <2 0x0>;",
+        "interrupts = <1020 0x0>;",
+        DEV,
+        "property \"interrupts\": interrupt id 1020 is not a GIC SGI, PPI or SPI (0..=1019)",
+    );
+    firmware_refused(
+        "fw-doorbell-is-interrupt",
+        "doorbell = <1>;",
+        "doorbell = <2>;",
+        DEV,
+        "property \"interrupts\": interrupt id 2 is also the doorbell: each direction needs its own",
+    );
+}
+
+#[test]
+fn the_shared_window_is_readable_and_writable_memory() {
+    firmware_refused(
+        "fw-window-nowhere",
+        "shared-window = /bits/ 64 <0x44000000 0x10000>;",
+        "shared-window = /bits/ 64 <0x44008000 0x10000>;",
+        DEV,
+        "property \"shared-window\": [0x44008000, 0x44018000) lies inside no memory region",
+    );
+    firmware_refused(
+        "fw-window-read-only",
+        "attributes = <0xb>;",
+        "attributes = <0x9>;",
+        DEV,
+        "property \"shared-window\": [0x44000000, 0x44010000) lies in /memory-regions/shared, \
+         which is not readable and writable (attributes 0x9)",
+    );
+}
+
+#[test]
+fn regions_do_not_overlap() {
+    firmware_refused(
+        "fw-memory-overlap",
+        "base-address = <0x0 0x40010000>;",
+        "base-address = <0x0 0x4000f000>;",
+        "/memory-regions/data",
+        "property \"base-address\": [0x4000f000, 0x4001f000) overlaps /memory-regions/ram \
+         [0x40000000, 0x40010000)",
+    );
+    firmware_refused(
+        "fw-memory-device-overlap",
+        "base-address = <0x0 0x44000000>;",
+        "base-address = <0x0 0x08000000>;",
+        "/memory-regions/shared",
+        "property \"base-address\": [0x8000000, 0x8010000) overlaps /device-regions/gicd \
+         [0x8000000, 0x8010000)",
+    );
+    firmware_refused(
+        "fw-device-overlap",
+        "base-address = <0x0 0x08000000>;",
+        "base-address = <0x0 0x09000000>;",
+        "/device-regions/gicd",
+        "property \"base-address\": [0x9000000, 0x9010000) overlaps /device-regions/uart \
+         [0x9000000, 0x9001000)",
+    );
+    firmware_refused(
+        "fw-region-wraps",
+        "base-address = <0x0 0x44000000>;",
+        "base-address = <0xffffffff 0xfffff000>;",
+        "/memory-regions/shared",
+        "property \"pages-count\": 16 pages from 0xfffffffffffff000 wrap around the address space",
+    );
+}
+
+#[test]
+fn the_image_is_loaded_into_executable_memory() {
+    firmware_refused(
+        "fw-load-nowhere",
+        "load-address = <0x0 0x40000000>;",
+        "load-address = <0x0 0x50000000>;",
+        "/",
+        "property \"load-address\": 0x50000000 lies inside no memory region",
+    );
+    firmware_refused(
+        "fw-load-not-executable",
+        "load-address = <0x0 0x40000000>;",
+        "load-address = <0x0 0x40010000>;",
+        "/",
+        "property \"load-address\": 0x40010000 lies in /memory-regions/data, which is not \
+         executable (attributes 0x3)",
+    );
+    firmware_refused(
+        "fw-entry-outside",
+        "entrypoint-offset = <0x0 0x800>;",
+        "entrypoint-offset = <0x0 0x10000>;",
+        "/",
+        "property \"entrypoint-offset\": 0x10000 from the load address leaves /memory-regions/ram",
+    );
+}
+
+#[test]
+fn system_register_devices_have_interrupts_and_no_address() {
+    let timer = "\t\t\tsystem-registers;\n";
+    firmware_refused(
+        "fw-sysreg-with-base",
+        timer,
+        "\t\t\tsystem-registers;\n\t\t\tbase-address = <0x0 0x0a000000>;\n",
+        "/device-regions/timer",
+        "property \"base-address\": a \"system-registers\" device has no address (it is reached \
+         through system registers)",
+    );
+    firmware_refused(
+        "fw-sysreg-with-pages",
+        timer,
+        "\t\t\tsystem-registers;\n\t\t\tpages-count = <1>;\n",
+        "/device-regions/timer",
+        "property \"pages-count\": a \"system-registers\" device has no address (it is reached \
+         through system registers)",
+    );
+    firmware_refused(
+        "fw-sysreg-without-interrupts",
+        "\t\t\tinterrupts = <27 0x0>;\n",
+        "",
+        "/device-regions/timer",
+        "missing required property \"interrupts\" (a \"system-registers\" device is listed for \
+         its interrupts)",
+    );
+    firmware_refused(
+        "fw-device-without-base",
+        "\t\t\tbase-address = <0x0 0x08000000>;\n",
+        "",
+        "/device-regions/gicd",
+        "missing required property \"base-address\"",
+    );
+    firmware_refused(
+        "fw-sysreg-memory",
+        "\t\t\tattributes = <0x7>;\n",
+        "\t\t\tattributes = <0x7>;\n\t\t\tsystem-registers;\n",
+        "/memory-regions/ram",
+        "unknown property \"system-registers\" (allowed here: description, base-address, \
+         pages-count, attributes)",
+    );
+}
+
+#[test]
+fn region_names_make_distinct_constants() {
+    firmware_refused(
+        "fw-region-same-constant",
+        "\t\tgicd {",
+        "\t\tUART {",
+        "/device-regions/UART",
+        "node name makes the constant UART, as \"uart\" does: names must differ in more than \
+         case, punctuation or unit address",
+    );
+    firmware_refused(
+        "fw-region-no-constant",
+        "\t\tdata {",
+        "\t\t2nd-data {",
+        "/memory-regions/2nd-data",
+        "node name \"2nd-data\" makes no Rust constant name (start it with a letter)",
     );
 }

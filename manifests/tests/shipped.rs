@@ -1,15 +1,21 @@
-//! The shipped host manifest: it loads, has the expected resources, equals
-//! what the build-time generator made of it, serves requests, and survives a round trip
-//! through the DTS writer.
+//! The shipped manifests: the host one loads, has the expected resources,
+//! equals what the build-time generator made of it, serves requests, and
+//! survives a round trip through the DTS writer; the firmware ones (QEMU
+//! virt, MPS3 AN536) load with the placement, window, channel and
+//! interrupts their images are built from, and round-trip too.
 
 use std::path::PathBuf;
 
-use manifest::model::{Levels, Rates, Transport, Wave};
+use manifest::model::{Levels, Manifest, Rates, Region, Transport, Wave};
 use platform_sim::SimPlatform;
 use scmi_server::server::{Handled, Server};
 
 fn shipped() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("host-vhost-user.dts")
+    shipped_file("host-vhost-user.dts")
+}
+
+fn shipped_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
 #[test]
@@ -153,13 +159,162 @@ fn a_smaller_manifest_drives_a_smaller_platform() {
 
 #[test]
 fn the_dts_writer_round_trips() {
-    let m = manifest::load(shipped()).unwrap();
-    let dir = std::env::temp_dir().join(format!("manifest-rt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("rt.dts");
-    std::fs::write(&path, manifest::dts::to_dts(&m)).unwrap();
-    let mut again = manifest::load(&path).unwrap();
-    again.file = m.file.clone();
-    assert_eq!(again, m);
-    std::fs::remove_dir_all(&dir).unwrap();
+    for (i, name) in [
+        "host-vhost-user.dts",
+        "qemu-virt-aarch64.dts",
+        "mps3-an536.dts",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let m = manifest::load(shipped_file(name)).unwrap();
+        let dir = std::env::temp_dir().join(format!("manifest-rt-{}-{i}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rt.dts");
+        std::fs::write(&path, manifest::dts::to_dts(&m)).unwrap();
+        let mut again = manifest::load(&path).unwrap();
+        again.file = m.file.clone();
+        assert_eq!(again, m, "{name}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// The region called `node` in `list`.
+fn region<'a>(list: &'a [Region], node: &str) -> &'a Region {
+    list.iter()
+        .find(|r| r.node == node)
+        .unwrap_or_else(|| panic!("no region {node}"))
+}
+
+/// (base, bytes, attributes, interrupts) of a region.
+fn shape(r: &Region) -> (Option<u64>, u64, u32, &[(u32, u32)]) {
+    (r.base_address, r.size(), r.attributes, &r.interrupts)
+}
+
+/// What both firmware manifests share: one virtio-msg SCMI device for
+/// agent 1 with an eventq, a 64 KiB window whose first 4 KiB hold a
+/// channel of 16 × 64-byte elements a direction, SGI 1 in and SGI 2 out;
+/// a generic timer on its PPIs; at least one resource of every protocol.
+fn firmware_common(m: &Manifest, window: u64) {
+    assert_eq!(m.virtio.len(), 1);
+    let d = &m.virtio[0];
+    assert_eq!(
+        (d.device_id, d.transport, d.agent, d.p2a),
+        (32, Transport::VirtioMsg, 1, true)
+    );
+    assert_eq!(d.queue_sizes, [16, 16]);
+    assert_eq!(d.shared_window, Some((window, 0x10000)));
+    assert_eq!(d.channel, Some((0, 0x1000)));
+    assert_eq!(d.channel_geometry, Some((16, 64)));
+    assert_eq!(
+        (d.doorbell, d.interrupts.as_slice()),
+        (Some(1), &[(2, 0)][..])
+    );
+    let p = &m.partition;
+    assert_eq!(shape(region(&p.memory_regions, "shared")).0, Some(window));
+    let timer = region(&p.device_regions, "timer");
+    assert!(timer.system_registers);
+    assert_eq!(shape(timer), (None, 0, 0x3, &[(27, 0), (30, 0)][..]));
+    assert_eq!(
+        (p.load_address.is_some(), p.entrypoint_offset),
+        (true, Some(0))
+    );
+    let s = &m.scmi;
+    assert_eq!(s.agents.len(), 1);
+    assert!(s.system.is_some());
+    assert!(
+        [s.power.len(), s.perf.len(), s.clocks.len(), s.sensors.len()]
+            .iter()
+            .chain([s.resets.len(), s.voltages.len()].iter())
+            .all(|n| *n >= 1)
+    );
+    assert!(s.clocks.iter().any(|c| matches!(c.rates, Rates::List(_))));
+    assert!(
+        s.clocks
+            .iter()
+            .any(|c| matches!(c.rates, Rates::Range { .. }))
+    );
+    assert!(s.clocks.iter().any(|c| c.rate_notify));
+    assert!(s.sensors.iter().any(|c| c.update_notify));
+    assert!(s.sensors.iter().any(|c| c.async_read));
+    // The generated firmware items.
+    let rust = manifest::codegen::to_rust(m);
+    for item in [
+        "pub const VIRTIO: &[VirtioDevice] = ",
+        "channel: Some((0x0, 0x1000)), channel_geometry: Some((16, 64)), doorbell: Some(1), interrupts: &[(2, 0x0)]",
+        "pub const ENTRYPOINT_OFFSET: Option<u64> = Some(0x0);",
+        "pub const TIMER: super::Region = super::Region { base: None, size: 0x0, attributes: 0x3, interrupts: &[(27, 0x0), (30, 0x0)] };",
+    ] {
+        assert!(rust.contains(item), "{item}\n{rust}");
+    }
+}
+
+#[test]
+fn qemu_virt_manifest_describes_the_aarch64_image() {
+    let m = manifest::load(shipped_file("qemu-virt-aarch64.dts")).unwrap();
+    firmware_common(&m, 0x4400_0000);
+    let p = &m.partition;
+    assert_eq!((p.exception_level, p.execution_state), (0, 0));
+    assert_eq!(p.load_address, Some(0x4008_0000));
+    let mem = &p.memory_regions;
+    assert_eq!(mem.len(), 2);
+    assert_eq!(
+        shape(region(mem, "ram")),
+        (Some(0x4008_0000), 0x80_0000, 0x7, &[][..])
+    );
+    assert_eq!(
+        shape(region(mem, "shared")),
+        (Some(0x4400_0000), 0x1_0000, 0xb, &[][..])
+    );
+    let dev = &p.device_regions;
+    assert_eq!(dev.len(), 4);
+    assert_eq!(
+        shape(region(dev, "uart")),
+        (Some(0x0900_0000), 0x1000, 0x3, &[(33, 0)][..])
+    );
+    assert_eq!(shape(region(dev, "gicd")).0, Some(0x0800_0000));
+    assert_eq!(shape(region(dev, "gicd")).1, 0x1_0000);
+    assert_eq!(shape(region(dev, "gicr")).0, Some(0x080a_0000));
+    assert_eq!(shape(region(dev, "gicr")).1, 2 * 0x2_0000);
+    let rust = manifest::codegen::to_rust(&m);
+    for item in [
+        "pub const LOAD_ADDRESS: Option<u64> = Some(0x40080000);",
+        "pub const UART: super::Region = super::Region { base: Some(0x9000000), size: 0x1000, attributes: 0x3, interrupts: &[(33, 0x0)] };",
+    ] {
+        assert!(rust.contains(item), "{item}\n{rust}");
+    }
+}
+
+#[test]
+fn mps3_an536_manifest_describes_the_cortex_r52_image() {
+    let m = manifest::load(shipped_file("mps3-an536.dts")).unwrap();
+    firmware_common(&m, 0x2000_0000);
+    let p = &m.partition;
+    assert_eq!((p.exception_level, p.execution_state), (0, 1));
+    // QEMU hw/arm/mps3r.c: QSPI 8 MiB at 0x0800_0000 (read-only), BRAM
+    // 512 KiB at 0x1000_0000, DDR from 0x2000_0000.
+    assert_eq!(p.load_address, Some(0x0800_0000));
+    let mem = &p.memory_regions;
+    assert_eq!(mem.len(), 3);
+    assert_eq!(
+        shape(region(mem, "code")),
+        (Some(0x0800_0000), 0x80_0000, 0x5, &[][..])
+    );
+    assert_eq!(
+        shape(region(mem, "ram")),
+        (Some(0x1000_0000), 0x8_0000, 0x3, &[][..])
+    );
+    assert_eq!(
+        shape(region(mem, "shared")),
+        (Some(0x2000_0000), 0x1_0000, 0x3, &[][..])
+    );
+    let dev = &p.device_regions;
+    assert_eq!(dev.len(), 4);
+    assert_eq!(
+        shape(region(dev, "uart")),
+        (Some(0xe7c0_0000), 0x1000, 0x3, &[(18, 0)][..])
+    );
+    assert_eq!(shape(region(dev, "gicd")).0, Some(0xf000_0000));
+    assert_eq!(shape(region(dev, "gicr")).0, Some(0xf010_0000));
+    assert_eq!(shape(region(dev, "gicr")).1, 2 * 0x2_0000);
 }
