@@ -1,0 +1,53 @@
+//! Board support for QEMU `virt` on AArch64 (`-M virt,gic-version=3`).
+//!
+//! What it is for: the pieces a firmware image on QEMU `virt` needs below
+//! the SCMI/virtio core, each a thin layer over the ecosystem crate that
+//! does the real work:
+//!
+//! * [`console`]: a PL011 console (`arm-pl011-uart`) and [`Print`], a
+//!   writer for `&str`, decimal and hexadecimal integers that does not use
+//!   `core::fmt` (release images keep it out); a `core::fmt::Write` impl
+//!   exists for debugging.
+//! * [`gic`]: GICv3 (`arm-gic`): distributor set-up, this core's
+//!   redistributor (found by its MPIDR), SGIs to a core by MPIDR, and
+//!   acknowledge/end by polling `ICC_IAR1_EL1`, usable with IRQs masked.
+//! * [`timer`]: the generic timer's virtual counter and frequency, and
+//!   milliseconds since the counter started.
+//! * [`cpu`]: MPIDR decoding, `wfi`/`sev`, IRQ masking (DAIF), the current
+//!   exception level.
+//! * `psci`: starting another core with PSCI `CPU_ON` through
+//!   `aarch64-rt`'s `start_core` (HVC at EL1, SMC at EL2, chosen at run
+//!   time), and `exit` through semihosting.
+//!
+//! What it refuses to know about: where anything is. Base addresses (UART,
+//! GIC distributor and redistributors), MPIDRs of other cores and the
+//! memory map come from the caller (the image, from its manifest); only
+//! `examples/bringup.rs` writes QEMU's addresses down. It also knows
+//! nothing of SCMI, virtio or transports, sets up no page tables (the image
+//! does, with `aarch64-rt`'s `initial-pagetable`), installs no exception
+//! handler and allocates nothing.
+//!
+//! Hardware access is compiled for `target_arch = "aarch64"` only (PSCI and
+//! semihosting for `target_os = "none"` only); on the host the crate
+//! offers the logic — the writer, MPIDR and SGI target decoding, tick
+//! arithmetic — which its unit tests exercise.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod console;
+pub mod cpu;
+pub mod gic;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod psci;
+pub mod timer;
+
+pub use console::Print;
+
+/// Ends the program under a debugger or emulator with `code` as the exit
+/// status (semihosting `SYS_EXIT_EXTENDED`; QEMU needs `-semihosting`).
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub fn exit(code: i32) -> ! {
+    semihosting::process::exit(code)
+}
