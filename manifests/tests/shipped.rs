@@ -192,7 +192,7 @@ fn shape(r: &Region) -> (Option<u64>, u64, u32, &[(u32, u32)]) {
 }
 
 /// What both firmware manifests share: one virtio-msg SCMI device for
-/// agent 1 with an eventq, a 64 KiB window whose first 4 KiB hold a
+/// agent 1 with an eventq, a 256 KiB window whose first 4 KiB hold a
 /// channel of 16 × 64-byte elements a direction, SGI 1 in and SGI 2 out;
 /// a generic timer on its PPIs; at least one resource of every protocol.
 fn firmware_common(m: &Manifest, window: u64) {
@@ -203,7 +203,7 @@ fn firmware_common(m: &Manifest, window: u64) {
         (32, Transport::VirtioMsg, 1, true)
     );
     assert_eq!(d.queue_sizes, [16, 16]);
-    assert_eq!(d.shared_window, Some((window, 0x10000)));
+    assert_eq!(d.shared_window, Some((window, 0x40000)));
     assert_eq!(d.channel, Some((0, 0x1000)));
     assert_eq!(d.channel_geometry, Some((16, 64)));
     assert_eq!(
@@ -264,7 +264,7 @@ fn qemu_virt_manifest_describes_the_aarch64_image() {
     );
     assert_eq!(
         shape(region(mem, "shared")),
-        (Some(0x4400_0000), 0x1_0000, 0xb, &[][..])
+        (Some(0x4400_0000), 0x4_0000, 0xb, &[][..])
     );
     let dev = &p.device_regions;
     assert_eq!(dev.len(), 4);
@@ -306,7 +306,7 @@ fn mps3_an536_manifest_describes_the_cortex_r52_image() {
     );
     assert_eq!(
         shape(region(mem, "shared")),
-        (Some(0x2000_0000), 0x1_0000, 0x3, &[][..])
+        (Some(0x2000_0000), 0x4_0000, 0x3, &[][..])
     );
     let dev = &p.device_regions;
     assert_eq!(dev.len(), 4);

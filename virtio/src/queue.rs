@@ -357,9 +357,12 @@ impl<const HELD: usize> Queue<HELD> {
         self.ready
     }
 
-    /// Whether the queue uses the packed layout.
+    /// Whether the queue uses the packed layout. Never without a store of
+    /// held lists (`HELD = 0`): the compiler then drops the packed-ring
+    /// code from the image.
+    #[inline(always)]
     pub fn is_packed(&self) -> bool {
-        self.packed
+        HELD > 0 && self.packed
     }
 
     /// The three area addresses: descriptors, driver area, device area.
@@ -404,7 +407,8 @@ impl<const HELD: usize> Queue<HELD> {
         mem: &M,
         negotiated: u64,
     ) -> Result<(), QueueConfigError> {
-        let packed = negotiated & features::RING_PACKED != 0;
+        // Packed rings need the store of held lists (see `is_packed`).
+        let packed = HELD > 0 && negotiated & features::RING_PACKED != 0;
         let size = self.size;
         if size == 0 {
             return Err(QueueConfigError::SizeZero);
@@ -482,7 +486,7 @@ impl<const HELD: usize> Queue<HELD> {
     /// `GET_VRING_BASE` reports it: the split ring's next available index,
     /// or the packed ring's next slot with the wrap counter in bit 15.
     pub fn avail_base(&self) -> u16 {
-        if self.packed {
+        if self.is_packed() {
             self.next_avail | (u16::from(self.avail_wrap) << 15)
         } else {
             self.next_avail
@@ -493,7 +497,7 @@ impl<const HELD: usize> Queue<HELD> {
     /// `SET_VRING_BASE` after a reconnect or migration): used entries are
     /// assumed to have caught up with available ones.
     pub fn set_avail_base(&mut self, base: u16) {
-        if self.packed {
+        if self.is_packed() {
             let slot = base & 0x7fff;
             let wrap = base & 0x8000 != 0;
             if slot < self.size {
@@ -514,7 +518,7 @@ impl<const HELD: usize> Queue<HELD> {
     /// not popped yet.
     pub fn has_available<M: GuestMemory>(&mut self, mem: &M) -> Result<bool, QueueError> {
         self.check_ready()?;
-        if self.packed {
+        if self.is_packed() {
             let flags = mem.load_u16_acquire(self.slot_addr(self.next_avail) + 14)?;
             Ok(self.is_avail(flags, self.avail_wrap))
         } else {
@@ -535,7 +539,7 @@ impl<const HELD: usize> Queue<HELD> {
         mem: &M,
     ) -> Result<Option<DescriptorChain>, QueueError> {
         self.check_ready()?;
-        if !self.packed {
+        if !self.is_packed() {
             // The common case, a split-ring chain without indirect
             // descriptors, built in one go.
             let Some((origin, head)) = self.split_next(mem)? else {
@@ -709,7 +713,7 @@ impl<const HELD: usize> Queue<HELD> {
         if let Some(h) = held {
             self.held.release(h);
         }
-        match (self.packed, slots) {
+        match (self.is_packed(), slots) {
             (false, None) => self.split_add_used(mem, id, len),
             (true, Some(slots)) => self.packed_add_used(mem, id, len, slots),
             // A chain of the other layout: popped before a re-enable.
@@ -731,7 +735,7 @@ impl<const HELD: usize> Queue<HELD> {
         // sides.
         fence(Ordering::SeqCst);
         let pending = core::mem::take(&mut self.pending);
-        if self.packed {
+        if self.is_packed() {
             self.packed_needs_notification(mem, pending)
         } else {
             self.split_needs_notification(mem)
@@ -743,7 +747,7 @@ impl<const HELD: usize> Queue<HELD> {
     /// in which case the device should keep processing instead of waiting.
     pub fn enable_notification<M: GuestMemory>(&mut self, mem: &M) -> Result<bool, QueueError> {
         self.check_ready()?;
-        if self.packed {
+        if self.is_packed() {
             if self.event_idx {
                 let off_wrap = self.next_avail | (u16::from(self.avail_wrap) << 15);
                 mem.store_u16_release(self.device, off_wrap)?;
@@ -765,7 +769,7 @@ impl<const HELD: usize> Queue<HELD> {
     /// Tells the driver it need not notify (a hint; virtio v1.2 §2.7.10).
     pub fn disable_notification<M: GuestMemory>(&mut self, mem: &M) -> Result<(), QueueError> {
         self.check_ready()?;
-        if self.packed {
+        if self.is_packed() {
             mem.store_u16_release(self.device + 2, EVENT_FLAGS_DISABLE)?;
         } else if !self.event_idx {
             mem.store_u16_release(self.device, USED_F_NO_NOTIFY)?;

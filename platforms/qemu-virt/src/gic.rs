@@ -33,6 +33,8 @@ pub enum Error {
     TargetOutOfRange(u64),
     /// No redistributor in the frames at the given base reports this MPIDR.
     NoRedistributor(u64),
+    /// Private peripheral interrupts are INTIDs 16 to 31.
+    InvalidPpi(u32),
     /// `arm-gic` refused (unsupported redistributor frame layout, ...).
     Gic(GicError),
 }
@@ -147,6 +149,20 @@ impl Redistributor<'_> {
     /// Enables SGI `sgi` on this redistributor's core at [`SGI_PRIORITY`].
     pub fn enable_sgi(&mut self, sgi: u8) -> Result<(), Error> {
         let id = sgi_id(sgi)?;
+        self.gicr.set_interrupt_priority(id, SGI_PRIORITY)?;
+        self.gicr.enable_interrupt(id, true)?;
+        self.gicr.wait_for_pending_write();
+        Ok(())
+    }
+
+    /// Enables private peripheral interrupt `intid` (16..=31, e.g. the
+    /// generic timer's) on this redistributor's core, level-sensitive, at
+    /// [`SGI_PRIORITY`].
+    pub fn enable_ppi(&mut self, intid: u32) -> Result<(), Error> {
+        if !(16..32).contains(&intid) {
+            return Err(Error::InvalidPpi(intid));
+        }
+        let id = IntId::ppi(intid - 16);
         self.gicr.set_interrupt_priority(id, SGI_PRIORITY)?;
         self.gicr.enable_interrupt(id, true)?;
         self.gicr.wait_for_pending_write();

@@ -46,6 +46,22 @@ pub fn frequency() -> u64 {
     CNTFRQ_EL0.get() & 0xffff_ffff
 }
 
+/// Arms the virtual timer to fire `ticks` from now (its interrupt, PPI 27,
+/// stays pending until the timer is armed again or stopped).
+#[cfg(target_arch = "aarch64")]
+pub fn arm_after(ticks: u32) {
+    use aarch64_cpu::registers::{CNTV_CTL_EL0, CNTV_TVAL_EL0, Writeable};
+    CNTV_TVAL_EL0.set(u64::from(ticks));
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
+}
+
+/// Whether the virtual timer has fired (its condition is met).
+#[cfg(target_arch = "aarch64")]
+pub fn fired() -> bool {
+    use aarch64_cpu::registers::{CNTV_CTL_EL0, Readable};
+    CNTV_CTL_EL0.is_set(CNTV_CTL_EL0::ISTATUS)
+}
+
 /// Milliseconds since the counter started.
 #[cfg(target_arch = "aarch64")]
 pub fn millis_since_boot() -> u64 {

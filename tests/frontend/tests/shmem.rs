@@ -155,3 +155,31 @@ fn the_tour_passes_over_the_shared_memory_transport() {
         "the device rang the driver"
     );
 }
+
+#[test]
+fn the_hostile_front_end_leaves_the_device_serving() {
+    let arena = Arena::new();
+    let dev = install(&arena);
+    let view: &'static frontend_tests::arena::DeviceMemory =
+        Box::leak(Box::new(arena.mem().device_memory()));
+    let base = GUEST_BASE + TRANSPORT_PAGE as u64;
+    let mut out = String::new();
+    let o = firmware_frontend::hostile::run::<ArenaHal, _, _, _>(
+        &**view,
+        (base, 0x1000),
+        Inline,
+        Inline,
+        firmware_frontend::Clock { now, idle },
+        &mut out,
+    );
+    print!("{out}");
+    assert_eq!(o.failed, 0, "{out}");
+    let d = dev.borrow();
+    let stats = d.0.stats();
+    assert_eq!(
+        stats.peer_lost, 1,
+        "the lying queue head cost the driver its link"
+    );
+    assert!(stats.dropped > 0, "garbage was dropped: {stats:?}");
+    assert!(out.contains("DEVICE_NEEDS_RESET set"), "{out}");
+}

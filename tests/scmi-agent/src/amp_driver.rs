@@ -15,7 +15,7 @@
 //! the [`Link`]'s: a function call or thread on the host, an SGI and WFE
 //! on a second core.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::time::Duration;
 
 use virtio_backend::GuestMemory;
@@ -60,6 +60,10 @@ pub struct AmpDriver<M: GuestMemory, L: Link> {
     rev: Revision,
     dev_num: u16,
     timeout: Duration,
+    /// Responses nobody asked for are counted, not fatal.
+    lenient: Cell<bool>,
+    /// Responses nobody asked for, seen while lenient.
+    stray: Cell<usize>,
 }
 
 struct Inner<M> {
@@ -123,6 +127,8 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
             rev,
             dev_num: 0,
             timeout,
+            lenient: Cell::new(false),
+            stray: Cell::new(0),
         };
         me.dev_num = me.list_devices().ok_or(ConnectError::NoDevices)?;
         Ok(me)
@@ -186,8 +192,11 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
                 }
             }
             // The device answers what it can; our reading frees its side.
-            if let Some(f) = self.drain() {
-                panic!("a response nobody asked for: {:02x?}", &f[..]);
+            while let Some(f) = self.next_response() {
+                if !self.lenient.get() {
+                    panic!("a response nobody asked for: {:02x?}", &f[..]);
+                }
+                self.stray.set(self.stray.get() + 1);
             }
             self.link.ring();
             self.link.idle();
@@ -198,39 +207,88 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
         }
     }
 
-    /// Takes every message waiting from the device: events are recorded;
-    /// a response is returned (two are a device bug).
-    fn drain(&self) -> Option<[u8; FRAME]> {
-        let mut found = None;
+    /// Takes messages from the device until one that is not an event
+    /// (returned); events are recorded on the way. `None` when the queue
+    /// is empty.
+    fn next_response(&self) -> Option<[u8; FRAME]> {
         let mut i = self.inner.borrow_mut();
         loop {
             let mut f = [0u8; FRAME];
             let Inner { channel, mem, .. } = &mut *i;
             let n = match channel.recv(&*mem, &mut f) {
                 Ok(Some(n)) => n,
-                Ok(None) => return found,
+                Ok(None) => return None,
                 Err(e) => panic!("the device's queue: {e}"),
             };
-            if is_event(&f[..n]) {
-                i.event_count += 1;
-                if f[0] & TYPE_BUS != 0 {
-                    continue; // EVENT_DEVICE: no interrupt
+            if !is_event(&f[..n]) {
+                return Some(f);
+            }
+            i.event_count += 1;
+            if f[0] & TYPE_BUS != 0 {
+                continue; // EVENT_DEVICE: no interrupt
+            }
+            match Response::decode(&f[..n], Revision::V2) {
+                Ok((h, Response::EventUsed { .. })) if h.dev_num == self.dev_num => {
+                    i.events.0 = true
                 }
-                match Response::decode(&f[..n], Revision::V2) {
-                    Ok((h, Response::EventUsed { .. })) if h.dev_num == self.dev_num => {
-                        i.events.0 = true
-                    }
-                    Ok((h, Response::EventConfig { .. })) if h.dev_num == self.dev_num => {
-                        i.events.1 = true
-                    }
-                    other => panic!("event {other:?}"),
+                Ok((h, Response::EventConfig { .. })) if h.dev_num == self.dev_num => {
+                    i.events.1 = true
                 }
-            } else if found.is_none() {
-                found = Some(f);
-            } else {
-                panic!("two responses for one request: {:02x?}", &f[..n]);
+                other => panic!("event {other:?}"),
             }
         }
+    }
+
+    /// Takes every message waiting from the device: events are recorded;
+    /// a response is returned (two are a device bug).
+    fn drain(&self) -> Option<[u8; FRAME]> {
+        let found = self.next_response()?;
+        if let Some(f) = self.next_response() {
+            panic!("two responses for one request: {f:02x?}");
+        }
+        Some(found)
+    }
+
+    /// Sends `frame` and waits for the response carrying `token`, skipping
+    /// other responses: for a driver that sent messages which may or may
+    /// not be answered (garbage). Returns the response and how many others
+    /// were skipped.
+    pub fn call_expecting(&self, frame: &[u8], token: u16) -> ([u8; FRAME], usize) {
+        self.send(frame);
+        let start = self.link.now();
+        let mut skipped = 0;
+        loop {
+            self.link.ring();
+            while let Some(f) = self.next_response() {
+                if u16::from_le_bytes([f[4], f[5]]) == token {
+                    return (f, skipped);
+                }
+                skipped += 1;
+                self.stray.set(self.stray.get() + 1);
+            }
+            assert!(
+                self.link.now().saturating_sub(start) < self.timeout,
+                "no response to {frame:02x?}"
+            );
+            self.link.idle();
+        }
+    }
+
+    /// Lenient: responses nobody asked for (to garbage a hostile driver
+    /// sent) are counted ([`stray`](Self::stray)) instead of failing.
+    pub fn set_lenient(&self, on: bool) {
+        self.lenient.set(on);
+    }
+
+    /// Responses nobody asked for, seen while lenient or skipped by
+    /// [`call_expecting`](Self::call_expecting).
+    pub fn stray(&self) -> usize {
+        self.stray.get()
+    }
+
+    /// A token no request in flight uses.
+    pub fn fresh_token(&self) -> u16 {
+        self.next_token()
     }
 
     /// Sends `frame` and waits for the one response to it.

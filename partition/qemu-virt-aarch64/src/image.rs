@@ -1,0 +1,385 @@
+//! Start-up, the static device and the service loop (see the crate doc).
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use aarch64_paging::descriptor::El1Attributes;
+use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
+use aarch64_rt::{ExceptionHandlers, InitialPagetable, entry, exception_handlers};
+use platform_qemu_virt::console::Pl011Console;
+use platform_qemu_virt::cpu::{self, Mpidr};
+use platform_qemu_virt::gic::{self, Distributor, Redistributor};
+use platform_qemu_virt::{Print, timer};
+use scmi_server::Server;
+use spin::mutex::SpinMutex;
+use transport_shmem::ShmemDevice;
+use virtio_backend::amp::Geometry;
+use virtio_backend::msg::Revision;
+use virtio_backend::service::Doorbell;
+use virtio_backend::{Coherent, FixedWindow};
+use virtio_scmi::{DEFAULT_RING_FEATURES, Options, VirtioScmi};
+
+use crate::generated::{CONFIG, PLATFORM, Platform, VIRTIO, VirtioDevice, device_regions};
+
+/// The virtio device this image serves (the manifest's first).
+const DEVICE_SPEC: VirtioDevice = VIRTIO[0];
+
+/// Unwraps a manifest value at compile time.
+const fn given<T: Copy>(v: Option<T>, what: &str) -> T {
+    match v {
+        Some(v) => v,
+        None => panic!("{}", what),
+    }
+}
+
+/// The shared window: (base, size), physical = identity-mapped.
+pub const WINDOW: (u64, u64) = given(DEVICE_SPEC.shared_window, "the device has a shared-window");
+/// The channel: (offset in the window, size).
+pub const CHANNEL: (u64, u64) = given(DEVICE_SPEC.channel, "the device has a channel");
+/// The channel's elements: (count, size).
+const GEOMETRY: (u32, u32) = given(
+    DEVICE_SPEC.channel_geometry,
+    "the device has a channel-geometry",
+);
+/// The SGI the driver rings the device with.
+pub const DOORBELL_IN: u8 = given(DEVICE_SPEC.doorbell, "the device has a doorbell") as u8;
+/// The SGI the device rings the driver with.
+pub const DOORBELL_OUT: u8 = DEVICE_SPEC.interrupts[0].0 as u8;
+/// The virtual timer's PPI.
+const TIMER_PPI: u32 = device_regions::TIMER.interrupts[0].0;
+/// Time passes on the SCMI platform at least this often.
+pub const TICK_MS: u64 = 10;
+
+/// The memory map the initial page table covers (1 GiB blocks): devices in
+/// the first GiB, RAM and the window in the second. The manifest must fit.
+const fn in_gib(base: Option<u64>, size: u64, gib: u64) -> bool {
+    match base {
+        Some(b) => b >= gib << 30 && b + size <= (gib + 1) << 30,
+        None => true,
+    }
+}
+const _: () = assert!(
+    in_gib(device_regions::UART.base, device_regions::UART.size, 0)
+        && in_gib(device_regions::GICD.base, device_regions::GICD.size, 0)
+        && in_gib(device_regions::GICR.base, device_regions::GICR.size, 0)
+        && in_gib(Some(WINDOW.0), WINDOW.1, 1)
+        && GEOMETRY.0 <= u16::MAX as u32
+        && GEOMETRY.1 <= u16::MAX as u32
+        && DOORBELL_IN < 16
+        && DOORBELL_OUT < 16,
+    "the manifest's regions fit the page table and its doorbells are SGIs"
+);
+
+/// The SCMI server: the manifest's one agent, eight queued messages.
+pub type ScmiServer = Server<Platform, 1, 8>;
+/// The device: virtio-scmi behind the shared-memory channel, no packed
+/// rings (`H = 0`).
+pub type Device = ShmemDevice<VirtioScmi<ScmiServer>, 2, 0>;
+
+/// The whole device, built at compile time.
+pub static DEVICE: SpinMutex<Device> = SpinMutex::new(ShmemDevice::new(
+    VirtioScmi::with_options(
+        Server::new(&CONFIG, PLATFORM),
+        DEVICE_SPEC.agent,
+        Options {
+            p2a: DEVICE_SPEC.p2a,
+            ring_features: DEFAULT_RING_FEATURES,
+            cmdq_size: DEVICE_SPEC.queue_sizes[0] as u16,
+            eventq_size: if DEVICE_SPEC.p2a {
+                DEVICE_SPEC.queue_sizes[1] as u16
+            } else {
+                0
+            },
+        },
+    )
+    .into_core(),
+    Revision::V2,
+));
+
+/// What the loop measured, for the front-end's report.
+pub struct Figures {
+    /// Counter ticks spent serving wake-ups that found messages.
+    pub serve_ticks: AtomicU64,
+    /// Wake-ups that found messages.
+    pub busy_serves: AtomicU64,
+    /// Messages served.
+    pub messages: AtomicU64,
+    /// Wake-ups.
+    pub wakeups: AtomicU64,
+}
+
+/// The loop's figures.
+pub static FIGURES: Figures = Figures {
+    serve_ticks: AtomicU64::new(0),
+    busy_serves: AtomicU64::new(0),
+    messages: AtomicU64::new(0),
+    wakeups: AtomicU64::new(0),
+};
+
+/// Boot stack of core 0, in 4 KiB pages.
+const STACK_PAGES: usize = 4;
+
+/// Device-nGnRE, never executable: the first GiB (GIC, UART, ...).
+const DEVICE_MEMORY: El1Attributes = El1Attributes::VALID
+    .union(El1Attributes::ATTRIBUTE_INDEX_0)
+    .union(El1Attributes::ACCESSED)
+    .union(El1Attributes::UXN)
+    .union(El1Attributes::PXN);
+
+/// Normal write-back memory, inner shareable (both cores coherent): the
+/// second GiB, with the image and the shared window.
+const NORMAL_MEMORY: El1Attributes = El1Attributes::VALID
+    .union(El1Attributes::ATTRIBUTE_INDEX_1)
+    .union(El1Attributes::INNER_SHAREABLE)
+    .union(El1Attributes::ACCESSED)
+    .union(El1Attributes::NON_GLOBAL);
+
+/// Attribute index 0: Device-nGnRE; 1: normal, write-back.
+const MAIR: Mair = Mair::EMPTY
+    .with_attribute(0, MairAttribute::DEVICE_NGNRE)
+    .with_attribute(
+        1,
+        MairAttribute::normal(
+            NormalMemory::WriteBackNonTransientReadWriteAllocate,
+            NormalMemory::WriteBackNonTransientReadWriteAllocate,
+        ),
+    );
+
+aarch64_rt::initial_pagetable!(
+    {
+        let mut table = [0; 512];
+        table[0] = DEVICE_MEMORY.bits();
+        table[1] = NORMAL_MEMORY.bits() | 0x4000_0000;
+        InitialPagetable(table)
+    },
+    MAIR.0
+);
+
+/// No exception is expected (IRQs stay masked); the defaults panic.
+struct Exceptions;
+
+impl ExceptionHandlers for Exceptions {}
+
+exception_handlers!(Exceptions);
+
+entry!(main, STACK_PAGES);
+
+/// Bounds of core 0's boot stack, from `aarch64-rt`'s `image.ld`.
+#[cfg(feature = "frontend")]
+mod symbols {
+    unsafe extern "C" {
+        pub static boot_stack_begin: u8;
+        pub static boot_stack_end: u8;
+    }
+}
+
+/// Stack painting: the pattern below the stack pointer at boot (the test
+/// pair measures core 0's deepest stack; the product image does not paint).
+#[cfg(feature = "frontend")]
+const PAINT: u64 = 0x5CA1_AB1E_5CA1_AB1E;
+
+#[cfg(feature = "frontend")]
+/// Fills core 0's boot stack below the current stack pointer (less a
+/// margin for this function) with [`PAINT`].
+#[inline(never)]
+fn paint_stack() {
+    let bottom = &raw const symbols::boot_stack_begin as usize;
+    let sp: usize;
+    // SAFETY: reads the stack pointer into a register; no memory access.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack)) };
+    let top = sp.saturating_sub(256) & !7;
+    let mut p = bottom;
+    while p < top {
+        // SAFETY: `bottom..top` is the unused part of this core's boot stack
+        // (below the live frames, above `boot_stack_begin`), which nothing
+        // else uses; volatile, so the stores are not elided.
+        unsafe { (p as *mut u64).write_volatile(PAINT) };
+        p += 8;
+    }
+}
+
+#[cfg(feature = "frontend")]
+/// The deepest core 0's stack has been, in bytes: from its top to the
+/// lowest word no longer painted.
+pub fn stack_depth() -> usize {
+    let bottom = &raw const symbols::boot_stack_begin as usize;
+    let top = &raw const symbols::boot_stack_end as usize;
+    let mut p = bottom;
+    // SAFETY: reads words of core 0's stack area, which is mapped; core 0
+    // may be writing above the scanned word: a racy read only makes the
+    // figure conservative.
+    while p < top && unsafe { (p as *const u64).read_volatile() } == PAINT {
+        p += 8;
+    }
+    top - p
+}
+
+#[cfg(feature = "frontend")]
+/// Core 0's stack: (bottom, top).
+pub fn stack_bounds() -> (usize, usize) {
+    (
+        &raw const symbols::boot_stack_begin as usize,
+        &raw const symbols::boot_stack_end as usize,
+    )
+}
+
+/// The doorbell to the driver: the SGI the manifest names, to core 1.
+struct Sgi;
+
+impl Doorbell for Sgi {
+    fn barrier(&mut self) {
+        // `send_sgi` issues the DSB the contract asks for before the SGI.
+    }
+    fn ring(&mut self) {
+        if let Some(core1) = Mpidr::of_core_index(1) {
+            let _ = gic::send_sgi(DOORBELL_OUT, core1);
+        }
+    }
+}
+
+fn console() -> Pl011Console<'static> {
+    let base = device_regions::UART.base.unwrap_or(0) as usize;
+    // SAFETY: the manifest's UART is a PL011 identity-mapped as device
+    // memory (the first GiB); core 0 is its only user (the front-end
+    // prints through semihosting).
+    unsafe { Pl011Console::from_base(NonNull::new(base as *mut _).unwrap_or(NonNull::dangling())) }
+}
+
+/// Brings up this core's GIC interface with `sgis` and `ppis` enabled.
+pub fn gic_up(sgis: &[u8], ppis: &[u32]) -> Result<(), gic::Error> {
+    let gicr = device_regions::GICR.base.unwrap_or(0) as usize;
+    let gicr = NonNull::new(gicr as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
+    // SAFETY: the manifest's GICR frames, identity-mapped as device
+    // memory; each core touches only its own frame after the search.
+    let mut r = unsafe { Redistributor::for_core(gicr, cpu::mpidr()) }?;
+    r.init()?;
+    for &s in sgis {
+        r.enable_sgi(s)?;
+    }
+    for &p in ppis {
+        r.enable_ppi(p)?;
+    }
+    gic::init_cpu_interface();
+    Ok(())
+}
+
+fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
+    #[cfg(feature = "frontend")]
+    paint_stack();
+    let mut out = console();
+    out.str("scmi-fw: QEMU virt, EL")
+        .dec(u64::from(cpu::current_el()))
+        .str(", virtio-scmi for agent ")
+        .dec(u64::from(DEVICE_SPEC.agent))
+        .str(" over virtio-msg, window ")
+        .hex(WINDOW.0)
+        .str("+")
+        .hex(WINDOW.1)
+        .str(", doorbell SGI ")
+        .dec(u64::from(DOORBELL_IN))
+        .str(", interrupt SGI ")
+        .dec(u64::from(DOORBELL_OUT))
+        .str("\n");
+    let gicd = device_regions::GICD.base.unwrap_or(0) as usize;
+    if let Some(gicd) = NonNull::new(gicd as *mut _) {
+        // SAFETY: the manifest's GIC distributor, identity-mapped as device
+        // memory; set up once, here, before any other core runs.
+        unsafe { Distributor::new(gicd) }.init();
+    }
+    if gic_up(&[DOORBELL_IN], &[TIMER_PPI]).is_err() {
+        out.str("scmi-fw: no GIC redistributor for this core\n");
+        platform_qemu_virt::exit(1);
+    }
+    // SAFETY: the manifest's shared window, identity-mapped as normal
+    // memory and shared with the driver only; the device reaches it only
+    // through this bounds-checked window.
+    let Some(mem) = NonNull::new(WINDOW.0 as usize as *mut u8)
+        .and_then(|p| unsafe { FixedWindow::new(p, WINDOW.1 as usize, 0, Coherent) })
+    else {
+        out.str("scmi-fw: the shared window does not fit\n");
+        platform_qemu_virt::exit(1);
+    };
+    let geometry = Geometry {
+        elements: GEOMETRY.0 as u16,
+        element_size: GEOMETRY.1 as u16,
+    };
+    if DEVICE
+        .lock()
+        .publish(&mem, CHANNEL.0, CHANNEL.1, geometry)
+        .is_err()
+    {
+        out.str("scmi-fw: the channel does not fit the window\n");
+        platform_qemu_virt::exit(1);
+    }
+    #[cfg(feature = "frontend")]
+    crate::frontend::start();
+    serve(&mem)
+}
+
+/// The loop (see the crate doc).
+fn serve(mem: &FixedWindow<'_>) -> ! {
+    let frequency = timer::frequency();
+    let tick = u32::try_from(timer::ms_to_ticks(TICK_MS, frequency)).unwrap_or(u32::MAX);
+    timer::arm_after(tick);
+    let mut bell = Sgi;
+    loop {
+        cpu::mask_irq();
+        let work = DEVICE.lock().pending(mem);
+        if !work && !timer::fired() {
+            cpu::wfi();
+        }
+        // The timer's interrupt is level-sensitive: it stays pending until
+        // the timer is armed again, so re-arm before ending it.
+        if timer::fired() {
+            timer::arm_after(tick);
+        }
+        while let Some(id) = gic::acknowledge() {
+            gic::end_of_interrupt(id);
+        }
+        FIGURES.wakeups.fetch_add(1, Ordering::Relaxed);
+        let start = timer::counter();
+        let served = DEVICE
+            .lock()
+            .serve(mem, &mut bell, timer::ticks_to_ms(start, frequency));
+        if served.messages > 0 {
+            let spent = timer::counter().wrapping_sub(start);
+            FIGURES.serve_ticks.fetch_add(spent, Ordering::Relaxed);
+            FIGURES.busy_serves.fetch_add(1, Ordering::Relaxed);
+            FIGURES
+                .messages
+                .fetch_add(served.messages as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Prints where the image panicked (no `core::fmt`: the location only) and
+/// fails the run.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut out = console();
+    out.str("scmi-fw: panic");
+    if let Some(l) = info.location() {
+        out.str(" at ")
+            .str(l.file())
+            .str(":")
+            .dec(u64::from(l.line()));
+    }
+    out.str(" (device: ")
+        .dec(FIGURES.wakeups.load(Ordering::Relaxed))
+        .str(" wake-ups, ")
+        .dec(FIGURES.messages.load(Ordering::Relaxed))
+        .str(" messages");
+    if let Some(d) = DEVICE.try_lock() {
+        let b = d.stats();
+        out.str(", bus ")
+            .dec(b.bus_messages)
+            .str(" answered, ")
+            .dec(b.dropped)
+            .str(" dropped, status ")
+            .hex(u64::from(d.core().status()))
+            .str(", link ")
+            .dec(d.link().map_or(99, |l| l as u64));
+    }
+    out.str(")\n");
+    platform_qemu_virt::exit(101)
+}
