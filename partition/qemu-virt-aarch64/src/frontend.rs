@@ -1,28 +1,19 @@
-//! The test pair: core 1 runs the front-end (`firmware-frontend`) against
-//! the device core 0 serves, prints through semihosting, and ends QEMU
-//! with its verdict.
-//!
-//! Which front-end runs is chosen on QEMU's command line, through the
-//! semihosting command line (`-semihosting-config enable=on,arg=...`):
-//! `tour` (the default), `hostile`, or `measure` (the tour, then
-//! [`ROUND_TRIPS`] timed SENSOR_READING_GET round trips).
+//! The test pair: core 1 runs the front-end (`firmware-frontend`'s
+//! [`pair`](firmware_frontend::pair)) against the device core 0 serves,
+//! prints through semihosting and ends QEMU with its verdict. QEMU's
+//! semihosting command line picks the run: `tour` (default), `hostile` or
+//! `measure`.
 
-use core::fmt::Write;
-use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use aarch64_rt::Stack;
-use firmware_frontend::{Clock, WindowHal};
+use firmware_frontend::Clock;
+use firmware_frontend::pair::{self, Device, Semihosting};
 use platform_qemu_virt::cpu::Mpidr;
 use platform_qemu_virt::{gic, psci, timer};
 use scmi_agent::amp_driver::Link;
-use semihosting::io::Write as _;
-use virtio_backend::FixedWindow;
 
 use crate::image::{CHANNEL, DOORBELL_IN, DOORBELL_OUT, FIGURES, WINDOW};
-
-/// Round trips the `measure` run times.
-pub const ROUND_TRIPS: u64 = 200;
 
 /// Core 1's stack: 64 KiB (the agent's probe and the formatting).
 static mut STACK: Stack<16> = Stack::new();
@@ -34,28 +25,8 @@ pub fn start() {
     };
     // SAFETY: `STACK` is core 1's alone (nothing else names it) and lies in
     // the image's RAM, normal memory in both cores' page tables.
-    let r = unsafe { psci::start_core(core1, &raw mut STACK, main) };
-    if r.is_err() {
-        let _ = writeln!(Out::open(), "front-end: CPU_ON failed");
-        platform_qemu_virt::exit(1);
-    }
-}
-
-/// The front-end's console: QEMU's standard output, via semihosting.
-struct Out(Option<semihosting::io::Stdout>);
-
-impl Out {
-    fn open() -> Self {
-        Out(semihosting::io::stdout().ok())
-    }
-}
-
-impl Write for Out {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        match &mut self.0 {
-            Some(o) => o.write_all(s.as_bytes()).map_err(|_| core::fmt::Error),
-            None => Ok(()),
-        }
+    if unsafe { psci::start_core(core1, &raw mut STACK, main) }.is_err() {
+        panic!("front-end: CPU_ON failed");
     }
 }
 
@@ -71,9 +42,8 @@ fn idle() {
     }
 }
 
-const CLOCK: Clock = Clock { now, idle };
-
 /// The doorbell to the device: SGI to core 0.
+#[derive(Clone, Copy)]
 struct ToDevice;
 
 impl Link for ToDevice {
@@ -92,24 +62,9 @@ impl Link for ToDevice {
     }
 }
 
-/// Which run the semihosting command line asks for: its second word
-/// (QEMU: `-semihosting-config enable=on,arg=scmi-fw,arg=hostile`).
-fn mode() -> &'static str {
-    let Ok(args) = semihosting::experimental::env::args::<128>() else {
-        return "tour";
-    };
-    match (&args).nth(1) {
-        Some(Ok("hostile")) => "hostile",
-        Some(Ok("measure")) => "measure",
-        _ => "tour",
-    }
-}
-
 fn main() {
-    let mut out = Out::open();
     if crate::image::gic_up(&[DOORBELL_OUT], &[]).is_err() {
-        let _ = writeln!(out, "front-end: no GIC redistributor for core 1");
-        platform_qemu_virt::exit(1);
+        panic!("front-end: no GIC redistributor for core 1");
     }
     // The window: the channel first, then DMA pages for the rings, then
     // the heap for the agent's buffers.
@@ -119,69 +74,19 @@ fn main() {
     // SAFETY: the manifest's shared window, identity-mapped as normal
     // memory on both cores; the front-end is its only user on this core,
     // and the device reaches only the channel and what the driver gives it.
-    let view: &'static FixedWindow<'static> =
+    let view =
         unsafe { firmware_frontend::install(WINDOW.0 as usize, WINDOW.1 as usize, dma, heap) };
-    let mode = mode();
-    let _ = writeln!(out, "front-end: core 1, {mode} run");
-    let o = match mode {
-        "hostile" => firmware_frontend::hostile::run::<WindowHal, _, _, _>(
-            view, CHANNEL, ToDevice, ToDevice, CLOCK, &mut out,
-        ),
-        _ => firmware_frontend::run::<WindowHal, _, _, _>(view, CHANNEL, ToDevice, CLOCK, &mut out),
-    };
-    if mode == "measure" {
-        measure(&mut out, view);
-    }
-    let (bottom, top) = crate::image::stack_bounds();
-    let _ = writeln!(
-        out,
-        "device: deepest stack {} bytes of {}",
-        crate::image::stack_depth(),
-        top - bottom
-    );
-    let _ = writeln!(
-        out,
-        "result: {} checks passed, {} failed",
-        o.passed, o.failed
-    );
-    platform_qemu_virt::exit(if o.failed == 0 { 0 } else { 1 })
-}
-
-/// Times [`ROUND_TRIPS`] SENSOR_READING_GET round trips on a fresh agent:
-/// the device's counter ticks spent serving them (under `-icount shift=4`
-/// one tick per instruction).
-fn measure(out: &mut Out, view: &'static FixedWindow<'static>) {
-    use scmi_agent::agent::{AgentOptions, ScmiAgent};
-    use scmi_agent::amp_driver::AmpDriver;
-    use virtio_backend::msg::Revision;
-    let Ok(d) = AmpDriver::connect(
+    let status = pair::run(
+        pair::mode_from_semihosting(),
         view,
-        CHANNEL.0,
-        CHANNEL.1,
+        CHANNEL,
         ToDevice,
-        Revision::V2,
-        firmware_frontend::TIMEOUT,
-    ) else {
-        let _ = writeln!(out, "measure: the device did not come back");
-        return;
-    };
-    let opts = AgentOptions {
-        patience: firmware_frontend::TIMEOUT,
-        now,
-        idle,
-        ..AgentOptions::default()
-    };
-    let mut a: ScmiAgent<_, WindowHal, 16, 16> = ScmiAgent::new(d, opts);
-    let ticks0 = FIGURES.serve_ticks.load(Ordering::Relaxed);
-    let serves0 = FIGURES.busy_serves.load(Ordering::Relaxed);
-    for _ in 0..ROUND_TRIPS {
-        let _ = a.callw(0x15, 0x6, &[0, 0], 0);
-    }
-    let ticks = FIGURES.serve_ticks.load(Ordering::Relaxed) - ticks0;
-    let serves = FIGURES.busy_serves.load(Ordering::Relaxed) - serves0;
-    let _ = writeln!(
-        out,
-        "measure: {ROUND_TRIPS} SENSOR_READING_GET round trips, {serves} device wake-ups, {} counter ticks per round trip on the device",
-        ticks / ROUND_TRIPS
+        Clock { now, idle },
+        Device {
+            figures: &FIGURES,
+            stack: crate::image::stack_depth,
+        },
+        Semihosting::open(),
     );
+    platform_qemu_virt::exit(status)
 }

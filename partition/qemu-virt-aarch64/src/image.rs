@@ -1,7 +1,7 @@
 //! Start-up, the static device and the service loop (see the crate doc).
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use aarch64_paging::descriptor::El1Attributes;
 use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
@@ -12,7 +12,7 @@ use platform_qemu_virt::gic::{self, Distributor, Redistributor};
 use platform_qemu_virt::{Print, timer};
 use scmi_server::Server;
 use spin::mutex::SpinMutex;
-use transport_shmem::ShmemDevice;
+use transport_shmem::{Figures, MAX_INTERRUPTS_PER_WAKE, Processor, ShmemDevice, serve_forever};
 use virtio_backend::amp::Geometry;
 use virtio_backend::msg::Revision;
 use virtio_backend::service::Doorbell;
@@ -97,24 +97,7 @@ pub static DEVICE: SpinMutex<Device> = SpinMutex::new(ShmemDevice::new(
 ));
 
 /// What the loop measured, for the front-end's report.
-pub struct Figures {
-    /// Counter ticks spent serving wake-ups that found messages.
-    pub serve_ticks: AtomicU64,
-    /// Wake-ups that found messages.
-    pub busy_serves: AtomicU64,
-    /// Messages served.
-    pub messages: AtomicU64,
-    /// Wake-ups.
-    pub wakeups: AtomicU64,
-}
-
-/// The loop's figures.
-pub static FIGURES: Figures = Figures {
-    serve_ticks: AtomicU64::new(0),
-    busy_serves: AtomicU64::new(0),
-    messages: AtomicU64::new(0),
-    wakeups: AtomicU64::new(0),
-};
+pub static FIGURES: Figures = Figures::new();
 
 /// Boot stack of core 0, in 4 KiB pages.
 const STACK_PAGES: usize = 4;
@@ -199,9 +182,9 @@ fn paint_stack() {
 }
 
 #[cfg(feature = "frontend")]
-/// The deepest core 0's stack has been, in bytes: from its top to the
-/// lowest word no longer painted.
-pub fn stack_depth() -> usize {
+/// The deepest core 0's stack has been, and its size, in bytes: from its
+/// top to the lowest word no longer painted.
+pub fn stack_depth() -> (usize, usize) {
     let bottom = &raw const symbols::boot_stack_begin as usize;
     let top = &raw const symbols::boot_stack_end as usize;
     let mut p = bottom;
@@ -211,16 +194,7 @@ pub fn stack_depth() -> usize {
     while p < top && unsafe { (p as *const u64).read_volatile() } == PAINT {
         p += 8;
     }
-    top - p
-}
-
-#[cfg(feature = "frontend")]
-/// Core 0's stack: (bottom, top).
-pub fn stack_bounds() -> (usize, usize) {
-    (
-        &raw const symbols::boot_stack_begin as usize,
-        &raw const symbols::boot_stack_end as usize,
-    )
+    (top - p, top - bottom)
 }
 
 /// The doorbell to the driver: the SGI the manifest names, to core 1.
@@ -316,39 +290,56 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     serve(&mem)
 }
 
-/// The loop (see the crate doc).
+/// The loop (see the crate doc): `transport-shmem`'s, on this core's GIC
+/// and virtual timer.
 fn serve(mem: &FixedWindow<'_>) -> ! {
     let frequency = timer::frequency();
     let tick = u32::try_from(timer::ms_to_ticks(TICK_MS, frequency)).unwrap_or(u32::MAX);
     timer::arm_after(tick);
-    let mut bell = Sgi;
-    loop {
+    let mut dev = DEVICE.lock();
+    serve_forever(
+        &mut dev,
+        mem,
+        &mut Sgi,
+        &mut Core { tick, frequency },
+        &FIGURES,
+    )
+}
+
+/// Core 0 as the loop sees it.
+struct Core {
+    /// The tick, in counter ticks.
+    tick: u32,
+    /// The counter's frequency.
+    frequency: u64,
+}
+
+impl Processor for Core {
+    fn mask_interrupts(&mut self) {
         cpu::mask_irq();
-        let work = DEVICE.lock().pending(mem);
-        if !work && !timer::fired() {
-            cpu::wfi();
-        }
-        // The timer's interrupt is level-sensitive: it stays pending until
-        // the timer is armed again, so re-arm before ending it.
+    }
+    fn wait_for_interrupt(&mut self) {
+        cpu::wfi();
+    }
+    fn take_interrupts(&mut self) {
         if timer::fired() {
-            timer::arm_after(tick);
+            timer::arm_after(self.tick);
         }
-        while let Some(id) = gic::acknowledge() {
+        for _ in 0..MAX_INTERRUPTS_PER_WAKE {
+            let Some(id) = gic::acknowledge() else {
+                break;
+            };
             gic::end_of_interrupt(id);
         }
-        FIGURES.wakeups.fetch_add(1, Ordering::Relaxed);
-        let start = timer::counter();
-        let served = DEVICE
-            .lock()
-            .serve(mem, &mut bell, timer::ticks_to_ms(start, frequency));
-        if served.messages > 0 {
-            let spent = timer::counter().wrapping_sub(start);
-            FIGURES.serve_ticks.fetch_add(spent, Ordering::Relaxed);
-            FIGURES.busy_serves.fetch_add(1, Ordering::Relaxed);
-            FIGURES
-                .messages
-                .fetch_add(served.messages as u64, Ordering::Relaxed);
-        }
+    }
+    fn tick_due(&self) -> bool {
+        timer::fired()
+    }
+    fn now_ms(&self) -> u64 {
+        timer::ticks_to_ms(timer::counter(), self.frequency)
+    }
+    fn counter(&self) -> u64 {
+        timer::counter()
     }
 }
 
@@ -368,18 +359,10 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         .dec(FIGURES.wakeups.load(Ordering::Relaxed))
         .str(" wake-ups, ")
         .dec(FIGURES.messages.load(Ordering::Relaxed))
-        .str(" messages");
-    if let Some(d) = DEVICE.try_lock() {
-        let b = d.stats();
-        out.str(", bus ")
-            .dec(b.bus_messages)
-            .str(" answered, ")
-            .dec(b.dropped)
-            .str(" dropped, status ")
-            .hex(u64::from(d.core().status()))
-            .str(", link ")
-            .dec(d.link().map_or(99, |l| l as u64));
-    }
-    out.str(")\n");
+        .str(" messages, ")
+        .dec(FIGURES.kicks.load(Ordering::Relaxed))
+        .str(" kicks, ")
+        .dec(FIGURES.dropped.load(Ordering::Relaxed))
+        .str(" dropped)\n");
     platform_qemu_virt::exit(101)
 }

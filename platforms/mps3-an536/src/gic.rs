@@ -29,6 +29,8 @@ pub const SGI_PRIORITY: u8 = 0x80;
 pub enum Error {
     /// SGI numbers are 0 to 15.
     InvalidSgi(u8),
+    /// Private peripheral interrupts are INTIDs 16 to 31.
+    InvalidPpi(u32),
     /// The target's Aff0 is above 15: an SGI target list covers Aff0 0..15
     /// (range selector 0), the only range `arm-gic` sends to.
     TargetOutOfRange(u32),
@@ -148,6 +150,19 @@ impl Redistributor<'_> {
     /// Enables SGI `sgi` on this redistributor's core at [`SGI_PRIORITY`].
     pub fn enable_sgi(&mut self, sgi: u8) -> Result<(), Error> {
         let id = sgi_id(sgi)?;
+        self.gicr.set_interrupt_priority(id, SGI_PRIORITY)?;
+        self.gicr.enable_interrupt(id, true)?;
+        self.gicr.wait_for_pending_write();
+        Ok(())
+    }
+
+    /// Enables private peripheral interrupt `intid` (16..=31, e.g. the
+    /// generic timer's) on this redistributor's core at [`SGI_PRIORITY`].
+    pub fn enable_ppi(&mut self, intid: u32) -> Result<(), Error> {
+        if !(16..32).contains(&intid) {
+            return Err(Error::InvalidPpi(intid));
+        }
+        let id = IntId::ppi(intid - 16);
         self.gicr.set_interrupt_priority(id, SGI_PRIORITY)?;
         self.gicr.enable_interrupt(id, true)?;
         self.gicr.wait_for_pending_write();

@@ -44,6 +44,25 @@ pub fn frequency() -> u64 {
     aarch32_cpu::register::Cntfrq::read().0.into()
 }
 
+/// Arms the EL1 physical timer to fire `ticks` from now (its interrupt,
+/// PPI 30, stays pending until the timer is armed again or stopped).
+#[cfg(target_arch = "arm")]
+pub fn arm_after(ticks: u32) {
+    use aarch32_cpu::register::{CntpCtl, CntpTval};
+    CntpTval::write(CntpTval(ticks));
+    CntpCtl::write(
+        CntpCtl::new_with_raw_value(0)
+            .with_enable(true)
+            .with_imask(false),
+    );
+}
+
+/// Whether the EL1 physical timer has fired (its condition is met).
+#[cfg(target_arch = "arm")]
+pub fn fired() -> bool {
+    aarch32_cpu::register::CntpCtl::read().istatus()
+}
+
 /// Milliseconds since the counter started.
 #[cfg(target_arch = "arm")]
 pub fn millis_since_boot() -> u64 {

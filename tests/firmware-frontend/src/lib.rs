@@ -32,6 +32,7 @@
 extern crate alloc;
 
 pub mod hostile;
+pub mod pair;
 mod window;
 
 use core::fmt::Write;

@@ -43,6 +43,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{Ordering, fence};
 use core::time::Duration;
 
 use virtio_drivers::Hal;
@@ -464,6 +465,13 @@ impl<T: Transport, H: Hal, const CQ: usize, const EQ: usize> ScmiAgent<T, H, CQ,
     /// Notifies the cmdq if the device asked for it, then takes every used
     /// buffer.
     pub fn kick(&mut self) {
+        // virtio v1.2 §2.7.10.1: the driver reads avail_event only after
+        // its avail idx store is visible. `VirtQueue::should_notify` loads
+        // it with Acquire right after a Release store, which may be
+        // reordered before the store (store-load), so a kick can be lost
+        // against a device that re-armed meanwhile (Linux puts a full
+        // barrier here, `virtqueue_kick_prepare`).
+        fence(Ordering::SeqCst);
         if self.cmdq.should_notify() {
             self.stats.cmdq_kicks += 1;
             self.transport.notify(0);
@@ -613,6 +621,8 @@ impl<T: Transport, H: Hal, const CQ: usize, const EQ: usize> ScmiAgent<T, H, CQ,
             let head = unsafe { q.add(&[], &mut [&mut buf[..]]) }.expect("eventq add");
             self.event_bufs.insert(head, buf);
         }
+        // As in `kick`: the avail idx store before the avail_event load.
+        fence(Ordering::SeqCst);
         if q.should_notify() {
             self.stats.eventq_kicks += 1;
             self.transport.notify(1);

@@ -111,11 +111,18 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
             event_count: 0,
         };
         let start = link.now();
+        let mut rung = None;
         while inner.channel.link() != LinkState::Run {
             if let Err(e) = inner.channel.poll_link(&inner.mem) {
                 return Err(ConnectError::Handshake(Some(e)));
             }
-            link.ring();
+            // Ring when our queue head changed: the device has something
+            // to see. Not on every look: a doorbell storm only slows it.
+            let now_at = Some(inner.channel.link());
+            if now_at != rung {
+                link.ring();
+                rung = now_at;
+            }
             if link.now().saturating_sub(start) >= timeout {
                 return Err(ConnectError::Handshake(None));
             }
@@ -178,15 +185,22 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
         i.token
     }
 
-    /// Puts `frame` in the channel, ringing the device while it is full.
+    /// Puts `frame` in the channel and rings the device once; while the
+    /// channel is full, reads what the device sent (which frees its side)
+    /// and waits.
     pub fn send(&self, frame: &[u8]) {
         let start = self.link.now();
+        let mut rung = false;
         loop {
             {
                 let mut i = self.inner.borrow_mut();
                 let Inner { channel, mem, .. } = &mut *i;
                 match channel.send(&*mem, frame) {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        drop(i);
+                        self.link.ring();
+                        return;
+                    }
                     Err(ChannelError::Full) => {}
                     Err(e) => panic!("the channel refused a message: {e}"),
                 }
@@ -198,7 +212,10 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
                 }
                 self.stray.set(self.stray.get() + 1);
             }
-            self.link.ring();
+            if !rung {
+                self.link.ring();
+                rung = true;
+            }
             self.link.idle();
             assert!(
                 self.link.now().saturating_sub(start) < self.timeout,
@@ -258,7 +275,6 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
         let start = self.link.now();
         let mut skipped = 0;
         loop {
-            self.link.ring();
             while let Some(f) = self.next_response() {
                 if u16::from_le_bytes([f[4], f[5]]) == token {
                     return (f, skipped);
@@ -296,7 +312,6 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
         self.send(frame);
         let start = self.link.now();
         loop {
-            self.link.ring();
             if let Some(f) = self.drain() {
                 return f;
             }
@@ -426,7 +441,6 @@ impl<M: GuestMemory, L: Link> Transport for AmpDriver<M, L> {
         .encode(self.dev_num, 0, &mut f)
         .expect("fits");
         self.send(&f[..n]);
-        self.link.ring();
     }
 
     fn get_status(&self) -> DeviceStatus {

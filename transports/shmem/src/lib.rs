@@ -16,7 +16,8 @@
 //! [`ShmemDevice`] is what a firmware image's loop calls:
 //! [`pending`](ShmemDevice::pending) with interrupts masked before it
 //! sleeps, and [`serve`](ShmemDevice::serve) when it wakes (doorbell,
-//! timer, or work found). Everything else — the handshake, the bus
+//! timer, or work found); [`serve_forever`] is that loop, over a
+//! [`Processor`] the board provides. Everything else — the handshake, the bus
 //! messages, the order of messages, kicks, time and notifications, the
 //! barrier before the doorbell — is the core's (`virtio_backend::service`).
 //!
@@ -29,6 +30,8 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use virtio_backend::amp::{AmpBus, AmpStats, BusState, Channel, ChannelError, Geometry};
 use virtio_backend::bus::GetDevicesOrder;
@@ -173,6 +176,109 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
             if !r.more {
                 return out;
             }
+        }
+    }
+}
+
+/// What the loop needs of the processor it runs on: interrupts, sleep and
+/// time. Board crates implement it over their GIC and timer; the loop
+/// itself ([`serve_forever`]) is the same on every board.
+pub trait Processor {
+    /// Masks interrupts (they are never unmasked: the loop polls).
+    fn mask_interrupts(&mut self);
+    /// Sleeps until an interrupt is pending (`WFI`; a masked interrupt
+    /// that is already pending ends it at once).
+    fn wait_for_interrupt(&mut self);
+    /// Re-arms the periodic tick if it fired, then acknowledges and ends
+    /// the pending interrupts, at most [`MAX_INTERRUPTS_PER_WAKE`] (a
+    /// level-sensitive tick must be re-armed before it is ended, or it
+    /// stays pending; a driver ringing in a tight loop must not keep the
+    /// device acknowledging doorbells instead of serving them).
+    fn take_interrupts(&mut self);
+    /// Whether the periodic tick is due (time must pass on the platform).
+    fn tick_due(&self) -> bool;
+    /// Milliseconds since boot.
+    fn now_ms(&self) -> u64;
+    /// A free-running cycle or tick counter, for the figures.
+    fn counter(&self) -> u64;
+}
+
+/// Most interrupts [`Processor::take_interrupts`] takes per wake-up: the
+/// doorbells it leaves pending only end the next sleep at once.
+pub const MAX_INTERRUPTS_PER_WAKE: usize = 16;
+
+/// What [`serve_forever`] measured: atomics, so another core (a test
+/// front-end) may read them while the loop runs.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// Counter ticks spent serving wake-ups that found messages.
+    pub serve_ticks: AtomicU64,
+    /// Wake-ups that found messages.
+    pub busy_serves: AtomicU64,
+    /// Messages served.
+    pub messages: AtomicU64,
+    /// Wake-ups.
+    pub wakeups: AtomicU64,
+    /// Messages dropped (malformed, unknown, for no device).
+    pub dropped: AtomicU64,
+    /// Queue kicks served.
+    pub kicks: AtomicU64,
+}
+
+impl Figures {
+    /// Zero.
+    pub const fn new() -> Self {
+        Figures {
+            serve_ticks: AtomicU64::new(0),
+            busy_serves: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            wakeups: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            kicks: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The firmware loop: with interrupts masked, check for work (a message
+/// in the channel, the tick due); none: sleep (`WFI`: a doorbell that came
+/// after the check is pending and ends the sleep at once); take the
+/// interrupts; serve everything ([`ShmemDevice::serve`]), which rings the
+/// driver's doorbell through `bell`. Never returns.
+pub fn serve_forever<D, M, B, P, const NQ: usize, const H: usize>(
+    dev: &mut ShmemDevice<D, NQ, H>,
+    mem: &M,
+    bell: &mut B,
+    cpu: &mut P,
+    figures: &Figures,
+) -> !
+where
+    D: VirtioDevice,
+    M: GuestMemory,
+    B: Doorbell,
+    P: Processor,
+{
+    cpu.mask_interrupts();
+    loop {
+        if !dev.pending(mem) && !cpu.tick_due() {
+            cpu.wait_for_interrupt();
+        }
+        cpu.take_interrupts();
+        figures.wakeups.fetch_add(1, Ordering::Relaxed);
+        let start = cpu.counter();
+        let served = dev.serve(mem, bell, cpu.now_ms());
+        figures
+            .dropped
+            .fetch_add(served.dropped as u64, Ordering::Relaxed);
+        figures
+            .kicks
+            .fetch_add(served.kicks as u64, Ordering::Relaxed);
+        if served.messages > 0 {
+            let spent = cpu.counter().wrapping_sub(start);
+            figures.serve_ticks.fetch_add(spent, Ordering::Relaxed);
+            figures.busy_serves.fetch_add(1, Ordering::Relaxed);
+            figures
+                .messages
+                .fetch_add(served.messages as u64, Ordering::Relaxed);
         }
     }
 }
