@@ -7,7 +7,7 @@
 //! command and owns the state it borrows. Nothing here knows the protocol
 //! table.
 
-use crate::config::{Config, MAX_DEVICES, protocol_bit};
+use crate::config::{AgentConfig, Config, MAX_DEVICES, protocol_bit};
 use crate::header::{Header, MsgType, Status};
 
 /// Kinds of per-resource notification subscriptions an agent can hold.
@@ -127,9 +127,34 @@ impl<P, const A: usize> Cx<'_, P, A> {
         agent_count::<A>(self.config)
     }
 
-    /// The caller's state.
-    pub fn me(&mut self) -> &mut AgentState {
-        &mut self.agents[self.agent as usize - 1]
+    /// Index of agent `agent` (1-based) in [`Cx::agents`] and the
+    /// configuration's agents; `None` for 0 and for agents not served.
+    pub fn agent_index(&self, agent: u32) -> Option<usize> {
+        let i = usize::try_from(agent).ok()?.checked_sub(1)?;
+        let served = usize::try_from(self.agent_count()).ok()?;
+        (i < served).then_some(i)
+    }
+
+    /// The configuration of agent `agent` (1-based), if served.
+    pub fn agent_config(&self, agent: u32) -> Option<&'static AgentConfig> {
+        self.config.agents.get(self.agent_index(agent)?)
+    }
+
+    /// Whether agent `agent` (1-based) is served and trusted.
+    pub fn trusted(&self, agent: u32) -> bool {
+        self.agent_config(agent).is_some_and(|c| c.trusted)
+    }
+
+    /// The state of agent `agent` (1-based); NOT_FOUND if not served.
+    pub fn state_of(&mut self, agent: u32) -> Result<&mut AgentState, Status> {
+        let i = self.agent_index(agent).ok_or(Status::NotFound)?;
+        self.agents.get_mut(i).ok_or(Status::NotFound)
+    }
+
+    /// The caller's state. The server only builds a context for an agent
+    /// it serves, so this does not fail; if it did, GENERIC_ERROR.
+    pub fn me(&mut self) -> Result<&mut AgentState, Status> {
+        self.state_of(self.agent).map_err(|_| Status::GenericError)
     }
 
     /// Whether agent `agent` (1-based) may see `resource` of `protocol`.
@@ -147,7 +172,12 @@ impl<P, const A: usize> Cx<'_, P, A> {
         match self.config.device_of(protocol, resource) {
             None => true,
             Some(d) => {
-                st.devices & (1 << d) != 0 && st.denied_protocols[d] & protocol_bit(protocol) == 0
+                let bit = u32::try_from(d).ok().and_then(|d| 1u32.checked_shl(d));
+                bit.is_some_and(|b| st.devices & b != 0)
+                    && st
+                        .denied_protocols
+                        .get(d)
+                        .is_some_and(|m| m & protocol_bit(protocol) == 0)
             }
         }
     }
@@ -192,9 +222,10 @@ impl<P, const A: usize> Cx<'_, P, A> {
     /// to every agent subscribed to `kind` for it that may see it.
     pub fn notify_all(&mut self, kind: NotifyKind, resource: u32, event: u8, body: &[u8]) {
         for a in 1..=A as u32 {
-            if self.agents[a as usize - 1].subscribed(kind, resource)
-                && self.visible_to(a, self.header.protocol, resource)
-            {
+            let Some(st) = self.agents.get((a as usize).wrapping_sub(1)) else {
+                continue;
+            };
+            if st.subscribed(kind, resource) && self.visible_to(a, self.header.protocol, resource) {
                 let h = Header {
                     msg_id: event,
                     msg_type: MsgType::Notification,

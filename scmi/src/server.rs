@@ -313,8 +313,11 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
             };
             base::handle(&mut cx, present, &mut args, &mut reply)
         } else {
-            let allowed =
-                self.config.agents[agent as usize - 1].protocols & protocol_bit(h.protocol) != 0;
+            let allowed = self
+                .config
+                .agents
+                .get((agent as usize).wrapping_sub(1))
+                .is_some_and(|c| c.protocols & protocol_bit(h.protocol) != 0);
             match Table::<P, A>::ALL.iter().find(|p| p.id == h.protocol) {
                 Some(p) if allowed && (p.present)(&self.platform) => {
                     let mut cx = Cx {
@@ -400,8 +403,13 @@ fn common<P: Platform, const A: usize>(
             // Same major, minor not above ours (layouts are compatible
             // within a major).
             if v >> 16 == p.version >> 16 && v & 0xffff <= p.version & 0xffff {
-                let i = usize::from(p.id - 0x10);
-                cx.me().negotiated[i] = v;
+                // negotiated[] holds the standard protocols 0x10..=0x1f;
+                // another id cannot be recorded: NOT_SUPPORTED.
+                let slot = usize::from(p.id)
+                    .checked_sub(0x10)
+                    .and_then(|i| cx.me().ok()?.negotiated.get_mut(i))
+                    .ok_or(Status::NotSupported)?;
+                *slot = v;
                 Ok(())
             } else {
                 Err(Status::NotSupported)

@@ -657,7 +657,14 @@ impl Channel {
             u32::from(self.tail),
             u32::from(self.layout.elements),
         );
-        ((h + n - t - 1) % n) as u16
+        // h, t < n, so h + n - t - 1 does not wrap. A layout has at least
+        // two elements (`num_queue_elements`, checked by Geometry::check);
+        // were it ever zero there would be no room rather than a panic.
+        (h + n)
+            .wrapping_sub(t + 1)
+            .checked_rem(n)
+            .and_then(|v| u16::try_from(v).ok())
+            .unwrap_or(0)
     }
 
     /// Free elements we may still send into.
@@ -1014,7 +1021,9 @@ impl<const N: usize> AmpBus<N> {
             self.stats.bus_messages += 1;
             // No room: the driver, which waits for this answer, has not
             // drained the queue; it times out and asks again.
-            let _ = self.channel.send(mem, &out[..n]);
+            if let Some(msg) = out.get(..n) {
+                let _ = self.channel.send(mem, msg);
+            }
         }
     }
 
@@ -1024,6 +1033,8 @@ impl<const N: usize> AmpBus<N> {
     /// [`service::step`]: crate::service::step
     pub fn bind<'a, M: GuestMemory>(&'a mut self, mem: &'a M) -> AmpPort<'a, M, N> {
         AmpPort {
+            rev: self.rev,
+            frame_size: usize::from(self.channel.layout.element_size),
             bus: RefCell::new(self),
             mem,
         }
@@ -1033,9 +1044,19 @@ impl<const N: usize> AmpBus<N> {
 /// An [`AmpBus`] bound to its memory for one step: the [`Mailbox`] of the
 /// step ([`AmpPort::mailbox`]) and the [`Notifier`] of each device
 /// ([`AmpPort::notifier`]) share it.
+///
+/// The bus is borrowed only inside one [`Mailbox`] or [`Notifier`] call,
+/// never across calls, and none of those calls another; the port is not
+/// `Sync`. A borrow therefore always succeeds. It is still taken with
+/// `try_borrow_mut` (no panic path in firmware, DESIGN.md): were it ever
+/// refused, the call does nothing (no message, no reply, no event).
+/// What does not change while bound (the revision, the element size) is
+/// copied out at [`AmpBus::bind`] and needs no borrow.
 pub struct AmpPort<'a, M, const N: usize> {
     bus: RefCell<&'a mut AmpBus<N>>,
     mem: &'a M,
+    rev: Revision,
+    frame_size: usize,
 }
 
 impl<'a, M: GuestMemory, const N: usize> AmpPort<'a, M, N> {
@@ -1043,7 +1064,7 @@ impl<'a, M: GuestMemory, const N: usize> AmpPort<'a, M, N> {
     ///
     /// [`Bound::on_bus`]: crate::service::Bound::on_bus
     pub fn revision(&self) -> Revision {
-        self.bus.borrow().rev
+        self.rev
     }
 
     /// The step's mailbox.
@@ -1071,7 +1092,7 @@ pub struct AmpMailbox<'p, 'a, M, const N: usize> {
 
 impl<M: GuestMemory, const N: usize> Mailbox for AmpMailbox<'_, '_, M, N> {
     fn next(&mut self, buf: &mut [u8]) -> Option<(usize, usize)> {
-        let mut bus = self.port.bus.borrow_mut();
+        let mut bus = self.port.bus.try_borrow_mut().ok()?;
         let mem = self.port.mem;
         // Bounded: at most one pass over the queue's elements.
         for _ in 0..bus.channel.layout.elements {
@@ -1084,7 +1105,8 @@ impl<M: GuestMemory, const N: usize> Mailbox for AmpMailbox<'_, '_, M, N> {
                 }
                 Err(_) => return None,
             };
-            let frame = &buf[..len];
+            // peek returns at most buf.len() (a longer message is Malformed).
+            let frame = buf.get(..len)?;
             let Ok((h, _)) = Header::decode(frame) else {
                 bus.stats.dropped += 1;
                 bus.channel.consume(mem).ok()?;
@@ -1112,13 +1134,15 @@ impl<M: GuestMemory, const N: usize> Mailbox for AmpMailbox<'_, '_, M, N> {
     }
 
     fn reply(&mut self, _device: usize, response: &[u8]) {
-        let mut bus = self.port.bus.borrow_mut();
-        // Room was checked before the request was taken.
-        let _ = bus.channel.send(self.port.mem, response);
+        // Never refused (see AmpPort).
+        if let Ok(mut bus) = self.port.bus.try_borrow_mut() {
+            // Room was checked before the request was taken.
+            let _ = bus.channel.send(self.port.mem, response);
+        }
     }
 
     fn frame_size(&self) -> usize {
-        usize::from(self.port.bus.borrow().channel.layout.element_size)
+        self.port.frame_size
     }
 }
 
@@ -1135,7 +1159,10 @@ pub struct AmpNotifier<'p, 'a, M, D, const N: usize> {
 
 impl<M: GuestMemory, D: Doorbell, const N: usize> Notifier for AmpNotifier<'_, '_, M, D, N> {
     fn notify(&mut self, n: Notification) {
-        let mut bus = self.port.bus.borrow_mut();
+        // Never refused (see AmpPort).
+        let Ok(mut bus) = self.port.bus.try_borrow_mut() else {
+            return;
+        };
         bus.event(self.port.mem, self.dev_num, n, false);
         // Rung even when the event waits for room: the driver then has
         // unread messages, and the doorbell tells it to read them.

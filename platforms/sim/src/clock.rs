@@ -125,12 +125,18 @@ fn ext_slot(kind: u8) -> Result<usize, Status> {
 impl<const N: usize> SimClocks<N> {
     fn get(&self, clock: u32) -> Result<&State, Status> {
         let n = self.table.clocks.len();
-        self.state[..n].get(clock as usize).ok_or(Status::NotFound)
+        self.state
+            .get(..n)
+            .unwrap_or_default()
+            .get(clock as usize)
+            .ok_or(Status::NotFound)
     }
 
     fn get_mut(&mut self, clock: u32) -> Result<&mut State, Status> {
         let n = self.table.clocks.len();
-        self.state[..n]
+        self.state
+            .get_mut(..n)
+            .unwrap_or_default()
             .get_mut(clock as usize)
             .ok_or(Status::NotFound)
     }
@@ -243,7 +249,8 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
 
     fn clock_ext_config(&self, clock: u32, kind: u8) -> Result<u32, Status> {
         let k = ext_slot(kind)?;
-        self.clock.get(clock).map(|s| s.ext[k])
+        let s = self.clock.get(clock)?;
+        s.ext.get(k).copied().ok_or(Status::InvalidParameters)
     }
 
     fn clock_set_ext_config(
@@ -265,9 +272,15 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
             return Err(Status::InvalidParameters);
         }
         let s = self.clock.get_mut(clock)?;
-        s.ext[k] = value;
-        s.ext_by[k] = agent;
-        Ok(())
+        // ext_slot indexes EXT_KINDS, as long as ext and ext_by.
+        match (s.ext.get_mut(k), s.ext_by.get_mut(k)) {
+            (Some(v), Some(by)) => {
+                *v = value;
+                *by = agent;
+                Ok(())
+            }
+            _ => Err(Status::InvalidParameters),
+        }
     }
 
     fn clock_parent(&self, clock: u32) -> Result<u32, Status> {

@@ -89,22 +89,34 @@ impl<const N: usize> SimPerf<N> {
             return;
         };
         let table = self.table;
-        for (d, (desc, boot)) in table.domains.iter().zip(table.boot).enumerate() {
-            self.limits[d][a] = Limits::default();
-            if self.level_by[d] == agent {
-                self.level[d] = *boot;
-                self.level_by[d] = 0;
+        let state = self
+            .limits
+            .iter_mut()
+            .zip(self.level.iter_mut())
+            .zip(self.level_by.iter_mut());
+        for ((desc, boot), ((limits, level), by)) in table.domains.iter().zip(table.boot).zip(state)
+        {
+            if let Some(mine) = limits.get_mut(a) {
+                *mine = Limits::default();
             }
-            let (max, min) = effective(desc, &self.limits[d]);
-            if let Some(l) = clamp(desc, self.level[d], max, min) {
-                self.level[d] = l;
+            if *by == agent {
+                *level = *boot;
+                *by = 0;
+            }
+            let (max, min) = effective(desc, limits);
+            if let Some(l) = clamp(desc, *level, max, min) {
+                *level = l;
             }
         }
     }
 
     /// Current level value of `domain`.
     pub fn level(&self, domain: u32) -> Option<u32> {
-        self.level[..self.count()].get(domain as usize).copied()
+        self.level
+            .get(..self.count())
+            .unwrap_or_default()
+            .get(domain as usize)
+            .copied()
     }
 
     /// Limits in force on `domain`: `(max, min)` level values.
@@ -115,7 +127,11 @@ impl<const N: usize> SimPerf<N> {
 
     /// The agent that set `domain`'s level last (0 if none).
     pub fn level_set_by(&self, domain: u32) -> Option<u32> {
-        self.level_by[..self.count()].get(domain as usize).copied()
+        self.level_by
+            .get(..self.count())
+            .unwrap_or_default()
+            .get(domain as usize)
+            .copied()
     }
 }
 
@@ -180,7 +196,7 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
         let d = self.perf.table.domains.get(i).ok_or(Status::NotFound)?;
         let s = &mut self.perf;
         let mut all = *s.limits.get(i).ok_or(Status::NotFound)?;
-        let mine = &mut all[a];
+        let mine = all.get_mut(a).ok_or(Status::Denied)?;
         if let Some(m) = max {
             mine.max = m;
         }
@@ -194,9 +210,14 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
         // Together with the other agents' limits, some level must remain.
         let (emax, emin) = effective(d, &all);
         let level = clamp(d, s.level[i], emax, emin).ok_or(Status::OutOfRange)?;
-        s.limits[i] = all;
-        s.level[i] = level;
-        Ok(())
+        match (s.limits.get_mut(i), s.level.get_mut(i)) {
+            (Some(l), Some(v)) => {
+                *l = all;
+                *v = level;
+                Ok(())
+            }
+            _ => Err(Status::NotFound),
+        }
     }
 
     fn perf_level_get(&self, domain: u32) -> Result<u32, Status> {
@@ -214,8 +235,13 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
         if !(min..=max).contains(&level) {
             return Err(Status::OutOfRange);
         }
-        self.perf.level[i] = level;
-        self.perf.level_by[i] = agent;
-        Ok(())
+        match (self.perf.level.get_mut(i), self.perf.level_by.get_mut(i)) {
+            (Some(v), Some(by)) => {
+                *v = level;
+                *by = agent;
+                Ok(())
+            }
+            _ => Err(Status::NotFound),
+        }
     }
 }

@@ -116,7 +116,7 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
             .votes
             .get_mut(domain as usize)
             .ok_or(Status::NotFound)?;
-        d[i] = state;
+        *d.get_mut(i).ok_or(Status::Denied)? = state;
         Ok(())
     }
 }

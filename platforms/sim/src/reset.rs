@@ -103,7 +103,10 @@ impl<const N: usize> SimResets<N> {
 
     /// The state of `domain`.
     pub fn domain(&self, domain: u32) -> Option<&DomainState> {
-        self.domains[..self.table.resets.len()].get(domain as usize)
+        self.domains
+            .get(..self.table.resets.len())
+            .unwrap_or_default()
+            .get(domain as usize)
     }
 
     /// Reverts what `agent` changed (BASE_RESET_AGENT_CONFIGURATION): the
@@ -136,7 +139,11 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
             .and_then(|s| 1u32.checked_shl(s))
             .ok_or(Status::Denied)?;
         let n = self.reset.table.resets.len();
-        let d = self.reset.domains[..n]
+        let d = self
+            .reset
+            .domains
+            .get_mut(..n)
+            .unwrap_or_default()
             .get_mut(domain as usize)
             .ok_or(Status::NotFound)?;
         match op {

@@ -106,7 +106,8 @@ pub fn timestamp_at(exp: i8, t_ms: u64) -> u64 {
     } else {
         10u64
             .checked_pow(shift.unsigned_abs())
-            .map_or(0, |d| t_ms / d)
+            .and_then(|d| t_ms.checked_div(d))
+            .unwrap_or(0)
     }
 }
 
@@ -239,7 +240,12 @@ impl<const N: usize> SimSensors<N> {
     /// Makes `sensor` fail its reads with HARDWARE_ERROR (or heals it).
     pub fn set_fault(&mut self, sensor: u32, fault: bool) {
         let n = self.table.sensors.len();
-        if let Some(s) = self.state[..n].get_mut(sensor as usize) {
+        if let Some(s) = self
+            .state
+            .get_mut(..n)
+            .unwrap_or_default()
+            .get_mut(sensor as usize)
+        {
             s.fault = fault;
         }
     }
@@ -283,7 +289,13 @@ impl<const N: usize> SimSensors<N> {
 
     fn next_event(&mut self) -> Option<SensorEvent> {
         let n = self.table.sensors.len();
-        for (i, s) in self.state[..n].iter_mut().enumerate() {
+        for (i, s) in self
+            .state
+            .get_mut(..n)
+            .unwrap_or_default()
+            .iter_mut()
+            .enumerate()
+        {
             for (k, t) in s.trips.iter_mut().enumerate() {
                 if t.pending != 0 {
                     let upward = t.pending & 1 != 0;
@@ -355,7 +367,10 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
 
     fn sensor_config(&self, sensor: u32) -> Result<SensorConfig, Status> {
         let n = self.sensor.table.sensors.len();
-        self.sensor.state[..n]
+        self.sensor
+            .state
+            .get(..n)
+            .unwrap_or_default()
             .get(sensor as usize)
             .map(|s| s.config)
             .ok_or(Status::NotFound)
@@ -368,7 +383,11 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
         config: SensorConfig,
     ) -> Result<(), Status> {
         let n = self.sensor.table.sensors.len();
-        let s = self.sensor.state[..n]
+        let s = self
+            .sensor
+            .state
+            .get_mut(..n)
+            .unwrap_or_default()
             .get_mut(sensor as usize)
             .ok_or(Status::NotFound)?;
         s.config = config;
@@ -385,7 +404,11 @@ impl<const P: usize, const F: usize, const C: usize, const S: usize, const R: us
         value: i64,
     ) -> Result<(), Status> {
         let n = self.sensor.table.sensors.len();
-        let t = self.sensor.state[..n]
+        let t = self
+            .sensor
+            .state
+            .get_mut(..n)
+            .unwrap_or_default()
             .get_mut(sensor as usize)
             .ok_or(Status::NotFound)?
             .trips

@@ -83,12 +83,18 @@ impl<const N: usize> SimVoltages<N> {
 impl<const N: usize> SimVoltages<N> {
     fn get(&self, domain: u32) -> Result<&State, Status> {
         let n = self.table.domains.len();
-        self.state[..n].get(domain as usize).ok_or(Status::NotFound)
+        self.state
+            .get(..n)
+            .unwrap_or_default()
+            .get(domain as usize)
+            .ok_or(Status::NotFound)
     }
 
     fn get_mut(&mut self, domain: u32) -> Result<&mut State, Status> {
         let n = self.table.domains.len();
-        self.state[..n]
+        self.state
+            .get_mut(..n)
+            .unwrap_or_default()
             .get_mut(domain as usize)
             .ok_or(Status::NotFound)
     }

@@ -75,7 +75,7 @@ pub(crate) fn handle<P: Platform, const A: usize>(
     let agent = cx.agent;
     let agents = cx.agent_count();
     // What this agent may use of what is there.
-    let mine = cfg.agents[agent as usize - 1].protocols & present;
+    let mine = cx.agent_config(agent).map_or(0, |c| c.protocols) & present;
     match cx.header.msg_id {
         PROTOCOL_VERSION => out.u32(VERSION),
         PROTOCOL_ATTRIBUTES => {
@@ -129,8 +129,7 @@ pub(crate) fn handle<P: Platform, const A: usize>(
             let id = if want == u32::MAX { agent } else { want };
             let name = match id {
                 0 => PLATFORM_NAME,
-                n if n <= agents => cfg.agents[n as usize - 1].name,
-                _ => return Err(Status::NotFound),
+                n => cx.agent_config(n).ok_or(Status::NotFound)?.name,
             };
             out.u32(id)?;
             out.name::<16>(name)
@@ -145,7 +144,7 @@ pub(crate) fn handle<P: Platform, const A: usize>(
             if !cx.p2a {
                 return Err(Status::NotSupported);
             }
-            cx.me()
+            cx.me()?
                 .set_notify(NotifyKind::BaseErrors, 0, flags & 1 != 0)
         }
         SET_DEVICE_PERMISSIONS => {
@@ -156,7 +155,7 @@ pub(crate) fn handle<P: Platform, const A: usize>(
             if flags & !1 != 0 {
                 return Err(Status::InvalidParameters);
             }
-            let st = &mut cx.agents[target as usize - 1];
+            let st = cx.state_of(target)?;
             if flags & 1 != 0 {
                 st.devices |= 1 << device;
             } else {
@@ -181,8 +180,12 @@ pub(crate) fn handle<P: Platform, const A: usize>(
             if protocol_bit(protocol) == 0 {
                 return Err(Status::NotFound);
             }
-            let st = &mut cx.agents[target as usize - 1];
-            let d = &mut st.denied_protocols[device as usize];
+            let st = cx.state_of(target)?;
+            // check_target: device < MAX_DEVICES.
+            let d = st
+                .denied_protocols
+                .get_mut(device as usize)
+                .ok_or(Status::NotFound)?;
             if flags & 1 != 0 {
                 *d &= !protocol_bit(protocol);
             } else {
@@ -196,23 +199,22 @@ pub(crate) fn handle<P: Platform, const A: usize>(
             if target == 0 || target > agents {
                 return Err(Status::NotFound);
             }
-            if target != agent && !cfg.agents[agent as usize - 1].trusted {
+            if target != agent && !cx.trusted(agent) {
                 return Err(Status::Denied);
             }
             if flags & !1 != 0 {
                 return Err(Status::InvalidParameters);
             }
             // Resetting its own permissions is the trusted agent's call only.
-            if flags & 1 != 0 && !cfg.agents[agent as usize - 1].trusted {
+            if flags & 1 != 0 && !cx.trusted(agent) {
                 return Err(Status::Denied);
             }
-            reset_agent(cx, target, flags & 1 != 0);
-            Ok(())
+            reset_agent(cx, target, flags & 1 != 0)
         }
         NEGOTIATE_PROTOCOL_VERSION => {
             let v = args.u32()?;
             if v >> 16 == VERSION >> 16 && v & 0xffff <= VERSION & 0xffff {
-                cx.me().negotiated[0] = v;
+                cx.me()?.negotiated[0] = v;
                 Ok(())
             } else {
                 Err(Status::NotSupported)
@@ -237,7 +239,7 @@ fn check_target<P, const A: usize>(
     if device as usize >= cfg.devices.len().min(MAX_DEVICES) {
         return Err(Status::NotFound);
     }
-    if !cfg.agents[agent as usize - 1].trusted {
+    if !cx.trusted(agent) {
         return Err(Status::Denied);
     }
     Ok(())
@@ -248,10 +250,13 @@ fn check_target<P, const A: usize>(
 /// negotiated versions and subscriptions, its waiting messages are dropped,
 /// the platform reverts its settings, and with `permissions` its access
 /// returns to the configured one.
-fn reset_agent<P: Platform, const A: usize>(cx: &mut Cx<'_, P, A>, target: u32, permissions: bool) {
-    let i = target as usize - 1;
-    let cfg = cx.config.agents[i];
-    let st = &mut cx.agents[i];
+fn reset_agent<P: Platform, const A: usize>(
+    cx: &mut Cx<'_, P, A>,
+    target: u32,
+    permissions: bool,
+) -> Result<(), Status> {
+    let cfg = *cx.agent_config(target).ok_or(Status::NotFound)?;
+    let st = cx.state_of(target)?;
     st.negotiated = [0; 16];
     st.notify = [0; NOTIFY_KINDS];
     if permissions {
@@ -260,4 +265,5 @@ fn reset_agent<P: Platform, const A: usize>(cx: &mut Cx<'_, P, A>, target: u32, 
     }
     cx.outbox.clear_agent(target);
     cx.platform.reset_agent(target);
+    Ok(())
 }

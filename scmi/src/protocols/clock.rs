@@ -657,7 +657,7 @@ fn rate_notify<P: ClockPlatform, const A: usize>(
     if !notify_capable(cx, d, c) {
         return Err(Status::NotSupported);
     }
-    cx.me().set_notify(kind, c, enable & 1 != 0)
+    cx.me()?.set_notify(kind, c, enable & 1 != 0)
 }
 
 /// CLOCK_POSSIBLE_PARENTS_GET (§4.6.2.14): [31:24] remaining, [7:0]

@@ -442,7 +442,7 @@ fn handle<P: PerfPlatform, const A: usize>(
             if !cx.p2a || !supported {
                 return Err(Status::NotSupported);
             }
-            cx.me().set_notify(kind, dom, enable & 1 != 0)
+            cx.me()?.set_notify(kind, dom, enable & 1 != 0)
         }
         DESCRIBE_FASTCHANNEL => {
             let dom = args.u32()?;

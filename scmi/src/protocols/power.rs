@@ -248,7 +248,7 @@ fn handle<P: PowerPlatform, const A: usize>(
             if !cx.p2a || !supported {
                 return Err(Status::NotSupported);
             }
-            cx.me().set_notify(kind, id_, enable & 1 != 0)
+            cx.me()?.set_notify(kind, id_, enable & 1 != 0)
         }
         DOMAIN_NAME_GET => {
             let id = args.u32()?;

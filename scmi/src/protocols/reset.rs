@@ -198,7 +198,7 @@ fn handle<P: ResetPlatform, const A: usize>(
             if !notify_capable(cx, d, dom) {
                 return Err(Status::NotSupported);
             }
-            cx.me()
+            cx.me()?
                 .set_notify(NotifyKind::ResetIssued, dom, enable & 1 != 0)
         }
         RESET_DOMAIN_NAME_GET => {

@@ -21,6 +21,8 @@
 //! ([`SensorPlatform::sensor_advance`]) and turns the events it reports into
 //! SENSOR_TRIP_POINT_EVENT and SENSOR_UPDATE notifications.
 
+use core::num::NonZeroU128;
+
 use crate::context::{Cx, NotifyKind};
 use crate::header::MAX_MESSAGE;
 use crate::header::Status;
@@ -113,10 +115,15 @@ const fn sext5(v: u32) -> i8 {
 }
 
 /// 10^n for n in 0..=38.
-const fn pow10(n: u32) -> u128 {
+/// 10^`n`, saturating; never zero, which the type says, so dividing by it
+/// has no division-by-zero panic path.
+const fn pow10(n: u32) -> NonZeroU128 {
     match 10u128.checked_pow(n) {
-        Some(p) => p,
-        None => u128::MAX,
+        Some(p) => match NonZeroU128::new(p) {
+            Some(p) => p,
+            None => NonZeroU128::MAX,
+        },
+        None => NonZeroU128::MAX,
     }
 }
 
@@ -163,7 +170,7 @@ impl Interval {
         } else {
             e as u32
         };
-        self.secs as u128 * pow10(e)
+        self.secs as u128 * pow10(e).get()
     }
 
     /// The interval in whole milliseconds (rounded down).
@@ -177,13 +184,13 @@ impl Interval {
         let lo = (i32::from(min_exp) + 16).clamp(0, 31) as u32;
         for e in lo..=31 {
             let p = pow10(e);
-            if units.is_multiple_of(p) && units / p <= 0xffff {
+            if units.is_multiple_of(p.get()) && units / p <= 0xffff {
                 return Interval::new((units / p) as u16, e as i8 - 16);
             }
         }
         for e in lo..=31 {
             let p = pow10(e);
-            let q = (units + p / 2) / p;
+            let q = (units + p.get() / 2) / p;
             if q <= 0xffff {
                 return Interval::new(q as u16, e as i8 - 16);
             }
@@ -760,7 +767,7 @@ fn notify<P: SensorPlatform, const A: usize>(
     if !capable {
         return Err(Status::NotSupported);
     }
-    cx.me().set_notify(kind, s, control & 1 != 0)
+    cx.me()?.set_notify(kind, s, control & 1 != 0)
 }
 
 /// §4.7.2.9: event control [11:4] trip id, [1:0] mode, other bits

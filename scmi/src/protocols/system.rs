@@ -166,7 +166,7 @@ fn handle<P: SystemPowerPlatform, const A: usize>(
             if !cx.visible(SYSTEM) {
                 return Err(Status::Denied);
             }
-            cx.me()
+            cx.me()?
                 .set_notify(NotifyKind::SystemPower, SYSTEM, enable & 1 != 0)
         }
         _ => Err(Status::NotFound),
