@@ -14,8 +14,14 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=mps3-an536.x");
     if os == "none" && arch == "arm" {
-        std::fs::copy(dir.join("mps3-an536.x"), out.join("memory.x")).expect("OUT_DIR is writable");
-        println!("cargo::rustc-link-search={}", out.display());
+        // In a directory of its own, searched by the examples only: the
+        // images that depend on this crate bring their own `memory.x`
+        // (generated from their manifest), and a search path set here would
+        // reach their link too.
+        let ld = out.join("examples-ld");
+        std::fs::create_dir_all(&ld).expect("OUT_DIR is writable");
+        std::fs::copy(dir.join("mps3-an536.x"), ld.join("memory.x")).expect("OUT_DIR is writable");
+        println!("cargo::rustc-link-arg-examples=-L{}", ld.display());
         println!("cargo::rustc-link-arg-examples=-Tlink.x");
     }
 }

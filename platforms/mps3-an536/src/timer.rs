@@ -44,23 +44,25 @@ pub fn frequency() -> u64 {
     aarch32_cpu::register::Cntfrq::read().0.into()
 }
 
-/// Arms the EL1 physical timer to fire `ticks` from now (its interrupt,
-/// PPI 30, stays pending until the timer is armed again or stopped).
+/// Arms the virtual timer to fire `ticks` from now (its interrupt, PPI
+/// 27, stays pending until the timer is armed again or stopped). The
+/// virtual timer, not the EL1 physical one: EL1 reaches it whatever EL2
+/// left in CNTHCTL.
 #[cfg(target_arch = "arm")]
 pub fn arm_after(ticks: u32) {
-    use aarch32_cpu::register::{CntpCtl, CntpTval};
-    CntpTval::write(CntpTval(ticks));
-    CntpCtl::write(
-        CntpCtl::new_with_raw_value(0)
+    use aarch32_cpu::register::{CntvCtl, CntvTval};
+    CntvTval::write(CntvTval(ticks));
+    CntvCtl::write(
+        CntvCtl::new_with_raw_value(0)
             .with_enable(true)
             .with_imask(false),
     );
 }
 
-/// Whether the EL1 physical timer has fired (its condition is met).
+/// Whether the virtual timer has fired (its condition is met).
 #[cfg(target_arch = "arm")]
 pub fn fired() -> bool {
-    aarch32_cpu::register::CntpCtl::read().istatus()
+    aarch32_cpu::register::CntvCtl::read().istatus()
 }
 
 /// Milliseconds since the counter started.

@@ -1,0 +1,125 @@
+//! The test pair: core 1 (released from `aarch32-rt`'s park by core 0)
+//! runs the front-end (`firmware-frontend`'s
+//! [`pair`](firmware_frontend::pair)) against the device core 0 serves,
+//! prints through semihosting and ends QEMU with its verdict. QEMU's
+//! semihosting command line picks the run: `tour` (default), `hostile` or
+//! `measure`.
+
+use core::time::Duration;
+
+use firmware_frontend::Clock;
+use firmware_frontend::pair::{self, Device, Semihosting};
+use platform_mps3_an536::cpu::Mpidr;
+use platform_mps3_an536::{gic, timer};
+use scmi_agent::amp_driver::Link;
+
+use crate::image::{CHANNEL, DOORBELL_IN, DOORBELL_OUT, FIGURES, WINDOW};
+
+/// Bounds of the SYS-mode stacks (`aarch32-rt`'s `link.x`): core 0 has the
+/// top copy.
+mod symbols {
+    unsafe extern "C" {
+        pub static _sys_stack_high_end: u8;
+        pub static _sys_stack_size: u8;
+    }
+}
+
+/// Core 0's SYS stack: (bottom, top).
+fn core0_stack() -> (usize, usize) {
+    let top = &raw const symbols::_sys_stack_high_end as usize;
+    let size = &raw const symbols::_sys_stack_size as usize;
+    (top - size, top)
+}
+
+/// Stack painting: the pattern below the stack pointer at boot.
+const PAINT: u32 = 0x5CA1_AB1E;
+
+/// Fills core 0's stack below the current stack pointer (less a margin)
+/// with [`PAINT`].
+#[inline(never)]
+pub fn paint_stack() {
+    let (bottom, _) = core0_stack();
+    let sp: usize;
+    // SAFETY: reads the stack pointer into a register; no memory access.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack)) };
+    let mut p = bottom;
+    while p < sp.saturating_sub(256) & !3 {
+        // SAFETY: `bottom..sp - 256` is the unused part of core 0's stack,
+        // which nothing else uses; volatile, so the stores are not elided.
+        unsafe { (p as *mut u32).write_volatile(PAINT) };
+        p += 4;
+    }
+}
+
+/// The deepest core 0's stack has been, and its size.
+fn stack_depth() -> (usize, usize) {
+    let (bottom, top) = core0_stack();
+    let mut p = bottom;
+    // SAFETY: reads words of core 0's stack area; a racy read only makes
+    // the figure conservative.
+    while p < top && unsafe { (p as *const u32).read_volatile() } == PAINT {
+        p += 4;
+    }
+    (top - p, top - bottom)
+}
+
+fn now() -> Duration {
+    let f = timer::frequency().max(1);
+    let t = timer::counter();
+    Duration::new(t / f, ((t % f) * 1_000_000_000 / f) as u32)
+}
+
+fn idle() {
+    for _ in 0..64 {
+        core::hint::spin_loop();
+    }
+}
+
+/// The doorbell to the device: SGI to core 0.
+#[derive(Clone, Copy)]
+struct ToDevice;
+
+impl Link for ToDevice {
+    fn ring(&self) {
+        if let Some(core0) = Mpidr::of_core_index(0)
+            && let Err(e) = gic::send_sgi(DOORBELL_IN, core0)
+        {
+            panic!("front-end: SGI {DOORBELL_IN} to core 0 failed: {e:?}");
+        }
+    }
+    fn idle(&self) {
+        idle();
+    }
+    fn now(&self) -> Duration {
+        now()
+    }
+}
+
+/// Core 1's entry from `aarch32-rt` once released.
+#[unsafe(no_mangle)]
+extern "C" fn kmain_secondary() {
+    if crate::image::gic_up(&[DOORBELL_OUT], &[]).is_err() {
+        panic!("front-end: no GIC redistributor for core 1");
+    }
+    let channel_end = (CHANNEL.0 + CHANNEL.1) as usize;
+    let dma = channel_end..channel_end + 0xf000;
+    let heap = dma.end..WINDOW.1 as usize;
+    // SAFETY: the manifest's shared window in DDR; the front-end is its only
+    // user on this core, and the device reaches only the channel and what
+    // the driver gives it.
+    let view =
+        unsafe { firmware_frontend::install(WINDOW.0 as usize, WINDOW.1 as usize, dma, heap) };
+    let status = pair::run(
+        pair::mode_from_semihosting(),
+        view,
+        CHANNEL,
+        ToDevice,
+        Clock { now, idle },
+        Device {
+            figures: &FIGURES,
+            stack: stack_depth,
+        },
+        Semihosting::open(),
+    );
+    platform_mps3_an536::exit(status)
+}

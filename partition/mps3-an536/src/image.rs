@@ -1,0 +1,256 @@
+//! Start-up, the static device and the loop on core 0 (see the crate doc).
+
+use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
+
+use aarch32_rt::entry;
+use platform_mps3_an536::cache::PocMaintenance;
+use platform_mps3_an536::console::CmsdkUart;
+use platform_mps3_an536::cpu::{self, Mpidr};
+use platform_mps3_an536::gic::{self, Distributor, Redistributor};
+use platform_mps3_an536::{Print, timer};
+use scmi_server::Server;
+use spin::mutex::SpinMutex;
+use transport_shmem::{Figures, MAX_INTERRUPTS_PER_WAKE, Processor, ShmemDevice, serve_forever};
+use virtio_backend::FixedWindow;
+use virtio_backend::amp::Geometry;
+use virtio_backend::msg::Revision;
+use virtio_backend::service::Doorbell;
+use virtio_scmi::{DEFAULT_RING_FEATURES, Options, VirtioScmi};
+
+use crate::generated::{CONFIG, PLATFORM, Platform, VIRTIO, VirtioDevice, device_regions};
+
+/// The virtio device this image serves (the manifest's first).
+const DEVICE_SPEC: VirtioDevice = VIRTIO[0];
+
+/// Unwraps a manifest value at compile time.
+const fn given<T: Copy>(v: Option<T>, what: &str) -> T {
+    match v {
+        Some(v) => v,
+        None => panic!("{}", what),
+    }
+}
+
+/// The shared window: (base, size), physical (no translation on the R52).
+pub const WINDOW: (u64, u64) = given(DEVICE_SPEC.shared_window, "the device has a shared-window");
+/// The channel: (offset in the window, size).
+pub const CHANNEL: (u64, u64) = given(DEVICE_SPEC.channel, "the device has a channel");
+/// The channel's elements: (count, size).
+const GEOMETRY: (u32, u32) = given(
+    DEVICE_SPEC.channel_geometry,
+    "the device has a channel-geometry",
+);
+/// The SGI the driver rings the device with.
+pub const DOORBELL_IN: u8 = given(DEVICE_SPEC.doorbell, "the device has a doorbell") as u8;
+/// The SGI the device rings the driver with.
+pub const DOORBELL_OUT: u8 = DEVICE_SPEC.interrupts[0].0 as u8;
+/// The virtual timer's PPI.
+const TIMER_PPI: u32 = device_regions::TIMER.interrupts[0].0;
+/// Time passes on the SCMI platform at least this often.
+pub const TICK_MS: u64 = 10;
+/// The UART's input clock and the console's rate.
+const UART_CLOCK: u32 = 50_000_000;
+const BAUD: u32 = 115_200;
+
+const _: () = assert!(
+    WINDOW.0 + WINDOW.1 <= 1 << 32
+        && GEOMETRY.0 <= u16::MAX as u32
+        && GEOMETRY.1 <= u16::MAX as u32
+        && DOORBELL_IN < 16
+        && DOORBELL_OUT < 16
+        && TIMER_PPI == 27,
+    "the window is in the 32-bit address space, the doorbells are SGIs, the tick is the virtual timer"
+);
+
+/// The SCMI server: the manifest's one agent, eight queued messages.
+pub type ScmiServer = Server<Platform, 1, 8>;
+/// The device: virtio-scmi behind the shared-memory channel, no packed
+/// rings (`H = 0`).
+pub type Device = ShmemDevice<VirtioScmi<ScmiServer>, 2, 0>;
+
+/// The whole device, built at compile time.
+pub static DEVICE: SpinMutex<Device> = SpinMutex::new(ShmemDevice::new(
+    VirtioScmi::with_options(
+        Server::new(&CONFIG, PLATFORM),
+        DEVICE_SPEC.agent,
+        Options {
+            p2a: DEVICE_SPEC.p2a,
+            ring_features: DEFAULT_RING_FEATURES,
+            cmdq_size: DEVICE_SPEC.queue_sizes[0] as u16,
+            eventq_size: if DEVICE_SPEC.p2a {
+                DEVICE_SPEC.queue_sizes[1] as u16
+            } else {
+                0
+            },
+        },
+    )
+    .into_core(),
+    Revision::V2,
+));
+
+/// What the loop measured, for the front-end's report.
+pub static FIGURES: Figures = Figures::new();
+
+/// The console: this core's CMSDK UART (each R52 sees its own at the
+/// manifest's address).
+pub fn console() -> CmsdkUart<'static> {
+    let base = device_regions::UART.base.unwrap_or(0) as usize;
+    // SAFETY: the manifest's UART is a CMSDK APB UART, private to the core
+    // that uses it (the AN536 gives each R52 its own at this address); one
+    // console per core at a time.
+    let mut uart =
+        unsafe { CmsdkUart::new(NonNull::new(base as *mut _).unwrap_or(NonNull::dangling())) };
+    uart.enable(UART_CLOCK, BAUD);
+    uart
+}
+
+/// Brings up this core's GIC interface with `sgis` and `ppis` enabled.
+pub fn gic_up(sgis: &[u8], ppis: &[u32]) -> Result<(), gic::Error> {
+    let gicr = device_regions::GICR.base.unwrap_or(0) as usize;
+    let gicr = NonNull::new(gicr as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
+    // SAFETY: the manifest's GICR frames (device memory in the default
+    // memory map); each core touches only its own frame after the search.
+    let mut r = unsafe { Redistributor::for_core(gicr, cpu::mpidr()) }?;
+    r.init()?;
+    for &s in sgis {
+        r.enable_sgi(s)?;
+    }
+    for &p in ppis {
+        r.enable_ppi(p)?;
+    }
+    gic::init_cpu_interface();
+    Ok(())
+}
+
+/// The doorbell to the driver: the SGI the manifest names, to core 1.
+struct Sgi;
+
+impl Doorbell for Sgi {
+    fn barrier(&mut self) {
+        // `send_sgi` issues the DSB the contract asks for before the SGI;
+        // the window's cleans completed with their own DSB.
+    }
+    fn ring(&mut self) {
+        if let Some(core1) = Mpidr::of_core_index(1) {
+            let _ = gic::send_sgi(DOORBELL_OUT, core1);
+        }
+    }
+}
+
+/// Core 0 as the loop sees it.
+struct Core {
+    tick: u32,
+    frequency: u64,
+}
+
+impl Processor for Core {
+    fn mask_interrupts(&mut self) {
+        cpu::mask_irq();
+    }
+    fn wait_for_interrupt(&mut self) {
+        cpu::wfi();
+    }
+    fn take_interrupts(&mut self) {
+        if timer::fired() {
+            timer::arm_after(self.tick);
+        }
+        for _ in 0..MAX_INTERRUPTS_PER_WAKE {
+            let Some(id) = gic::acknowledge() else {
+                break;
+            };
+            gic::end_of_interrupt(id);
+        }
+    }
+    fn tick_due(&self) -> bool {
+        timer::fired()
+    }
+    fn now_ms(&self) -> u64 {
+        timer::ticks_to_ms(timer::counter(), self.frequency)
+    }
+    fn counter(&self) -> u64 {
+        timer::counter()
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    #[cfg(feature = "frontend")]
+    crate::frontend::paint_stack();
+    let mut out = console();
+    out.str("scmi-fw: MPS3-AN536 Cortex-R52, EL")
+        .dec(u64::from(cpu::current_el()))
+        .str(", virtio-scmi for agent ")
+        .dec(u64::from(DEVICE_SPEC.agent))
+        .str(" over virtio-msg, window ")
+        .hex(WINDOW.0)
+        .str("+")
+        .hex(WINDOW.1)
+        .str(", doorbell SGI ")
+        .dec(u64::from(DOORBELL_IN))
+        .str(", interrupt SGI ")
+        .dec(u64::from(DOORBELL_OUT))
+        .str("\n");
+    let gicd = device_regions::GICD.base.unwrap_or(0) as usize;
+    if let Some(gicd) = NonNull::new(gicd as *mut _) {
+        // SAFETY: the manifest's GIC distributor; set up once, here, while
+        // core 1 is still parked.
+        unsafe { Distributor::new(gicd) }.init();
+    }
+    if gic_up(&[DOORBELL_IN], &[TIMER_PPI]).is_err() {
+        out.str("scmi-fw: no GIC redistributor for this core\n");
+        platform_mps3_an536::exit(1);
+    }
+    let cache = PocMaintenance::detect();
+    // SAFETY: the manifest's shared window in DDR, shared with the driver
+    // only; the device reaches it only through this bounds-checked window,
+    // with the cache hook around every access.
+    let Some(mem) = NonNull::new(WINDOW.0 as usize as *mut u8)
+        .and_then(|p| unsafe { FixedWindow::new(p, WINDOW.1 as usize, 0, cache) })
+    else {
+        out.str("scmi-fw: the shared window does not fit\n");
+        platform_mps3_an536::exit(1);
+    };
+    let geometry = Geometry {
+        elements: GEOMETRY.0 as u16,
+        element_size: GEOMETRY.1 as u16,
+    };
+    let mut dev = DEVICE.lock();
+    if dev.publish(&mem, CHANNEL.0, CHANNEL.1, geometry).is_err() {
+        out.str("scmi-fw: the channel does not fit the window\n");
+        platform_mps3_an536::exit(1);
+    }
+    #[cfg(feature = "frontend")]
+    platform_mps3_an536::start::release_secondary_cores();
+    let frequency = timer::frequency();
+    let tick = u32::try_from(timer::ms_to_ticks(TICK_MS, frequency)).unwrap_or(u32::MAX);
+    timer::arm_after(tick);
+    serve_forever(
+        &mut dev,
+        &mem,
+        &mut Sgi,
+        &mut Core { tick, frequency },
+        &FIGURES,
+    )
+}
+
+/// Prints where the image panicked (no `core::fmt`: the location only) and
+/// fails the run.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut out = console();
+    out.str("scmi-fw: panic");
+    if let Some(l) = info.location() {
+        out.str(" at ")
+            .str(l.file())
+            .str(":")
+            .dec(u64::from(l.line()));
+    }
+    out.str(" (device: ")
+        .dec(FIGURES.wakeups.load(Ordering::Relaxed))
+        .str(" wake-ups, ")
+        .dec(FIGURES.messages.load(Ordering::Relaxed))
+        .str(" messages, ")
+        .dec(FIGURES.dropped.load(Ordering::Relaxed))
+        .str(" dropped)\n");
+    platform_mps3_an536::exit(101)
+}
