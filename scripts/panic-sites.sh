@@ -115,7 +115,7 @@ function is_transparent(p,    o) {
     return o == "core" || o == "alloc"
 }
 function ours(p) {
-    return owner(p) ~ /^(virtio_backend|scmi_server|virtio_scmi|platform_sim|transport_shmem|scmi_fw_.*|platform_qemu_virt|platform_mps3_an536)$/
+    return owner(p) ~ /^(virtio_backend|scmi_server|virtio_scmi|platform_sim|transport_shmem|scmi_fw_.*|platform_qemu_virt|platform_mps3_an536|kmain|kmain_secondary)$/
 }
 # AArch32 mapping symbols ($a code, $d data, $t Thumb) are no functions.
 function is_mapping(name) { return name ~ /^\$[adtx](\..*)?$/ }
