@@ -6,7 +6,7 @@ use crate::context::{AgentState, Cx, EventSink, NOTIFY_KINDS, agent_count};
 use crate::header::{Header, HeaderError, MAX_MESSAGE, MAX_REQUEST, MsgType, Status};
 use crate::platform::Platform;
 use crate::protocols::{self, Protocol, base, clock, perf, power, reset, sensor, system, voltage};
-use crate::wire::{Args, Reply};
+use crate::wire::{Args, Reply, copy_prefix};
 
 /// One queued platform-to-agent message.
 #[derive(Debug, Clone, Copy)]
@@ -87,8 +87,12 @@ impl<const N: usize> Outbox<N> {
             len: (body.len() + 4) as u8,
             bytes: [0; MAX_MESSAGE],
         };
-        e.bytes[..4].copy_from_slice(&header.encode().to_le_bytes());
-        e.bytes[4..4 + body.len()].copy_from_slice(body);
+        // `body.len() + 4 <= MAX_MESSAGE` (checked above): both copies are
+        // whole.
+        if let Some((head, rest)) = e.bytes.split_first_chunk_mut::<4>() {
+            *head = header.encode().to_le_bytes();
+            copy_prefix(rest, body);
+        }
         self.slots[(self.head + self.count) % N] = e;
         self.count += 1;
         Ok(())
@@ -104,7 +108,8 @@ impl<const N: usize> Outbox<N> {
         if len > buf.len() {
             return None;
         }
-        buf[..len].copy_from_slice(&e.bytes[..len]);
+        // `len <= MAX_MESSAGE` (set by `push`): the `?` never returns.
+        copy_prefix(buf.get_mut(..len)?, e.bytes.get(..len)?);
         // Close the gap, keeping order.
         for i in pos..self.count - 1 {
             self.slots[(self.head + i) % N] = self.slots[(self.head + i + 1) % N];
@@ -267,13 +272,16 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
     /// request with more payload than an SCMI message may carry
     /// ([`MAX_REQUEST`]) gets PROTOCOL_ERROR unserved (SCMI v3.2 §4.1.4).
     pub fn handle(&mut self, agent: u32, request: &[u8], response: &mut [u8]) -> Handled {
-        if request.len() < 4 || response.len() < 8 {
+        let (Some((word, payload)), Some((head, out))) = (
+            request.split_first_chunk::<4>(),
+            response.split_first_chunk_mut::<8>(),
+        ) else {
             return Handled::Malformed;
-        }
-        let word = u32::from_le_bytes([request[0], request[1], request[2], request[3]]);
+        };
+        let word = u32::from_le_bytes(*word);
         let (header, status, len) = match Header::decode_command(word) {
             Ok(h) if request.len() <= MAX_REQUEST => {
-                let (s, n) = self.dispatch(agent, h, &request[4..], &mut response[8..]);
+                let (s, n) = self.dispatch(agent, h, payload, out);
                 (h, s, n)
             }
             // Echo the fields we can read with type 0 so the agent can match
@@ -282,8 +290,9 @@ impl<P: Platform, const A: usize, const E: usize> Server<P, A, E> {
                 (Header::echo(word), Status::ProtocolError, 0)
             }
         };
-        response[..4].copy_from_slice(&header.encode().to_le_bytes());
-        response[4..8].copy_from_slice(&status.code().to_le_bytes());
+        let [h0, h1, h2, h3] = header.encode().to_le_bytes();
+        let [s0, s1, s2, s3] = status.code().to_le_bytes();
+        *head = [h0, h1, h2, h3, s0, s1, s2, s3];
         Handled::Response(8 + if status == Status::Success { len } else { 0 })
     }
 

@@ -28,10 +28,11 @@ impl<'a> Args<'a> {
     pub fn u32(&mut self) -> Result<u32, Status> {
         let b = self
             .bytes
-            .get(self.at..self.at + 4)
+            .get(self.at..)
+            .and_then(<[u8]>::first_chunk::<4>)
             .ok_or(Status::ProtocolError)?;
         self.at += 4;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_le_bytes(*b))
     }
 
     /// Two u32 words, low first, as a u64.
@@ -48,8 +49,37 @@ impl<'a> Args<'a> {
 
     /// Bytes not read yet.
     pub fn rest(&self) -> &'a [u8] {
-        &self.bytes[self.at.min(self.bytes.len())..]
+        self.bytes.get(self.at..).unwrap_or_default()
     }
+}
+
+/// Copies `min(dst.len(), src.len())` bytes from the front of `src` to the
+/// front of `dst`; returns how many. For callers that have proven the
+/// lengths equal (or want the shorter): unlike `copy_from_slice`, whose
+/// length check stays in a firmware image when it is not inlined, this
+/// has no panic path.
+#[inline]
+pub(crate) fn copy_prefix(dst: &mut [u8], src: &[u8]) -> usize {
+    let mut n = 0;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+        n += 1;
+    }
+    n
+}
+
+/// Little-endian `words`, as many as fit, in an `N`-byte body (the rest
+/// zero). Whole 4-byte chunks (`as_chunks_mut`), so no panic path: a
+/// `chunks_exact_mut(4).zip(..)` not inlined divides by a chunk size the
+/// compiler no longer sees is 4.
+#[inline]
+pub(crate) fn le_words<const N: usize>(words: &[u32]) -> [u8; N] {
+    let mut b = [0u8; N];
+    let (chunks, _) = b.as_chunks_mut::<4>();
+    for (c, w) in chunks.iter_mut().zip(words) {
+        *c = w.to_le_bytes();
+    }
+    b
 }
 
 /// Writes a reply payload (after the header and status words) into the
@@ -78,7 +108,7 @@ impl<'a> Reply<'a> {
 
     /// Bytes still free.
     pub fn remaining(&self) -> usize {
-        self.buf.len() - self.len
+        self.buf.len().saturating_sub(self.len)
     }
 
     /// Sizes one page of a multi-part reply: of `left` entries of `entry`
@@ -132,12 +162,15 @@ impl<'a> Reply<'a> {
     /// Appends raw bytes; GENERIC_ERROR if they do not fit (the agent's
     /// buffer is too small for a fixed-size reply).
     pub fn bytes(&mut self, data: &[u8]) -> Result<(), Status> {
-        let end = self.len + data.len();
+        let end = self
+            .len
+            .checked_add(data.len())
+            .ok_or(Status::GenericError)?;
         let dst = self
             .buf
             .get_mut(self.len..end)
             .ok_or(Status::GenericError)?;
-        dst.copy_from_slice(data);
+        copy_prefix(dst, data);
         self.len = end;
         Ok(())
     }
@@ -162,20 +195,72 @@ impl<'a> Reply<'a> {
     /// characters so it stays NUL-terminated.
     pub fn name<const N: usize>(&mut self, name: &str) -> Result<(), Status> {
         let mut b = [0u8; N];
-        let n = name.len().min(N - 1);
-        b[..n].copy_from_slice(&name.as_bytes()[..n]);
+        let n = N.saturating_sub(1);
+        copy_prefix(b.get_mut(..n).unwrap_or_default(), name.as_bytes());
         self.bytes(&b)
     }
 
     /// Overwrites the word at byte offset `at` (already written).
     pub fn patch_u32(&mut self, at: usize, v: u32) {
-        if at + 4 <= self.len {
-            self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let Some(end) = at.checked_add(4).filter(|&end| end <= self.len) else {
+            return;
+        };
+        if let Some(w) = self.buf.get_mut(at..end) {
+            copy_prefix(w, &v.to_le_bytes());
         }
     }
 
     /// Forgets everything written (for error replies).
     pub fn clear(&mut self) {
         self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_u32_near_usize_max_is_ignored() {
+        let mut buf = [0u8; 8];
+        let mut r = Reply::new(&mut buf);
+        r.u32(1).unwrap();
+        r.u32(2).unwrap();
+        // Latent bug: `at + 4` wrapped (release) or overflowed (debug), and
+        // the wrapped end passed the `<= len` check: a panic either way.
+        r.patch_u32(usize::MAX - 1, 7);
+        r.patch_u32(5, 7);
+        assert_eq!(buf, [1, 0, 0, 0, 2, 0, 0, 0]);
+        let mut r = Reply::new(&mut buf);
+        r.u32(1).unwrap();
+        r.u32(2).unwrap();
+        r.patch_u32(4, 9);
+        assert_eq!(buf, [1, 0, 0, 0, 9, 0, 0, 0]);
+    }
+
+    #[test]
+    fn name_is_truncated_and_nul_terminated() {
+        let mut buf = [0xffu8; 16];
+        let mut r = Reply::new(&mut buf);
+        r.name::<4>("abcdef").unwrap();
+        r.name::<4>("ab").unwrap();
+        assert_eq!(r.len(), 8);
+        assert_eq!(&buf[..8], b"abc\0ab\0\0");
+    }
+
+    #[test]
+    fn le_words_fills_what_fits() {
+        assert_eq!(le_words::<8>(&[1, 2, 3]), [1, 0, 0, 0, 2, 0, 0, 0]);
+        assert_eq!(le_words::<6>(&[1, 2]), [1, 0, 0, 0, 0, 0]);
+        assert_eq!(le_words::<8>(&[0x0403_0201]), [1, 2, 3, 4, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn copy_prefix_copies_the_shorter() {
+        let mut d = [0u8; 3];
+        assert_eq!(copy_prefix(&mut d, &[1, 2, 3, 4]), 3);
+        assert_eq!(d, [1, 2, 3]);
+        assert_eq!(copy_prefix(&mut d, &[9]), 1);
+        assert_eq!(d, [9, 2, 3]);
     }
 }

@@ -955,7 +955,8 @@ impl<const N: usize> AmpBus<N> {
         let n = BusEvent::Device { dev_num, state }
             .encode(0, 0, &mut f)
             .map_err(|_| ChannelError::Malformed)?;
-        self.channel.send(mem, &f[..n])
+        let frame = f.get(..n).ok_or(ChannelError::Malformed)?;
+        self.channel.send(mem, frame)
     }
 
     /// Sends one device-to-driver event, or owes it when there is no room
@@ -968,7 +969,8 @@ impl<const N: usize> AmpBus<N> {
         let sent = msg::event(n)
             .encode(self.rev, dev, 0, &mut f)
             .map_err(|_| ChannelError::Malformed)
-            .and_then(|len| self.channel.send(mem, &f[..len]))
+            .and_then(|len| f.get(..len).ok_or(ChannelError::Malformed))
+            .and_then(|frame| self.channel.send(mem, frame))
             .is_ok();
         let d = usize::from(dev);
         if d >= N {

@@ -182,12 +182,9 @@ impl RawDesc {
         let mut b = [0u8; 16];
         mem.read(at, &mut b)?;
         // Two little-endian u64s: `addr`, then `len | w0 << 32 | w1 << 48`.
-        let (lo, hi) = b.split_at(8);
-        let mut lo8 = [0u8; 8];
-        lo8.copy_from_slice(lo);
-        let mut hi8 = [0u8; 8];
-        hi8.copy_from_slice(hi);
-        let addr = u64::from_le_bytes(lo8);
+        let (lo8, hi8) = b.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+        let hi8 = hi8.first_chunk::<8>().copied().unwrap_or_default();
+        let addr = u64::from_le_bytes(*lo8);
         let hi = u64::from_le_bytes(hi8);
         let len = hi as u32;
         let w0 = (hi >> 32) as u16;
@@ -376,7 +373,11 @@ impl DescriptorChain {
         // test comes first.
         if c.is_complete() {
             let elems = c.elems.get(..usize::from(c.count)).unwrap_or_default();
-            let (r, w) = elems.split_at(usize::from(c.readable).min(elems.len()));
+            // `split_at_checked` of an index clamped to the length never
+            // fails; it leaves no panic path where `split_at` does.
+            let (r, w) = elems
+                .split_at_checked(usize::from(c.readable).min(elems.len()))
+                .unwrap_or((elems, &[]));
             Cursor::new(mem, if writable { w } else { r }, None, false, left)
         } else if self.held.is_some() {
             Cursor::new(mem, &[], None, true, left)
@@ -402,7 +403,7 @@ impl DescriptorChain {
         match (cells, self.held) {
             (Some(cells), Some(h)) => {
                 let split = usize::from(h.readable).min(cells.len());
-                let (r, w) = cells.split_at(split);
+                let (r, w) = cells.split_at_checked(split).unwrap_or((cells, &[]));
                 Cursor::new(mem, if writable { w } else { r }, None, false, left)
             }
             _ => Cursor::new(mem, &[], None, true, left),
@@ -1034,7 +1035,11 @@ impl<M: GuestMemory> Reader<'_, M> {
             if take == 0 {
                 break;
             }
-            self.c.mem.read(addr, &mut buf[n..n + take])?;
+            // `take <= buf.len() - n`: the `else` is unreachable.
+            let Some(dst) = buf.get_mut(n..).and_then(|b| b.get_mut(..take)) else {
+                break;
+            };
+            self.c.mem.read(addr, dst)?;
             self.c.consume(addr, len, take);
             n += take;
         }
@@ -1106,7 +1111,11 @@ impl<M: GuestMemory> Writer<'_, M> {
             if take == 0 {
                 break;
             }
-            self.c.mem.write(addr, &data[n..n + take])?;
+            // `take <= data.len() - n`: the `else` is unreachable.
+            let Some(src) = data.get(n..).and_then(|d| d.get(..take)) else {
+                break;
+            };
+            self.c.mem.write(addr, src)?;
             self.c.consume(addr, len, take);
             self.written += take as u32;
             n += take;

@@ -563,11 +563,17 @@ mod raw {
         let mut at = 0usize;
         macro_rules! step {
             ($t:ty, $n:literal) => {{
-                // SAFETY: every caller below has checked `at + $n <= len`
-                // (inside the caller's range) and that `src + at` is
-                // aligned to `$n`.
+                // Every caller below has checked `at + $n <= len`; taking
+                // the chunk through `get` proves it here without a panic
+                // path (the `else` is unreachable).
+                let Some(d) = dst.get_mut(at..).and_then(|d| d.first_chunk_mut::<$n>()) else {
+                    return;
+                };
+                // SAFETY: `d` is `dst[at..at + $n]`, so `at + $n <= len`
+                // (inside the caller's range); every caller below has
+                // checked that `src + at` is aligned to `$n`.
                 let v = unsafe { src.add(at).cast::<$t>().read_volatile() };
-                dst[at..at + $n].copy_from_slice(&v.to_ne_bytes());
+                *d = v.to_ne_bytes();
                 at += $n;
             }};
         }
@@ -600,9 +606,9 @@ mod raw {
             if at + 2 <= len {
                 step!(u16, 2);
             }
-            if at < len {
+            if let Some(d) = dst.get_mut(at) {
                 // SAFETY: `at < len`, inside the caller's range.
-                dst[at] = unsafe { src.add(at).read_volatile() };
+                *d = unsafe { src.add(at).read_volatile() };
             }
         }
     }
@@ -626,15 +632,17 @@ mod raw {
         let mut at = 0usize;
         macro_rules! step {
             ($t:ty, $n:literal) => {{
-                let mut v = [0u8; $n];
-                v.copy_from_slice(&src[at..at + $n]);
-                // SAFETY: every caller below has checked `at + $n <= len`
-                // (inside the caller's range) and that `dst + at` is
-                // aligned to `$n`.
+                // As in `copy_from`: the `else` is unreachable.
+                let Some(v) = src.get(at..).and_then(|s| s.first_chunk::<$n>()) else {
+                    return;
+                };
+                // SAFETY: `v` is `src[at..at + $n]`, so `at + $n <= len`
+                // (inside the caller's range); every caller below has
+                // checked that `dst + at` is aligned to `$n`.
                 unsafe {
                     dst.add(at)
                         .cast::<$t>()
-                        .write_volatile(<$t>::from_ne_bytes(v))
+                        .write_volatile(<$t>::from_ne_bytes(*v))
                 };
                 at += $n;
             }};
@@ -666,9 +674,9 @@ mod raw {
             if at + 2 <= len {
                 step!(u16, 2);
             }
-            if at < len {
+            if let Some(&b) = src.get(at) {
                 // SAFETY: `at < len`, inside the caller's range.
-                unsafe { dst.add(at).write_volatile(src[at]) };
+                unsafe { dst.add(at).write_volatile(b) };
             }
         }
     }

@@ -196,7 +196,7 @@ impl Header {
     /// Splits `bytes` into a header and its payload (`msg_size` bounds the
     /// payload; trailing bytes beyond it are ignored).
     pub fn decode(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
-        let h = bytes.get(..HEADER_SIZE).ok_or(DecodeError::Truncated)?;
+        let h: &[u8; HEADER_SIZE] = bytes.first_chunk().ok_or(DecodeError::Truncated)?;
         let header = Header {
             msg_type: h[0],
             msg_id: h[1],
@@ -214,14 +214,13 @@ impl Header {
 
     /// Writes the header into the first [`HEADER_SIZE`] bytes of `out`.
     pub fn encode(&self, out: &mut [u8]) -> Result<(), EncodeError> {
-        let out = out
-            .get_mut(..HEADER_SIZE)
-            .ok_or(EncodeError::BufferTooSmall)?;
-        out[0] = self.msg_type;
-        out[1] = self.msg_id;
-        out[2..4].copy_from_slice(&self.dev_num.to_le_bytes());
-        out[4..6].copy_from_slice(&self.token.to_le_bytes());
-        out[6..8].copy_from_slice(&self.msg_size.to_le_bytes());
+        let out: &mut [u8; HEADER_SIZE] =
+            out.first_chunk_mut().ok_or(EncodeError::BufferTooSmall)?;
+        // One array store: no slice copy whose length check could panic.
+        let [d0, d1] = self.dev_num.to_le_bytes();
+        let [t0, t1] = self.token.to_le_bytes();
+        let [s0, s1] = self.msg_size.to_le_bytes();
+        *out = [self.msg_type, self.msg_id, d0, d1, t0, t1, s0, s1];
         Ok(())
     }
 }
@@ -777,8 +776,7 @@ impl<'a> Response<'a> {
                         }
                     }
                     Revision::V2 => {
-                        let mut device_uuid = [0u8; 16];
-                        device_uuid.copy_from_slice(f.bytes(16)?);
+                        let device_uuid: [u8; 16] = f.take()?;
                         Response::DeviceInfo {
                             device_id,
                             vendor_id,
@@ -942,13 +940,16 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
                 out.dropped = Some(DecodeError::BadLength);
                 return out;
             }
-            for i in 0..n {
-                let b = core.device_feature_block(block_index.saturating_add(i as u32));
-                feature_bytes[i * 4..i * 4 + 4].copy_from_slice(&b.to_le_bytes());
+            let (blocks, _) = feature_bytes.as_chunks_mut::<4>();
+            for (i, b) in blocks.iter_mut().take(n).enumerate() {
+                *b = core
+                    .device_feature_block(block_index.saturating_add(i as u32))
+                    .to_le_bytes();
             }
+            // `n <= MAX_FEATURE_BLOCKS`: the prefix is always there.
             Response::DeviceFeatures {
                 block_index,
-                features: FeatureBlocks(&feature_bytes[..n * 4]),
+                features: FeatureBlocks(feature_bytes.get(..n * 4).unwrap_or_default()),
             }
         }
         Request::SetDriverFeatures {
@@ -972,16 +973,19 @@ pub fn handle<D: VirtioDevice, const NQ: usize, const H: usize, M: GuestMemory>(
                 .saturating_sub(HEADER_SIZE + 12)
                 .min(config.len());
             let n = length as usize;
-            let data: &[u8] = if n > room {
-                out.refused = Some(ControlError::ConfigRange);
-                &[]
-            } else {
-                match core.read_config(offset, &mut config[..n]) {
-                    Ok(_) => &config[..n],
+            // `room <= config.len()`: `get_mut` fails exactly when `n > room`
+            // would not already have.
+            let data: &[u8] = match config.get_mut(..n) {
+                Some(buf) if n <= room => match core.read_config(offset, buf) {
+                    Ok(_) => buf,
                     Err(e) => {
                         out.refused = Some(e);
                         &[]
                     }
+                },
+                _ => {
+                    out.refused = Some(ControlError::ConfigRange);
+                    &[]
                 }
             };
             Response::Config {
@@ -1174,8 +1178,9 @@ pub fn encode_events<D: VirtioDevice, const NQ: usize, const H: usize>(
     let used = interrupts.queues().map(Notification::Used);
     let mut buf = [0u8; 32];
     for n in config.into_iter().chain(used) {
-        if let Ok(len) = event(n).encode(rev, dev_num, 0, &mut buf) {
-            send(&buf[..len]);
+        let len = event(n).encode(rev, dev_num, 0, &mut buf);
+        if let Some(m) = len.ok().and_then(|len| buf.get(..len)) {
+            send(m);
         }
     }
 }

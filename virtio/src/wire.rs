@@ -13,7 +13,7 @@ pub(crate) struct Short;
 pub(crate) struct Rd<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Rd<'a> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], Short> {
+    pub(crate) fn take<const N: usize>(&mut self) -> Result<[u8; N], Short> {
         let (a, rest) = self.0.split_first_chunk::<N>().ok_or(Short)?;
         self.0 = rest;
         Ok(*a)
@@ -46,6 +46,21 @@ impl<'a> Rd<'a> {
     }
 }
 
+/// Copies `min(dst.len(), src.len())` bytes from the front of `src` to the
+/// front of `dst`; returns how many. For callers that have proven the
+/// lengths equal (or want the shorter): unlike `copy_from_slice`, whose
+/// length check stays in a firmware image when it is not inlined, this
+/// has no panic path.
+#[inline]
+pub(crate) fn copy_prefix(dst: &mut [u8], src: &[u8]) -> usize {
+    let mut n = 0;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+        n += 1;
+    }
+    n
+}
+
 /// Little-endian writer after a message header.
 pub(crate) struct Wr<'a> {
     buf: &'a mut [u8],
@@ -59,10 +74,11 @@ impl<'a> Wr<'a> {
     }
     pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
         let end = self.at.checked_add(b.len()).ok_or(EncodeError::TooLarge)?;
-        self.buf
+        let dst = self
+            .buf
             .get_mut(self.at..end)
-            .ok_or(EncodeError::BufferTooSmall)?
-            .copy_from_slice(b);
+            .ok_or(EncodeError::BufferTooSmall)?;
+        copy_prefix(dst, b);
         self.at = end;
         Ok(())
     }

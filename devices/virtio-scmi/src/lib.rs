@@ -263,9 +263,12 @@ impl<B: Backend> VirtioScmi<B> {
         let readable = chain.readable_len() as usize;
         // One byte more than a request may hold: the server refuses what
         // is longer.
-        let mut request = [0u8; MAX_REQUEST + 1];
-        let n = readable.min(request.len());
-        if q.reader(chain, mem).read_exact(&mut request[..n]).is_err() {
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        // Clamped to the length: `get_mut` never fails (no panic path).
+        let request = buf
+            .get_mut(..readable.min(MAX_REQUEST + 1))
+            .unwrap_or_default();
+        if q.reader(chain, mem).read_exact(request).is_err() {
             self.stats.access_errors += 1;
             return 0;
         }
@@ -273,9 +276,9 @@ impl<B: Backend> VirtioScmi<B> {
         // exactly to 8 + rx_size) nor the largest SCMI message.
         let room = (chain.writable_len() as usize).min(MAX_MESSAGE);
         let mut response = [0u8; MAX_MESSAGE];
-        let response = &mut response[..room];
+        let response = response.get_mut(..room).unwrap_or_default();
         self.stats.oversized += u64::from(readable > MAX_REQUEST);
-        let len = match self.backend.handle(self.agent, &request[..n], response) {
+        let len = match self.backend.handle(self.agent, request, response) {
             Handled::Response(len) => len,
             // No header to echo, or no room for header and status.
             Handled::Malformed => {

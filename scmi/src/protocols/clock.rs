@@ -690,9 +690,5 @@ fn possible_parents<P: ClockPlatform, const A: usize>(
 /// Little-endian bytes of four words (notification and delayed-response
 /// bodies).
 fn words(w: &[u32; 4]) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    for (dst, v) in b.chunks_exact_mut(4).zip(w) {
-        dst.copy_from_slice(&v.to_le_bytes());
-    }
-    b
+    crate::wire::le_words(w)
 }

@@ -240,11 +240,7 @@ fn bounds(d: &PerfDomain) -> Option<(u32, u32)> {
 
 /// Little-endian words as a notification body.
 fn body<const N: usize>(words: &[u32]) -> [u8; N] {
-    let mut b = [0u8; N];
-    for (chunk, w) in b.chunks_exact_mut(4).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    b
+    crate::wire::le_words(words)
 }
 
 /// The current `(limits, level)` of `domain`, each `None` if the platform

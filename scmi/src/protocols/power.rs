@@ -128,11 +128,7 @@ fn domain<P: PowerPlatform, const A: usize>(
 
 /// Little-endian words as a notification body.
 fn body<const N: usize>(words: &[u32]) -> [u8; N] {
-    let mut b = [0u8; N];
-    for (chunk, w) in b.chunks_exact_mut(4).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    b
+    crate::wire::le_words(words)
 }
 
 fn handle<P: PowerPlatform, const A: usize>(

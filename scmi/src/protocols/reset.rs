@@ -259,16 +259,12 @@ fn reset<P: ResetPlatform, const A: usize>(
     cx.platform.reset(cx.agent, dom, op, state)?;
     if asynchronous {
         // RESET_COMPLETE: status, domain_id.
-        let mut body = [0u8; 8];
-        body[4..].copy_from_slice(&dom.to_le_bytes());
+        let body: [u8; 8] = crate::wire::le_words(&[0, dom]);
         cx.delayed_response(&body)?;
     }
     // A de-assert releases the domain; it does not reset it.
     if op != ResetOp::Deassert && d.notify {
-        let mut body = [0u8; 12];
-        body[..4].copy_from_slice(&cx.agent.to_le_bytes());
-        body[4..8].copy_from_slice(&dom.to_le_bytes());
-        body[8..].copy_from_slice(&state.to_le_bytes());
+        let body: [u8; 12] = crate::wire::le_words(&[cx.agent, dom, state]);
         cx.notify_all(NotifyKind::ResetIssued, dom, RESET_ISSUED, &body);
     }
     Ok(())

@@ -711,7 +711,8 @@ fn description_get<P: SensorPlatform, const A: usize>(
     }
     let mut room = out.remaining().checked_sub(4).ok_or(Status::GenericError)?;
     let mut n = 0;
-    for d in &all[index..total] {
+    // `index <= total` (checked above).
+    for d in all.get(index..total).unwrap_or_default() {
         let len = d.descriptor_len();
         if len > room || n == 0xfff {
             break;
@@ -725,7 +726,7 @@ fn description_get<P: SensorPlatform, const A: usize>(
         return Err(Status::GenericError);
     }
     out.u32((remaining as u32) << 16 | n as u32)?;
-    for (k, d) in all[index..index + n].iter().enumerate() {
+    for (k, d) in all.iter().skip(index).take(n).enumerate() {
         out.u32((index + k) as u32)?;
         out.u32(attributes_low(d, cx.p2a))?;
         out.u32(attributes_high(d))?;
@@ -797,13 +798,13 @@ fn trip_point_config<P: SensorPlatform, const A: usize>(
 
 /// Samples `s` (already found visible) into `buf`; timestamps are cleared
 /// unless supported and enabled (§4.7.2.12).
-fn sample<P: SensorPlatform>(
+fn sample<'b, P: SensorPlatform>(
     platform: &mut P,
     s: u32,
     d: &SensorDesc,
     config: &SensorConfig,
-    buf: &mut [Reading; MAX_READINGS],
-) -> Result<usize, Status> {
+    buf: &'b mut [Reading; MAX_READINGS],
+) -> Result<&'b [Reading], Status> {
     let n = d.readings();
     let out = buf.get_mut(..n).ok_or(Status::GenericError)?;
     platform.sensor_read(s, out)?;
@@ -812,7 +813,7 @@ fn sample<P: SensorPlatform>(
             r.timestamp = 0;
         }
     }
-    Ok(n)
+    Ok(out)
 }
 
 fn write_readings(out: &mut Reply<'_>, readings: &[Reading]) -> Result<(), Status> {
@@ -848,25 +849,27 @@ fn reading_get<P: SensorPlatform, const A: usize>(
     }
     let mut buf = [Reading::default(); MAX_READINGS];
     if !asynchronous {
-        let n = sample(cx.platform, s, d, &config, &mut buf)?;
-        return write_readings(out, &buf[..n]);
+        let readings = sample(cx.platform, s, d, &config, &mut buf)?;
+        return write_readings(out, readings);
     }
     if !cx.can_delay() {
         return Err(Status::Busy);
     }
-    let mut body = [0u8; MAX_MESSAGE];
-    let mut w = Reply::new(&mut body[..MAX_MESSAGE - 4]);
+    // Room for the body after the 4-byte header the delayed response adds.
+    let mut body = [0u8; MAX_MESSAGE - 4];
+    let mut w = Reply::new(&mut body);
     match sample(cx.platform, s, d, &config, &mut buf) {
-        Ok(n) => {
+        Ok(readings) => {
             w.i32(Status::Success.code())?;
             w.u32(s)?;
-            write_readings(&mut w, &buf[..n])?;
+            write_readings(&mut w, readings)?;
         }
         // The failure travels in the delayed response, status only.
         Err(e) => w.i32(e.code())?,
     }
     let len = w.len();
-    cx.delayed_response(&body[..len])
+    // `len <= body.len()`: what `w` was given.
+    cx.delayed_response(body.get(..len).ok_or(Status::GenericError)?)
 }
 
 /// §4.7.2.6: from `axis_desc_index`, as many axis descriptors as fit;
@@ -881,7 +884,7 @@ fn axis_description_get<P: SensorPlatform, const A: usize>(
     // Described to every agent: Linux aborts the whole sensor protocol if
     // this fails for any sensor (sensors.c scmi_sensor_axis_description).
     let d = described(cx, s)?;
-    let axes = &d.axes[..d.axes.len().min(MAX_AXES)];
+    let axes = d.axes.get(..MAX_AXES).unwrap_or(d.axes);
     if axes.is_empty() {
         return Err(Status::NotSupported);
     }
@@ -890,7 +893,7 @@ fn axis_description_get<P: SensorPlatform, const A: usize>(
     }
     let mut room = out.remaining().checked_sub(4).ok_or(Status::GenericError)?;
     let mut n = 0;
-    for a in &axes[index..] {
+    for a in axes.get(index..).unwrap_or_default() {
         let len = if a.ext.is_some() { 48 } else { 28 };
         if len > room {
             break;
@@ -903,7 +906,7 @@ fn axis_description_get<P: SensorPlatform, const A: usize>(
     }
     let remaining = axes.len() - index - n;
     out.u32((remaining as u32) << 26 | n as u32)?;
-    for (k, a) in axes[index..index + n].iter().enumerate() {
+    for (k, a) in axes.iter().skip(index).take(n).enumerate() {
         let mut low = 0;
         if a.name.len() > SHORT_NAME {
             low |= 1 << 9;
@@ -933,7 +936,7 @@ fn axis_name_get<P: SensorPlatform, const A: usize>(
     let s = args.u32()?;
     let index = args.u32()? as usize;
     let d = sensor(cx, s)?;
-    let axes = &d.axes[..d.axes.len().min(MAX_AXES)];
+    let axes = d.axes.get(..MAX_AXES).unwrap_or(d.axes);
     if axes.is_empty() {
         return Err(Status::NotSupported);
     }
@@ -947,7 +950,7 @@ fn axis_name_get<P: SensorPlatform, const A: usize>(
     }
     let remaining = axes.len() - index - n;
     out.u32((remaining as u32) << 26 | n as u32)?;
-    for (k, a) in axes[index..index + n].iter().enumerate() {
+    for (k, a) in axes.iter().skip(index).take(n).enumerate() {
         out.u32((index + k) as u32)?;
         out.name::<64>(a.name)?;
     }
@@ -977,7 +980,7 @@ fn list_update_intervals<P: SensorPlatform, const A: usize>(
             }
             let remaining = total - index - n;
             out.u32((remaining as u32) << 16 | n as u32)?;
-            for i in &l[index..index + n] {
+            for i in l.iter().skip(index).take(n) {
                 out.u32(i.list_word())?;
             }
             Ok(())
@@ -1050,10 +1053,8 @@ fn tick<P: SensorPlatform, const A: usize>(cx: &mut Cx<'_, P, A>, now_ms: u64) {
             } => {
                 // §4.7.4.1: agent_id (0 = the platform), sensor_id,
                 // trip_point_desc ([16] upward, [7:0] trip id).
-                let mut body = [0u8; 12];
-                body[4..8].copy_from_slice(&sensor.to_le_bytes());
                 let desc = u32::from(upward) << 16 | u32::from(trip);
-                body[8..12].copy_from_slice(&desc.to_le_bytes());
+                let body: [u8; 12] = crate::wire::le_words(&[0, sensor, desc]);
                 cx.notify_all(NotifyKind::SensorTrip, sensor, TRIP_POINT_EVENT, &body);
             }
             SensorEvent::Update { sensor } => {
@@ -1071,23 +1072,19 @@ fn tick<P: SensorPlatform, const A: usize>(cx: &mut Cx<'_, P, A>, now_ms: u64) {
                     continue;
                 };
                 let mut buf = [Reading::default(); MAX_READINGS];
-                let Ok(n) = sample(cx.platform, sensor, d, &config, &mut buf) else {
+                let Ok(readings) = sample(cx.platform, sensor, d, &config, &mut buf) else {
                     continue;
                 };
                 // §4.7.4.2: agent_id, sensor_id, then the readings.
-                let mut body = [0u8; MAX_MESSAGE];
-                let mut w = Reply::new(&mut body[..MAX_MESSAGE - 4]);
+                let mut body = [0u8; MAX_MESSAGE - 4];
+                let mut w = Reply::new(&mut body);
                 let ok = w.u32(0).is_ok()
                     && w.u32(sensor).is_ok()
-                    && write_readings(&mut w, &buf[..n]).is_ok();
+                    && write_readings(&mut w, readings).is_ok();
                 let len = w.len();
-                if ok {
-                    cx.notify_all(
-                        NotifyKind::SensorUpdate,
-                        sensor,
-                        SENSOR_UPDATE,
-                        &body[..len],
-                    );
+                // `len <= body.len()`: what `w` was given.
+                if let Some(body) = body.get(..len).filter(|_| ok) {
+                    cx.notify_all(NotifyKind::SensorUpdate, sensor, SENSOR_UPDATE, body);
                 }
             }
         }

@@ -140,13 +140,7 @@ fn handle<P: SystemPowerPlatform, const A: usize>(
             } else {
                 0
             };
-            let mut b = [0u8; 16];
-            for (chunk, w) in
-                b.chunks_exact_mut(4)
-                    .zip([agent, u32::from(graceful), state, timeout])
-            {
-                chunk.copy_from_slice(&w.to_le_bytes());
-            }
+            let b: [u8; 16] = crate::wire::le_words(&[agent, u32::from(graceful), state, timeout]);
             cx.notify_all(NotifyKind::SystemPower, SYSTEM, STATE_NOTIFIER, &b);
             Ok(())
         }

@@ -306,9 +306,8 @@ fn level_set<P: VoltagePlatform, const A: usize>(
     cx.platform.voltage_set_level(cx.agent, dom, level)?;
     if asynchronous {
         // VOLTAGE_LEVEL_SET_COMPLETE: status, domain_id, level set.
-        let mut body = [0u8; 12];
-        body[4..8].copy_from_slice(&dom.to_le_bytes());
-        body[8..].copy_from_slice(&level.to_le_bytes());
+        // The level's two's-complement bits (an SCMI int32).
+        let body: [u8; 12] = crate::wire::le_words(&[0, dom, level as u32]);
         cx.delayed_response(&body)?;
     }
     Ok(())
