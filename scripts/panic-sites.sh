@@ -69,7 +69,10 @@ case "$machine" in
     *) cross=() ;;
 esac
 OBJDUMP=
-for tool in llvm-objdump $(compgen -c llvm-objdump- | sort -t- -k3 -rn) rust-objdump "${cross[@]}"; do
+# The toolchain's own (rustup component llvm-tools) first: it knows Rust's
+# mangling and is what scripts/setup-host.sh installs.
+sysroot_objdump=$(ls "$(rustc --print sysroot 2>/dev/null)"/lib/rustlib/*/bin/llvm-objdump 2>/dev/null | head -n 1 || true)
+for tool in ${sysroot_objdump:+"$sysroot_objdump"} llvm-objdump $(compgen -c llvm-objdump- | sort -t- -k3 -rn) rust-objdump "${cross[@]}"; do
     if command -v "$tool" >/dev/null 2>&1; then
         OBJDUMP=$tool
         break

@@ -139,7 +139,8 @@ do_rust() {
         fi
     done
     stable_comps="$(rustup component list --installed)"
-    for comp in clippy rustfmt; do
+    # llvm-tools: llvm-objdump for scripts/panic-sites.sh (both Arm ELFs).
+    for comp in clippy rustfmt llvm-tools; do
         if grep -q "^${comp}\(-\|$\)" <<<"$stable_comps"; then
             log "component $comp present"
         else

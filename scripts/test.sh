@@ -43,11 +43,18 @@ step "cargo clippy (host, all targets) -D warnings"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 done_step "clippy host"
 
-step "cargo clippy (aarch64-unknown-none) -D warnings"
-for c in "${FIRMWARE_CRATES[@]}" static-device; do
+step "cargo clippy (aarch64-unknown-none, thumbv8r-none-eabihf) -D warnings"
+for c in "${FIRMWARE_CRATES[@]}" static-device transport-shmem platform-qemu-virt \
+    firmware-frontend scmi-fw-qemu-virt; do
     cargo clippy -p "$c" --target aarch64-unknown-none --locked -- -D warnings
 done
-done_step "clippy aarch64-unknown-none"
+cargo clippy -p scmi-fw-qemu-virt --target aarch64-unknown-none --features frontend --locked -- -D warnings
+# The Cortex-R52 image (Thumb-2; tier 3: nightly -Zbuild-std, own target dir).
+cargo +nightly clippy -p scmi-fw-mps3-an536 --target thumbv8r-none-eabihf -Zbuild-std=core \
+    --target-dir target/thumbv8r --locked -- -D warnings
+cargo +nightly clippy -p scmi-fw-mps3-an536 -p platform-mps3-an536 --target thumbv8r-none-eabihf \
+    -Zbuild-std=core,alloc --features frontend --target-dir target/thumbv8r --locked -- -D warnings
+done_step "clippy bare-metal targets"
 
 step "cargo test (workspace)"
 LOG=$(mktemp)
@@ -77,6 +84,21 @@ tests/static-device/run.sh 2>&1 | tee "$LOG"
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "static device"
 grep -q '^static-device: ok' "$LOG" || die "static device: no verdict"
 done_step "static device (QEMU)" "$(grep -E '^stack of one round trip' "$LOG" | tr -s ' ')"
+
+step "firmware: SCMI images for QEMU virt (AArch64) and MPS3-AN536 (Cortex-R52), front-end on core 1"
+# Both machines: the tour (discovery as Linux does it, every protocol,
+# notifications, delayed responses, a burst) and the hostile front-end, each
+# judged by the front-end's own verdict and compared with its golden file;
+# the product images must link no allocator; their sizes and panic sites are
+# printed.
+scripts/firmware.sh test 2>&1 | tee "$LOG"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "firmware"
+grep -q '^firmware: ok' "$LOG" || die "firmware: no verdict"
+done_step "firmware (QEMU, 2 machines x 2 runs)" "$(grep -c '^result: .* 0 failed' "$LOG") runs passed"
+
+step "firmware figures: sizes, stack, instructions per SCMI round trip (figures, not pass/fail)"
+scripts/firmware.sh figures
+done_step "firmware figures"
 
 step "miri: virtio-backend (all unsafe lives in its memory module)"
 # The library allocates nothing (no_std, no alloc); only test helpers leak
