@@ -106,7 +106,7 @@ run() {
 
 # The report without the figures that change with the code (stack depth,
 # measurements): what the golden files hold.
-comparable() { grep -Ev '^(device: deepest stack|measure: )' "$1"; }
+comparable() { grep -Ev '^(device: deepest stack|measure: |reading: )' "$1"; }
 
 check_golden() {
     local machine=$1 mode=$2 log="$WORK/$1-$2.log" golden="$GOLDEN/$1-$2.txt"
@@ -139,6 +139,8 @@ heap_symbols() { nm -C "$(product_elf "$1")" | grep -Ec '__rust_alloc|__rg_alloc
 
 cmd_demo() {
     local machine=${1:-virt}
+    # A fresh machine: the Rust targets, dtc (the manifests) and QEMU 10.
+    scripts/setup-host.sh rust tools qemu >/dev/null
     printf '=== building the %s pair (device on core 0, front-end on core 1)\n' "$machine"
     build_pair "$machine"
     local status=0

@@ -183,3 +183,124 @@ fn the_hostile_front_end_leaves_the_device_serving() {
     assert!(stats.dropped > 0, "garbage was dropped: {stats:?}");
     assert!(out.contains("DEVICE_NEEDS_RESET set"), "{out}");
 }
+
+/// Cache maintenance that records what the device asked for, as window
+/// offsets: `(true, at, len)` invalidate before a read, `(false, at, len)`
+/// clean after a write.
+struct RecordingCache {
+    base: usize,
+    log: Rc<RefCell<Vec<(bool, usize, usize)>>>,
+}
+
+impl virtio_backend::CacheMaintenance for RecordingCache {
+    fn before_read(&self, va: usize, len: usize) {
+        self.log.borrow_mut().push((true, va - self.base, len));
+    }
+    fn after_write(&self, va: usize, len: usize) {
+        self.log.borrow_mut().push((false, va - self.base, len));
+    }
+}
+
+type RecordedDevice = Rc<RefCell<(Dev, virtio_backend::FixedWindow<'static, RecordingCache>)>>;
+
+/// Rings a device whose window records its cache maintenance.
+struct Recorded(RecordedDevice);
+
+impl Link for Recorded {
+    fn ring(&self) {
+        let mut d = self.0.borrow_mut();
+        let (dev, mem) = &mut *d;
+        dev.serve(&*mem, &mut Bell(&Cell::new(0)), 0);
+    }
+    fn idle(&self) {
+        self.ring();
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Whether some call in `log` of kind `read` covers `[at, at + len)`.
+fn covered(log: &[(bool, usize, usize)], read: bool, at: usize, len: usize) -> bool {
+    log.iter()
+        .any(|&(r, a, l)| r == read && a <= at && at + len <= a + l)
+}
+
+/// The window's cache hook (the Cortex-R52 image cleans and invalidates by
+/// address): every byte the device reads from the channel and the rings is
+/// invalidated first, every byte it writes is cleaned after, and nothing
+/// outside the window is asked for.
+#[test]
+fn the_device_maintains_the_cache_for_every_access_to_the_window() {
+    let arena: &'static Arena = Box::leak(Box::new(Arena::new()));
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let len = arena.mem().len();
+    let base = arena.mem().host(0).as_ptr() as usize;
+    let cache = RecordingCache {
+        base,
+        log: Rc::clone(&log),
+    };
+    // SAFETY: the arena lives for the rest of the test binary (leaked); the
+    // window reaches it only through raw pointers, as the driver side does.
+    let mem =
+        unsafe { virtio_backend::FixedWindow::new(arena.mem().host(0), len, GUEST_BASE, cache) }
+            .expect("the window fits");
+    let core = VirtioScmi::new(Srv::new(&builtin::CONFIG, builtin::PLATFORM), 1).into_core();
+    let mut dev = Dev::new(core, Revision::V2);
+    let chan = GUEST_BASE + TRANSPORT_PAGE as u64;
+    dev.publish(&mem, chan, 0x1000, GEOMETRY)
+        .expect("the channel fits");
+    let dev: RecordedDevice = Rc::new(RefCell::new((dev, mem)));
+    let view: &'static frontend_tests::arena::DeviceMemory =
+        Box::leak(Box::new(arena.mem().device_memory()));
+    let driver = AmpDriver::connect(
+        &**view,
+        chan,
+        0x1000,
+        Recorded(Rc::clone(&dev)),
+        Revision::V2,
+        Duration::from_secs(1),
+    )
+    .expect("the driver binds");
+    let layout = virtio_backend::amp::Layout::read(&**view, chan, 0x1000).expect("published");
+    let mut agent: ScmiAgent<_, ArenaHal, 16, 16> = ScmiAgent::new(driver, AgentOptions::default());
+    log.borrow_mut().clear();
+    // One SCMI round trip: BASE PROTOCOL_VERSION.
+    let r = agent.callw(0x10, 0x0, &[], 4);
+    assert_eq!(r.status, 0);
+    let log = log.borrow();
+    let off = |a: u64| (a - GUEST_BASE) as usize;
+    let ch = off(chan);
+    // The driver's EVENT_AVAIL: its tail index, then the element, read
+    // after an invalidate.
+    assert!(
+        covered(&log, true, ch + layout.drv_qh as usize + 4, 2),
+        "{log:?}"
+    );
+    let slots = |at: u64| ch + at as usize..ch + at as usize + 16 * 64;
+    let drv = slots(layout.drv_elems);
+    assert!(
+        log.iter().any(|&(r, a, l)| r && drv.contains(&a) && l >= 8),
+        "{log:?}"
+    );
+    // The device's EVENT_USED: the element and its tail, cleaned.
+    let dev_slots = slots(layout.dev_elems);
+    assert!(
+        log.iter()
+            .any(|&(r, a, l)| !r && dev_slots.contains(&a) && l >= 8),
+        "{log:?}"
+    );
+    assert!(
+        covered(&log, false, ch + layout.dev_qh as usize + 4, 2),
+        "{log:?}"
+    );
+    // The used ring entry and index the device wrote, cleaned; and the
+    // reply bytes (at least the 8-byte header and status).
+    let cleans: usize = log.iter().filter(|e| !e.0).map(|e| e.2).sum();
+    assert!(cleans >= 8 + 8 + 2, "{log:?}");
+    // Everything inside the window, nothing empty.
+    assert!(
+        log.iter().all(|&(_, a, l)| l > 0 && a + l <= len),
+        "{log:?}"
+    );
+}

@@ -68,6 +68,29 @@ fn words(w: &[u32]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// The unit of a sensor's `attributes_high` (bits 7:0; DSP0249 codes,
+/// SCMI §4.7.2.5).
+fn unit_name(attrh: u32) -> &'static str {
+    match attrh & 0xff {
+        2 => "degrees C",
+        5 => "V",
+        6 => "A",
+        7 => "W",
+        8 => "J",
+        0x13 => "RPM",
+        0x14 => "Hz",
+        0x57 => "rad/s",
+        0x59 => "m/s^2",
+        _ => "(other unit)",
+    }
+}
+
+/// The power-of-ten scale of a sensor's `attributes_high` (bits 15:11,
+/// signed).
+fn scale(attrh: u32) -> i32 {
+    (((attrh >> 11) & 0x1f) as i32) << 27 >> 27
+}
+
 fn protocol_name(id: u8) -> &'static str {
     match id {
         0x10 => "base",
@@ -242,9 +265,10 @@ impl<T: Transport, H: Hal, const CQ: usize, const EQ: usize, W: Write> Tour<'_, 
             for x in s {
                 let _ = writeln!(
                     self.out,
-                    "sensor {}: type {:#x}, {} axes{}{}",
+                    "sensor {}: {}, scale 10^{}, {} axes{}{}",
                     x.name,
-                    x.attrh & 0xff,
+                    unit_name(x.attrh),
+                    scale(x.attrh),
                     x.axes.len(),
                     if x.attrl & 1 << 31 != 0 {
                         ", async read"
@@ -427,8 +451,20 @@ impl<T: Transport, H: Hal, const CQ: usize, const EQ: usize, W: Write> Tour<'_, 
         let (sensors, _) = p.sensors.clone().unwrap_or_default();
         let n = sensors.len() as u32;
         for s in &sensors {
-            // SENSOR_READING_GET (§4.7.2.12), synchronous.
-            self.expect(0x15, 0x6, &[s.id, 0], SUCCESS);
+            // SENSOR_READING_GET (§4.7.2.12), synchronous: the value is
+            // the first 64-bit word of the reply, in units of 10^scale.
+            let w = self.expect(0x15, 0x6, &[s.id, 0], SUCCESS);
+            if let [lo, hi, ..] = w[..] {
+                let v = i64::from(lo) | i64::from(hi) << 32;
+                // Time-dependent: the golden files leave `reading:` out.
+                let _ = writeln!(
+                    self.out,
+                    "reading: sensor {} = {v} x 10^{} {}",
+                    s.name,
+                    scale(s.attrh),
+                    unit_name(s.attrh)
+                );
+            }
         }
         self.expect(0x15, 0x6, &[n, 0], NOT_FOUND);
         let _ = writeln!(self.out, "sensors: {n} read");
