@@ -247,7 +247,29 @@ pub fn run<H: Hal, M: GuestMemory + Clone, L: Link, W: Write>(
     );
     let _ = writeln!(a.out, "hostile: queue addresses outside the window refused");
 
-    // 4. Our queue head lies: a tail index beyond the element count. The
+    // 4. Chains the device cannot use, in a ring it can (virtio v1.2
+    // §2.7.5, §2.7.6): a buffer outside the window, a descriptor that
+    // chains to itself, a length of 2 GiB; then a good request. Each bad
+    // chain comes back with used length 0 and the good one is answered:
+    // the device answers what it can and the ring stays usable.
+    let (used_len, status) = bad_chains::<H, _, _>(&mut d, &ring);
+    a.check(
+        used_len[..3] == [0, 0, 0],
+        "unusable chains come back with used length 0",
+    );
+    a.check(used_len[3] == 12, "the good request after them is answered");
+    a.check(
+        status & NEEDS_RESET == 0,
+        "bad chains alone do not need a reset",
+    );
+    let _ = writeln!(
+        a.out,
+        "hostile: bad chains: used lengths {:?}, device status {status:#x}",
+        used_len
+    );
+    d.set_status(DeviceStatus::empty());
+
+    // 5. Our queue head lies: a tail index beyond the element count. The
     // device must take us for corrupt (PEER_DEAD) and reset the device;
     // the driver then starts over with a fresh handshake.
     if let Ok(l) = Layout::read(&ring, channel.0, channel.1) {
@@ -262,7 +284,7 @@ pub fn run<H: Hal, M: GuestMemory + Clone, L: Link, W: Write>(
         "hostile: lying queue head: the device dropped the driver, a new handshake brought it back"
     );
 
-    // 5. A well-behaved driver from scratch: the whole Linux probe, with
+    // 6. A well-behaved driver from scratch: the whole Linux probe, with
     // nothing of the attacks left.
     let opts = AgentOptions {
         patience: TIMEOUT,
@@ -280,4 +302,73 @@ pub fn run<H: Hal, M: GuestMemory + Clone, L: Link, W: Write>(
         p.complaints.len()
     );
     a.o
+}
+
+/// Sets the device up with a cmdq of [`QUEUE`] entries in a page of its own
+/// and hands it four chains: a readable buffer outside the window, a
+/// descriptor chained to itself, a 2 GiB readable buffer, and a good BASE
+/// PROTOCOL_VERSION request (4 bytes out, 12 in). Returns the used length of
+/// each (by head) and the device status.
+fn bad_chains<H: Hal, M: GuestMemory, L: Link>(
+    t: &mut AmpDriver<M, L>,
+    ring: &M,
+) -> ([u32; 4], u32) {
+    /// Descriptor flags (§2.7.5).
+    const NEXT: u16 = 1;
+    const WRITE: u16 = 2;
+    t.set_status(DeviceStatus::empty());
+    t.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
+    t.write_driver_features(VERSION_1);
+    t.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK);
+    let (pa, _) = H::dma_alloc(1, BufferDirection::Both);
+    let q = QUEUE as u64;
+    let (desc, avail, used) = (pa, pa + 16 * q, pa + 1024);
+    let (request, reply) = (pa + 3072, pa + 3200);
+    t.queue_set(0, QUEUE as u32, desc, avail, used);
+    t.set_status(
+        DeviceStatus::ACKNOWLEDGE
+            | DeviceStatus::DRIVER
+            | DeviceStatus::FEATURES_OK
+            | DeviceStatus::DRIVER_OK,
+    );
+    let put_desc = |i: u64, addr: u64, len: u32, flags: u16, next: u16| {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&addr.to_le_bytes());
+        b[8..12].copy_from_slice(&len.to_le_bytes());
+        b[12..14].copy_from_slice(&flags.to_le_bytes());
+        b[14..].copy_from_slice(&next.to_le_bytes());
+        let _ = ring.write(desc + 16 * i, &b);
+    };
+    put_desc(0, 0xffff_0000_0000, 16, 0, 0);
+    put_desc(1, request, 8, NEXT, 1);
+    put_desc(2, request, 0x8000_0000, 0, 0);
+    // BASE PROTOCOL_VERSION, token 5: header only.
+    let _ = ring.write(request, &(5u32 << 18 | 0x10 << 10).to_le_bytes());
+    put_desc(3, request, 4, NEXT, 4);
+    put_desc(4, reply, 12, WRITE, 0);
+    for (slot, head) in [0u16, 1, 2, 3].into_iter().enumerate() {
+        let _ = ring.write(avail + 4 + 2 * slot as u64, &head.to_le_bytes());
+    }
+    let _ = ring.store_u16_release(avail + 2, 4);
+    t.notify(0);
+    // Wait for the four used entries.
+    let start = t.link().now();
+    while ring.load_u16_acquire(used + 2).unwrap_or(0) < 4
+        && t.link().now().saturating_sub(start) < TIMEOUT
+    {
+        t.link().idle();
+    }
+    let mut lens = [u32::MAX; 4];
+    for i in 0..4u64 {
+        let mut e = [0u8; 8];
+        if ring.read(used + 4 + 8 * i, &mut e).is_ok() {
+            let id = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            let len = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+            if let Some(l) = lens.get_mut(id as usize) {
+                *l = len;
+            }
+        }
+    }
+    let status = t.get_status().bits();
+    (lens, status)
 }
