@@ -2,6 +2,7 @@
 # panic-sites.sh: which functions of a firmware ELF can reach a panic.
 #
 #   scripts/panic-sites.sh ELF            one line per (function, panic kind)
+#   scripts/panic-sites.sh --ours ELF     the lines of functions of our crates
 #   scripts/panic-sites.sh --count ELF    number of distinct functions of our
 #                                         crates that reach a panic
 #
@@ -50,13 +51,14 @@
 # the ELF or a disassembler is missing.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--count] ELF" >&2; exit 2; }
+usage() { echo "usage: $0 [--count | --ours] ELF" >&2; exit 2; }
 
 COUNT=0
-if [ "${1:-}" = "--count" ]; then
-    COUNT=1
-    shift
-fi
+OURS=0
+case "${1:-}" in
+    --count) COUNT=1; shift ;;
+    --ours) OURS=1; shift ;;
+esac
 [ $# -eq 1 ] || usage
 ELF=$1
 [ -f "$ELF" ] || { echo "$0: $ELF: no such file" >&2; exit 1; }
@@ -80,7 +82,7 @@ for tool in ${sysroot_objdump:+"$sysroot_objdump"} llvm-objdump $(compgen -c llv
 done
 [ -n "$OBJDUMP" ] || { echo "$0: no llvm-objdump or cross objdump for machine $machine" >&2; exit 1; }
 
-"$OBJDUMP" -d --no-show-raw-insn -C "$ELF" | awk -F'\t' -v count="$COUNT" '
+"$OBJDUMP" -d --no-show-raw-insn -C "$ELF" | awk -F'\t' -v count="$COUNT" -v only_ours="$OURS" '
 # Legacy Rust mangling survives Itanium demangling as $LT$, .. and so on;
 # strip the ::h<16 hex> hash as well. Idempotent on fully demangled names.
 # (POSIX awk: mawk has no {n} intervals.)
@@ -109,6 +111,8 @@ function owner(p,    s) {
     sub(/^<+/, "", s)
     if (match(s, /^[A-Za-z_][A-Za-z0-9_]*::/)) return substr(s, 1, RLENGTH - 2)
     if (match(s, / as [A-Za-z_][A-Za-z0-9_]*::/)) return substr(s, RSTART + 4, RLENGTH - 6)
+    # A plain symbol (an entry point such as kmain, memcpy): its own owner.
+    if (s ~ /^[A-Za-z_][A-Za-z0-9_]*$/) return s
     return "core"
 }
 # Middlemen: resolved to their callers.
@@ -203,7 +207,8 @@ END {
             split(key, fk, "\t")
             if (ours(fk[1])) fns[fk[1]] = 1
         } else {
-            print key "\t" n_sites[key] "\t" via[key] | "LC_ALL=C sort"
+            split(key, fk, "\t")
+            if (!only_ours || ours(fk[1])) print key "\t" n_sites[key] "\t" via[key] | "LC_ALL=C sort"
         }
     }
     if (count) { c = 0; for (f in fns) c++; print c }
