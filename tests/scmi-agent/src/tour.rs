@@ -371,6 +371,32 @@ impl<T: Transport, H: Hal, const CQ: usize, const EQ: usize, W: Write> Tour<'_, 
         let n = clocks.len() as u32;
         self.expect(0x14, 0x3, &[n], NOT_FOUND);
         self.expect(0x14, 0x6, &[n], NOT_FOUND);
+        // A list longer than one reply: CLOCK_DESCRIBE_RATES (§4.6.2.6)
+        // answers as many rates as fit Linux's 128-byte reply payload and
+        // says how many remain.
+        if let Some((c, x)) = clocks
+            .iter()
+            .enumerate()
+            .find(|(_, x)| matches!(&x.rates, Rates::Discrete(l) if l.len() >= 16))
+        {
+            let r = self.a.callw(0x14, 0x4, &[c as u32, 0], 0);
+            let flags = r.words().first().copied().unwrap_or(0);
+            let (returned, remaining) = (flags & 0xfff, flags >> 16);
+            let bytes = r.payload.len();
+            self.check(
+                r.status == SUCCESS
+                    && bytes <= 128
+                    && bytes + 8 > 128
+                    && remaining > 0
+                    && bytes == 4 + 8 * returned as usize,
+                "a long rate list is split at the 128-byte limit",
+            );
+            let _ = writeln!(
+                self.out,
+                "clock {}: DESCRIBE_RATES returns {returned} rates in {bytes} bytes, {remaining} remaining (reply payload limit 128)",
+                x.info.name
+            );
+        }
         // The first clock with discrete rates: set another rate, with
         // CLOCK_RATE_CHANGED notifications on if the clock has them.
         let Some((c, list)) = clocks.iter().enumerate().find_map(|(i, c)| match &c.rates {
