@@ -44,16 +44,19 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 done_step "clippy host"
 
 step "cargo clippy (aarch64-unknown-none, thumbv8r-none-eabihf) -D warnings"
-for c in "${FIRMWARE_CRATES[@]}" static-device transport-shmem platform-qemu-virt \
-    firmware-frontend scmi-fw-qemu-virt; do
+for c in "${FIRMWARE_CRATES[@]}" static-device transport-shmem platform-arm-common \
+    platform-qemu-virt firmware-frontend scmi-fw-qemu-virt; do
     cargo clippy -p "$c" --target aarch64-unknown-none --locked -- -D warnings
 done
 cargo clippy -p scmi-fw-qemu-virt --target aarch64-unknown-none --features frontend --locked -- -D warnings
+cargo clippy -p platform-qemu-virt --target aarch64-unknown-none --examples --locked -- -D warnings
 # The Cortex-R52 image (Thumb-2; tier 3: nightly -Zbuild-std, own target dir).
 cargo +nightly clippy -p scmi-fw-mps3-an536 --target thumbv8r-none-eabihf -Zbuild-std=core \
     --target-dir target/thumbv8r --locked -- -D warnings
-cargo +nightly clippy -p scmi-fw-mps3-an536 -p platform-mps3-an536 --target thumbv8r-none-eabihf \
+cargo +nightly clippy -p scmi-fw-mps3-an536 -p platform-mps3-an536 -p platform-arm-common --target thumbv8r-none-eabihf \
     -Zbuild-std=core,alloc --features frontend --target-dir target/thumbv8r --locked -- -D warnings
+cargo +nightly clippy -p platform-mps3-an536 --target thumbv8r-none-eabihf -Zbuild-std=core --examples \
+    --target-dir target/thumbv8r --locked -- -D warnings
 done_step "clippy bare-metal targets"
 
 step "cargo test (workspace)"

@@ -5,13 +5,9 @@
 //! semihosting command line picks the run: `tour` (default), `hostile` or
 //! `measure`.
 
-use core::time::Duration;
-
-use firmware_frontend::Clock;
 use firmware_frontend::pair::{self, Device, Semihosting};
-use platform_mps3_an536::cpu::Mpidr;
-use platform_mps3_an536::{gic, timer};
-use scmi_agent::amp_driver::Link;
+use firmware_frontend::{Clock, CoreLink};
+use platform_mps3_an536::{cpu, gic, timer};
 
 use crate::image::{CHANNEL, DOORBELL_IN, DOORBELL_OUT, FIGURES, WINDOW};
 
@@ -63,35 +59,12 @@ fn stack_depth() -> (usize, usize) {
     (top - p, top - bottom)
 }
 
-fn now() -> Duration {
-    let f = timer::frequency().max(1);
-    let t = timer::counter();
-    Duration::new(t / f, ((t % f) * 1_000_000_000 / f) as u32)
-}
-
-fn idle() {
-    for _ in 0..64 {
-        core::hint::spin_loop();
-    }
-}
-
 /// The doorbell to the device: SGI to core 0.
-#[derive(Clone, Copy)]
-struct ToDevice;
-
-impl Link for ToDevice {
-    fn ring(&self) {
-        if let Some(core0) = Mpidr::of_core_index(0)
-            && let Err(e) = gic::send_sgi(DOORBELL_IN, core0)
-        {
-            panic!("front-end: SGI {DOORBELL_IN} to core 0 failed: {e:?}");
-        }
-    }
-    fn idle(&self) {
-        idle();
-    }
-    fn now(&self) -> Duration {
-        now()
+fn ring() {
+    if let Some(core0) = cpu::core_mpidr(0)
+        && let Err(e) = gic::send_sgi(DOORBELL_IN, core0)
+    {
+        panic!("front-end: SGI {DOORBELL_IN} to core 0 failed: {e:?}");
     }
 }
 
@@ -109,12 +82,16 @@ extern "C" fn kmain_secondary() {
     // the driver gives it.
     let view =
         unsafe { firmware_frontend::install(WINDOW.0 as usize, WINDOW.1 as usize, dma, heap) };
+    let clock = Clock {
+        now: timer::since_boot,
+        idle: firmware_frontend::spin,
+    };
     let status = pair::run(
         pair::mode_from_semihosting(),
         view,
         CHANNEL,
-        ToDevice,
-        Clock { now, idle },
+        CoreLink { ring, clock },
+        clock,
         Device {
             figures: &FIGURES,
             stack: stack_depth,

@@ -4,18 +4,18 @@ use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use aarch32_rt::entry;
+use platform_mps3_an536::Print;
 use platform_mps3_an536::cache::PocMaintenance;
 use platform_mps3_an536::console::CmsdkUart;
 use platform_mps3_an536::cpu::{self, Mpidr};
-use platform_mps3_an536::gic::{self, Distributor, Redistributor};
-use platform_mps3_an536::{Print, timer};
+use platform_mps3_an536::firmware::{GicCore, SgiDoorbell};
+use platform_mps3_an536::gic::{self, Distributor};
 use scmi_server::Server;
 use spin::mutex::SpinMutex;
-use transport_shmem::{Figures, MAX_INTERRUPTS_PER_WAKE, Processor, ShmemDevice, serve_forever};
+use transport_shmem::{Figures, ShmemDevice, serve_forever};
 use virtio_backend::FixedWindow;
 use virtio_backend::amp::Geometry;
 use virtio_backend::msg::Revision;
-use virtio_backend::service::Doorbell;
 use virtio_scmi::{DEFAULT_RING_FEATURES, Options, VirtioScmi};
 
 use crate::generated::{CONFIG, PLATFORM, Platform, VIRTIO, VirtioDevice, device_regions};
@@ -110,66 +110,7 @@ pub fn gic_up(sgis: &[u8], ppis: &[u32]) -> Result<(), gic::Error> {
     let gicr = NonNull::new(gicr as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
     // SAFETY: the manifest's GICR frames (device memory in the default
     // memory map); each core touches only its own frame after the search.
-    let mut r = unsafe { Redistributor::for_core(gicr, cpu::mpidr()) }?;
-    r.init()?;
-    for &s in sgis {
-        r.enable_sgi(s)?;
-    }
-    for &p in ppis {
-        r.enable_ppi(p)?;
-    }
-    gic::init_cpu_interface();
-    Ok(())
-}
-
-/// The doorbell to the driver: the SGI the manifest names, to core 1.
-struct Sgi;
-
-impl Doorbell for Sgi {
-    fn barrier(&mut self) {
-        // `send_sgi` issues the DSB the contract asks for before the SGI;
-        // the window's cleans completed with their own DSB.
-    }
-    fn ring(&mut self) {
-        if let Some(core1) = Mpidr::of_core_index(1) {
-            let _ = gic::send_sgi(DOORBELL_OUT, core1);
-        }
-    }
-}
-
-/// Core 0 as the loop sees it.
-struct Core {
-    tick: u32,
-    frequency: u64,
-}
-
-impl Processor for Core {
-    fn mask_interrupts(&mut self) {
-        cpu::mask_irq();
-    }
-    fn wait_for_interrupt(&mut self) {
-        cpu::wfi();
-    }
-    fn take_interrupts(&mut self) {
-        if timer::fired() {
-            timer::arm_after(self.tick);
-        }
-        for _ in 0..MAX_INTERRUPTS_PER_WAKE {
-            let Some(id) = gic::acknowledge() else {
-                break;
-            };
-            gic::end_of_interrupt(id);
-        }
-    }
-    fn tick_due(&self) -> bool {
-        timer::fired()
-    }
-    fn now_ms(&self) -> u64 {
-        timer::ticks_to_ms(timer::counter(), self.frequency)
-    }
-    fn counter(&self) -> u64 {
-        timer::counter()
-    }
+    unsafe { gic::this_core_up(gicr, sgis, ppis) }
 }
 
 #[entry]
@@ -221,14 +162,15 @@ fn main() -> ! {
     }
     #[cfg(feature = "frontend")]
     platform_mps3_an536::start::release_secondary_cores();
-    let frequency = timer::frequency();
-    let tick = u32::try_from(timer::ms_to_ticks(TICK_MS, frequency)).unwrap_or(u32::MAX);
-    timer::arm_after(tick);
+    let mut bell = SgiDoorbell {
+        sgi: DOORBELL_OUT,
+        target: cpu::core_mpidr(1).unwrap_or(Mpidr(1)),
+    };
     serve_forever(
         &mut dev,
         &mem,
-        &mut Sgi,
-        &mut Core { tick, frequency },
+        &mut bell,
+        &mut GicCore::start(TICK_MS),
         &FIGURES,
     )
 }

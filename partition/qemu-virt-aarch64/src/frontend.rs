@@ -4,14 +4,10 @@
 //! semihosting command line picks the run: `tour` (default), `hostile` or
 //! `measure`.
 
-use core::time::Duration;
-
 use aarch64_rt::Stack;
-use firmware_frontend::Clock;
 use firmware_frontend::pair::{self, Device, Semihosting};
-use platform_qemu_virt::cpu::Mpidr;
-use platform_qemu_virt::{gic, psci, timer};
-use scmi_agent::amp_driver::Link;
+use firmware_frontend::{Clock, CoreLink};
+use platform_qemu_virt::{cpu, gic, psci, timer};
 
 use crate::image::{CHANNEL, DOORBELL_IN, DOORBELL_OUT, FIGURES, WINDOW};
 
@@ -20,7 +16,7 @@ static mut STACK: Stack<16> = Stack::new();
 
 /// Starts core 1 on the front-end.
 pub fn start() {
-    let Some(core1) = Mpidr::of_core_index(1) else {
+    let Some(core1) = cpu::core_mpidr(1) else {
         return;
     };
     // SAFETY: `STACK` is core 1's alone (nothing else names it) and lies in
@@ -30,35 +26,12 @@ pub fn start() {
     }
 }
 
-fn now() -> Duration {
-    let f = timer::frequency().max(1);
-    let t = timer::counter();
-    Duration::new(t / f, ((t % f) * 1_000_000_000 / f) as u32)
-}
-
-fn idle() {
-    for _ in 0..64 {
-        core::hint::spin_loop();
-    }
-}
-
 /// The doorbell to the device: SGI to core 0.
-#[derive(Clone, Copy)]
-struct ToDevice;
-
-impl Link for ToDevice {
-    fn ring(&self) {
-        if let Some(core0) = Mpidr::of_core_index(0)
-            && let Err(e) = gic::send_sgi(DOORBELL_IN, core0)
-        {
-            panic!("front-end: SGI {DOORBELL_IN} to core 0 failed: {e:?}");
-        }
-    }
-    fn idle(&self) {
-        idle();
-    }
-    fn now(&self) -> Duration {
-        now()
+fn ring() {
+    if let Some(core0) = cpu::core_mpidr(0)
+        && let Err(e) = gic::send_sgi(DOORBELL_IN, core0)
+    {
+        panic!("front-end: SGI {DOORBELL_IN} to core 0 failed: {e:?}");
     }
 }
 
@@ -76,12 +49,16 @@ fn main() {
     // and the device reaches only the channel and what the driver gives it.
     let view =
         unsafe { firmware_frontend::install(WINDOW.0 as usize, WINDOW.1 as usize, dma, heap) };
+    let clock = Clock {
+        now: timer::since_boot,
+        idle: firmware_frontend::spin,
+    };
     let status = pair::run(
         pair::mode_from_semihosting(),
         view,
         CHANNEL,
-        ToDevice,
-        Clock { now, idle },
+        CoreLink { ring, clock },
+        clock,
         Device {
             figures: &FIGURES,
             stack: crate::image::stack_depth,

@@ -6,16 +6,16 @@ use core::sync::atomic::Ordering;
 use aarch64_paging::descriptor::El1Attributes;
 use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
 use aarch64_rt::{ExceptionHandlers, InitialPagetable, entry, exception_handlers};
+use platform_qemu_virt::Print;
 use platform_qemu_virt::console::Pl011Console;
 use platform_qemu_virt::cpu::{self, Mpidr};
-use platform_qemu_virt::gic::{self, Distributor, Redistributor};
-use platform_qemu_virt::{Print, timer};
+use platform_qemu_virt::firmware::{GicCore, SgiDoorbell};
+use platform_qemu_virt::gic::{self, Distributor};
 use scmi_server::Server;
 use spin::mutex::SpinMutex;
-use transport_shmem::{Figures, MAX_INTERRUPTS_PER_WAKE, Processor, ShmemDevice, serve_forever};
+use transport_shmem::{Figures, ShmemDevice, serve_forever};
 use virtio_backend::amp::Geometry;
 use virtio_backend::msg::Revision;
-use virtio_backend::service::Doorbell;
 use virtio_backend::{Coherent, FixedWindow};
 use virtio_scmi::{DEFAULT_RING_FEATURES, Options, VirtioScmi};
 
@@ -198,20 +198,6 @@ pub fn stack_depth() -> (usize, usize) {
     (top - p, top - bottom)
 }
 
-/// The doorbell to the driver: the SGI the manifest names, to core 1.
-struct Sgi;
-
-impl Doorbell for Sgi {
-    fn barrier(&mut self) {
-        // `send_sgi` issues the DSB the contract asks for before the SGI.
-    }
-    fn ring(&mut self) {
-        if let Some(core1) = Mpidr::of_core_index(1) {
-            let _ = gic::send_sgi(DOORBELL_OUT, core1);
-        }
-    }
-}
-
 fn console() -> Pl011Console<'static> {
     let base = device_regions::UART.base.unwrap_or(0) as usize;
     // SAFETY: the manifest's UART is a PL011 identity-mapped as device
@@ -226,16 +212,7 @@ pub fn gic_up(sgis: &[u8], ppis: &[u32]) -> Result<(), gic::Error> {
     let gicr = NonNull::new(gicr as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
     // SAFETY: the manifest's GICR frames, identity-mapped as device
     // memory; each core touches only its own frame after the search.
-    let mut r = unsafe { Redistributor::for_core(gicr, cpu::mpidr()) }?;
-    r.init()?;
-    for &s in sgis {
-        r.enable_sgi(s)?;
-    }
-    for &p in ppis {
-        r.enable_ppi(p)?;
-    }
-    gic::init_cpu_interface();
-    Ok(())
+    unsafe { gic::this_core_up(gicr, sgis, ppis) }
 }
 
 fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
@@ -292,56 +269,20 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
 }
 
 /// The loop (see the crate doc): `transport-shmem`'s, on this core's GIC
-/// and virtual timer.
+/// and virtual timer, ringing core 1.
 fn serve(mem: &FixedWindow<'_>) -> ! {
-    let frequency = timer::frequency();
-    let tick = u32::try_from(timer::ms_to_ticks(TICK_MS, frequency)).unwrap_or(u32::MAX);
-    timer::arm_after(tick);
     let mut dev = DEVICE.lock();
+    let mut bell = SgiDoorbell {
+        sgi: DOORBELL_OUT,
+        target: cpu::core_mpidr(1).unwrap_or(Mpidr(1)),
+    };
     serve_forever(
         &mut dev,
         mem,
-        &mut Sgi,
-        &mut Core { tick, frequency },
+        &mut bell,
+        &mut GicCore::start(TICK_MS),
         &FIGURES,
     )
-}
-
-/// Core 0 as the loop sees it.
-struct Core {
-    /// The tick, in counter ticks.
-    tick: u32,
-    /// The counter's frequency.
-    frequency: u64,
-}
-
-impl Processor for Core {
-    fn mask_interrupts(&mut self) {
-        cpu::mask_irq();
-    }
-    fn wait_for_interrupt(&mut self) {
-        cpu::wfi();
-    }
-    fn take_interrupts(&mut self) {
-        if timer::fired() {
-            timer::arm_after(self.tick);
-        }
-        for _ in 0..MAX_INTERRUPTS_PER_WAKE {
-            let Some(id) = gic::acknowledge() else {
-                break;
-            };
-            gic::end_of_interrupt(id);
-        }
-    }
-    fn tick_due(&self) -> bool {
-        timer::fired()
-    }
-    fn now_ms(&self) -> u64 {
-        timer::ticks_to_ms(timer::counter(), self.frequency)
-    }
-    fn counter(&self) -> u64 {
-        timer::counter()
-    }
 }
 
 /// Prints where the image panicked (no `core::fmt`: the location only) and

@@ -94,11 +94,11 @@ mod image {
         let mut out = console();
         let me = cpu::mpidr();
         out.str("core ")
-            .dec(me.core_index() as u64)
+            .dec(cpu::core_index_of(me) as u64)
             .str(": hello from EL")
             .dec(cpu::current_el().into())
             .str(", MPIDR ")
-            .hex(me.0.into())
+            .hex(me.0)
             .str(", timer ")
             .dec(timer::frequency())
             .str(" Hz\n");
@@ -119,7 +119,7 @@ mod image {
             }
             core::hint::spin_loop();
         }
-        let Some(core1) = Mpidr::of_core_index(1) else {
+        let Some(core1) = cpu::core_mpidr(1) else {
             fail(&mut out, "core 1 MPIDR")
         };
         if gic::send_sgi(PING, core1).is_err() {
@@ -150,7 +150,7 @@ mod image {
         let core0 = Mpidr(0);
         gic_this_core(&mut out, me, PING);
         out.str("core ")
-            .dec(me.core_index() as u64)
+            .dec(cpu::core_index_of(me) as u64)
             .str(": up at EL")
             .dec(cpu::current_el().into())
             .str(", IRQs masked: ")

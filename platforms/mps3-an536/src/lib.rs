@@ -4,16 +4,15 @@
 //! What it is for: the pieces a Cortex-R52 firmware image needs below the
 //! SCMI/virtio core, the same shape as `platform-qemu-virt`:
 //!
-//! * [`console`]: a CMSDK APB UART ([`console::CmsdkUart`], a typed `safe-mmio`
-//!   register block) and [`Print`], a writer for `&str`, decimal and
-//!   hexadecimal integers without `core::fmt`. Each core has its own UART
-//!   at the same address, so each core owns its console.
-//! * [`gic`]: GICv3 from AArch32 (`arm-gic`): distributor, this core's
-//!   redistributor (found by MPIDR), SGIs by MPIDR, polled acknowledge/end
-//!   that works with IRQs masked.
-//! * [`timer`]: `CNTPCT`/`CNTFRQ`, milliseconds since the counter started.
-//! * [`cpu`]: MPIDR, `wfi`/`wfe`/`sev`, IRQ masking (CPSR.I), the
-//!   exception level.
+//! * [`console`]: a CMSDK APB UART ([`console::CmsdkUart`], a typed
+//!   `safe-mmio` register block) as a [`Print`] sink (no `core::fmt`).
+//!   Each core has its own UART at the same address, so each core owns
+//!   its console.
+//! * [`cpu`]: how the AN536 numbers its cores (Aff0), over
+//!   `platform-arm-common`'s MPIDR, waits and masks.
+//! * [`gic`], [`timer`], `firmware`: `platform-arm-common`'s GICv3 (from
+//!   AArch32), generic timer (`CNTPCT`, the virtual timer as the tick),
+//!   and the firmware loop's processor and SGI doorbell, re-exported.
 //! * [`start`]: running the second core under `aarch32-rt`.
 //! * [`cache`]: [`cache::PocMaintenance`], the
 //!   [`virtio_backend::CacheMaintenance`] of a peer outside our cache
@@ -71,11 +70,16 @@
 pub mod cache;
 pub mod console;
 pub mod cpu;
-pub mod gic;
 pub mod start;
-pub mod timer;
 
 pub use console::Print;
+/// The firmware loop's processor and SGI doorbell (`platform-arm-common`).
+#[cfg(target_arch = "arm")]
+pub use platform_arm_common::firmware;
+/// GICv3 (`platform-arm-common`).
+pub use platform_arm_common::gic;
+/// The generic timer (`platform-arm-common`).
+pub use platform_arm_common::timer;
 
 /// Ends the program under a debugger or emulator with `code` as the exit
 /// status (semihosting `SYS_EXIT_EXTENDED`; QEMU needs `-semihosting`).

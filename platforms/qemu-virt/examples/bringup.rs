@@ -126,7 +126,7 @@ mod image {
         let me = cpu::mpidr();
         with_console(|c| {
             c.str("core ")
-                .dec(me.core_index() as u64)
+                .dec(cpu::core_index_of(me) as u64)
                 .str(": hello from EL")
                 .dec(cpu::current_el().into())
                 .str(", MPIDR ")
@@ -154,7 +154,7 @@ mod image {
         }
         gic::init_cpu_interface();
 
-        let Some(core1) = Mpidr::of_core_index(1) else {
+        let Some(core1) = cpu::core_mpidr(1) else {
             fail("core 1 MPIDR")
         };
         // SAFETY: CORE1_STACK is used by nothing but core 1, which is started
@@ -212,7 +212,7 @@ mod image {
         gic::init_cpu_interface();
         with_console(|c| {
             c.str("core ")
-                .dec(me.core_index() as u64)
+                .dec(cpu::core_index_of(me) as u64)
                 .str(": up at EL")
                 .dec(cpu::current_el().into())
                 .str(", IRQs masked: ")

@@ -4,17 +4,13 @@
 //! the SCMI/virtio core, each a thin layer over the ecosystem crate that
 //! does the real work:
 //!
-//! * [`console`]: a PL011 console (`arm-pl011-uart`) and [`Print`], a
-//!   writer for `&str`, decimal and hexadecimal integers that does not use
-//!   `core::fmt` (release images keep it out); a `core::fmt::Write` impl
-//!   exists for debugging.
-//! * [`gic`]: GICv3 (`arm-gic`): distributor set-up, this core's
-//!   redistributor (found by its MPIDR), SGIs to a core by MPIDR, and
-//!   acknowledge/end by polling `ICC_IAR1_EL1`, usable with IRQs masked.
-//! * [`timer`]: the generic timer's virtual counter and frequency, and
-//!   milliseconds since the counter started.
-//! * [`cpu`]: MPIDR decoding, `wfi`/`sev`, IRQ masking (DAIF), the current
-//!   exception level.
+//! * [`console`]: a PL011 console (`arm-pl011-uart`) as a [`Print`] sink
+//!   (no `core::fmt`; a `core::fmt::Write` impl exists for debugging).
+//! * [`cpu`]: how `virt` numbers its cores (`Aff1 * 16 + Aff0`), over
+//!   `platform-arm-common`'s MPIDR, waits and masks.
+//! * [`gic`], [`timer`], `firmware`: `platform-arm-common`'s GICv3 (SGIs
+//!   and PPIs polled with IRQs masked), generic timer, and the firmware
+//!   loop's processor and SGI doorbell, re-exported.
 //! * `psci`: starting another core with PSCI `CPU_ON` through
 //!   `aarch64-rt`'s `start_core` (HVC at EL1, SMC at EL2, chosen at run
 //!   time), and `exit` through semihosting.
@@ -38,12 +34,17 @@
 
 pub mod console;
 pub mod cpu;
-pub mod gic;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod psci;
-pub mod timer;
 
 pub use console::Print;
+/// The firmware loop's processor and SGI doorbell (`platform-arm-common`).
+#[cfg(target_arch = "aarch64")]
+pub use platform_arm_common::firmware;
+/// GICv3 (`platform-arm-common`).
+pub use platform_arm_common::gic;
+/// The generic timer (`platform-arm-common`).
+pub use platform_arm_common::timer;
 
 /// Ends the program under a debugger or emulator with `code` as the exit
 /// status (semihosting `SYS_EXIT_EXTENDED`; QEMU needs `-semihosting`).

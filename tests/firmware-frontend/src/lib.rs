@@ -56,6 +56,35 @@ pub struct Clock {
     pub idle: fn(),
 }
 
+/// Waits a little: a few cycles' spin (the front-end polls the rings).
+pub fn spin() {
+    for _ in 0..64 {
+        core::hint::spin_loop();
+    }
+}
+
+/// The link of a front-end on another core: the doorbell is a function (an
+/// SGI to the device's core), the clock and idle hook are the core's.
+#[derive(Clone, Copy)]
+pub struct CoreLink {
+    /// Rings the device.
+    pub ring: fn(),
+    /// The core's clock and idle hook.
+    pub clock: Clock,
+}
+
+impl Link for CoreLink {
+    fn ring(&self) {
+        (self.ring)();
+    }
+    fn idle(&self) {
+        (self.clock.idle)();
+    }
+    fn now(&self) -> Duration {
+        (self.clock.now)()
+    }
+}
+
 /// How long the front-end waits for the device before it fails the run.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 

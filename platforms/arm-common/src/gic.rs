@@ -2,12 +2,14 @@
 //! redistributor (found by MPIDR), the CPU interface, SGIs between cores,
 //! and polled acknowledge/end of interrupt that works with IRQs masked.
 //!
-//! Everything is Group 1 for the current security state: on QEMU `virt`
-//! without `secure=on` the GIC has a single security state.
+//! Everything is Group 1 for the current security state: QEMU `virt`
+//! without `secure=on` and the Cortex-R52's GIC have a single security
+//! state. The CPU interface is reached through the `ICC_*_EL1` system
+//! registers on AArch64 and the AArch32 `ICC_*` (CP15) ones on the R52.
 //!
 //! Polling with IRQs masked: enable the SGI, then
 //! `loop { if let Some(id) = acknowledge() { ...; end_of_interrupt(id); break } wfi() }`.
-//! A pending IRQ wakes `wfi` even with PSTATE.I set, and `ICC_IAR1_EL1`
+//! A pending IRQ wakes `wfi` even with the I bit set, and `ICC_IAR1`
 //! returns it; no exception handler is involved.
 
 use core::ptr::NonNull;
@@ -178,16 +180,41 @@ impl Redistributor<'_> {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 pub use cpu_interface::*;
 
-/// The CPU interface (`ICC_*_EL1` system registers) of the running core.
-#[cfg(target_arch = "aarch64")]
+/// Brings this core's GIC interface up: its redistributor (searched from
+/// `gicr`) woken with `sgis` and `ppis` enabled, then the CPU interface.
+/// The distributor must be set up already (on one core).
+///
+/// # Safety
+///
+/// As [`Redistributor::for_core`]: `gicr` is the first redistributor frame,
+/// mapped as device memory, and nothing else writes this core's frame.
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+pub unsafe fn this_core_up(gicr: NonNull<GicrSgi>, sgis: &[u8], ppis: &[u32]) -> Result<(), Error> {
+    // SAFETY: the caller's contract.
+    let mut r = unsafe { Redistributor::for_core(gicr, crate::cpu::mpidr()) }?;
+    r.init()?;
+    for &s in sgis {
+        r.enable_sgi(s)?;
+    }
+    for &p in ppis {
+        r.enable_ppi(p)?;
+    }
+    init_cpu_interface();
+    Ok(())
+}
+
+/// The CPU interface (system registers) of the running core.
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 mod cpu_interface {
     use arm_gic::InterruptGroup;
     use arm_gic::gicv3::{GicCpuInterface, SgiTarget, SgiTargetGroup};
-    use arm_sysregs::el1::accessors::write_icc_ctlr_el1;
-    use arm_sysregs::el1::registers::IccCtlrEl1;
+    #[cfg(target_arch = "arm")]
+    use arm_sysregs::aarch32::{accessors::write_icc_ctlr, registers::IccCtlr};
+    #[cfg(target_arch = "aarch64")]
+    use arm_sysregs::el1::{accessors::write_icc_ctlr_el1, registers::IccCtlrEl1};
 
     use super::{Error, IntId, sgi_id, sgi_target};
     use crate::cpu::Mpidr;
@@ -197,7 +224,10 @@ mod cpu_interface {
     /// Group 1 enabled. Call after this core's [`Redistributor::init`](super::Redistributor::init).
     pub fn init_cpu_interface() {
         GicCpuInterface::enable_system_register_el1();
+        #[cfg(target_arch = "aarch64")]
         write_icc_ctlr_el1(IccCtlrEl1::empty());
+        #[cfg(target_arch = "arm")]
+        write_icc_ctlr(IccCtlr::empty());
         GicCpuInterface::set_priority_mask(0xff);
         GicCpuInterface::enable_group1(true);
     }
@@ -208,7 +238,7 @@ mod cpu_interface {
     pub fn send_sgi(sgi: u8, target: Mpidr) -> Result<(), Error> {
         let id = sgi_id(sgi)?;
         let (affinity3, affinity2, affinity1, target_list) = sgi_target(target)?;
-        aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
+        crate::cpu::dsb();
         GicCpuInterface::send_sgi(
             id,
             SgiTarget::List {
@@ -219,7 +249,7 @@ mod cpu_interface {
             },
             SgiTargetGroup::CurrentGroup1,
         )?;
-        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        crate::cpu::isb();
         Ok(())
     }
 

@@ -1,0 +1,27 @@
+//! What the two Arm boards share (QEMU `virt` on AArch64, the MPS3-AN536's
+//! Cortex-R52 on AArch32): GICv3 SGIs and PPIs polled with IRQs masked
+//! ([`gic`], over `arm-gic`), MPIDR affinity fields and the processor's
+//! waits, masks and barriers ([`cpu`]), the generic timer ([`timer`]), a
+//! console writer without `core::fmt` ([`console`]), and the firmware
+//! loop's hardware side on top of them ([`firmware`]).
+//!
+//! What it refuses to know about: where anything is (base addresses come
+//! from the caller, the image's manifest), how a board numbers its cores,
+//! its UART, how it starts its other cores, and its caches: the board
+//! crates (`platform-qemu-virt`, `platform-mps3-an536`) add those. It
+//! knows nothing of SCMI or virtio beyond the two traits the loop needs.
+//!
+//! Hardware access is compiled for `target_arch = "aarch64"` or `"arm"`
+//! only; on the host the logic (the writer, MPIDR and SGI target decoding,
+//! tick arithmetic) builds and its unit tests run.
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod console;
+pub mod cpu;
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+pub mod firmware;
+pub mod gic;
+pub mod timer;
+
+pub use console::Print;
