@@ -3,8 +3,6 @@
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
-use aarch64_paging::descriptor::El1Attributes;
-use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
 use aarch64_rt::{ExceptionHandlers, InitialPagetable, entry, exception_handlers};
 use platform_qemu_virt::Print;
 use platform_qemu_virt::console::Pl011Console;
@@ -103,40 +101,9 @@ pub static FIGURES: Figures = Figures::new();
 /// deepest use: about 4 KiB).
 const STACK_PAGES: usize = 2;
 
-/// Device-nGnRE, never executable: the first GiB (GIC, UART, ...).
-const DEVICE_MEMORY: El1Attributes = El1Attributes::VALID
-    .union(El1Attributes::ATTRIBUTE_INDEX_0)
-    .union(El1Attributes::ACCESSED)
-    .union(El1Attributes::UXN)
-    .union(El1Attributes::PXN);
-
-/// Normal write-back memory, inner shareable (both cores coherent): the
-/// second GiB, with the image and the shared window.
-const NORMAL_MEMORY: El1Attributes = El1Attributes::VALID
-    .union(El1Attributes::ATTRIBUTE_INDEX_1)
-    .union(El1Attributes::INNER_SHAREABLE)
-    .union(El1Attributes::ACCESSED)
-    .union(El1Attributes::NON_GLOBAL);
-
-/// Attribute index 0: Device-nGnRE; 1: normal, write-back.
-const MAIR: Mair = Mair::EMPTY
-    .with_attribute(0, MairAttribute::DEVICE_NGNRE)
-    .with_attribute(
-        1,
-        MairAttribute::normal(
-            NormalMemory::WriteBackNonTransientReadWriteAllocate,
-            NormalMemory::WriteBackNonTransientReadWriteAllocate,
-        ),
-    );
-
 aarch64_rt::initial_pagetable!(
-    {
-        let mut table = [0; 512];
-        table[0] = DEVICE_MEMORY.bits();
-        table[1] = NORMAL_MEMORY.bits() | 0x4000_0000;
-        InitialPagetable(table)
-    },
-    MAIR.0
+    InitialPagetable(platform_qemu_virt::paging::identity_map()),
+    platform_qemu_virt::paging::MAIR.0
 );
 
 /// No exception is expected (IRQs stay masked); the defaults panic.

@@ -25,8 +25,6 @@ mod image {
     use core::ptr::NonNull;
     use core::sync::atomic::{AtomicBool, Ordering};
 
-    use aarch64_paging::descriptor::El1Attributes;
-    use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
     use aarch64_rt::{ExceptionHandlers, InitialPagetable, entry, exception_handlers};
     use platform_qemu_virt::console::Pl011Console;
     use platform_qemu_virt::cpu::{self, Mpidr};
@@ -49,40 +47,9 @@ mod image {
     /// How long core 0 waits for core 1 before failing.
     const TIMEOUT_MS: u64 = 5000;
 
-    /// Device-nGnRE, never executable: the first GiB (GIC, UART, ...).
-    const DEVICE: El1Attributes = El1Attributes::VALID
-        .union(El1Attributes::ATTRIBUTE_INDEX_0)
-        .union(El1Attributes::ACCESSED)
-        .union(El1Attributes::UXN)
-        .union(El1Attributes::PXN);
-
-    /// Normal write-back, inner shareable: the second GiB, RAM. Both cores
-    /// map it so (the secondary enables the same table), so the flag and the
-    /// console lock they share are coherent.
-    const MEMORY: El1Attributes = El1Attributes::VALID
-        .union(El1Attributes::ATTRIBUTE_INDEX_1)
-        .union(El1Attributes::INNER_SHAREABLE)
-        .union(El1Attributes::ACCESSED)
-        .union(El1Attributes::NON_GLOBAL);
-
-    const MAIR: Mair = Mair::EMPTY
-        .with_attribute(0, MairAttribute::DEVICE_NGNRE)
-        .with_attribute(
-            1,
-            MairAttribute::normal(
-                NormalMemory::WriteBackNonTransientReadWriteAllocate,
-                NormalMemory::WriteBackNonTransientReadWriteAllocate,
-            ),
-        );
-
     aarch64_rt::initial_pagetable!(
-        {
-            let mut table = [0; 512];
-            table[0] = DEVICE.bits();
-            table[1] = MEMORY.bits() | 0x4000_0000;
-            InitialPagetable(table)
-        },
-        MAIR.0
+        InitialPagetable(platform_qemu_virt::paging::identity_map()),
+        platform_qemu_virt::paging::MAIR.0
     );
 
     /// Every exception is unexpected (IRQs stay masked): the defaults panic.

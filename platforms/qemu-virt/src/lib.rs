@@ -6,6 +6,8 @@
 //!
 //! * [`console`]: a PL011 console (`arm-pl011-uart`) as a [`Print`] sink
 //!   (no `core::fmt`; a `core::fmt::Write` impl exists for debugging).
+//! * [`paging`]: the identity map an image boots with (device memory,
+//!   then normal memory, in 1 GiB blocks) and its MAIR.
 //! * [`cpu`]: how `virt` numbers its cores (`Aff1 * 16 + Aff0`), over
 //!   `platform-arm-common`'s MPIDR, waits and masks.
 //! * [`gic`], [`timer`], `firmware`: `platform-arm-common`'s GICv3 (SGIs
@@ -34,6 +36,7 @@
 
 pub mod console;
 pub mod cpu;
+pub mod paging;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod psci;
 

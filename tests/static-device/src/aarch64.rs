@@ -3,8 +3,6 @@
 //! is normal cacheable memory (with the MMU off every access would be
 //! Device memory, where unaligned accesses and exclusives fault).
 
-use aarch64_paging::descriptor::El1Attributes;
-use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
 use aarch64_rt::{ExceptionHandlers, InitialPagetable, entry, exception_handlers};
 use static_device::Sections;
 
@@ -12,40 +10,9 @@ use static_device::Sections;
 /// pointer of each measurement and for the report's formatting.
 const STACK_PAGES: usize = 16;
 
-/// Device-nGnRE, never executable: the first GiB (flash, GIC, UART, …).
-const DEVICE: El1Attributes = El1Attributes::VALID
-    .union(El1Attributes::ATTRIBUTE_INDEX_0)
-    .union(El1Attributes::ACCESSED)
-    .union(El1Attributes::UXN)
-    .union(El1Attributes::PXN);
-
-/// Normal write-back memory: the second GiB, where QEMU's RAM starts.
-const MEMORY: El1Attributes = El1Attributes::VALID
-    .union(El1Attributes::ATTRIBUTE_INDEX_1)
-    .union(El1Attributes::INNER_SHAREABLE)
-    .union(El1Attributes::ACCESSED)
-    .union(El1Attributes::NON_GLOBAL);
-
-/// Attribute index 0: Device-nGnRE; 1: normal, write-back.
-const MAIR: Mair = Mair::EMPTY
-    .with_attribute(0, MairAttribute::DEVICE_NGNRE)
-    .with_attribute(
-        1,
-        MairAttribute::normal(
-            NormalMemory::WriteBackNonTransientReadWriteAllocate,
-            NormalMemory::WriteBackNonTransientReadWriteAllocate,
-        ),
-    );
-
 aarch64_rt::initial_pagetable!(
-    {
-        // Level 1 blocks of 1 GiB.
-        let mut table = [0; 512];
-        table[0] = DEVICE.bits();
-        table[1] = MEMORY.bits() | 0x4000_0000;
-        InitialPagetable(table)
-    },
-    MAIR.0
+    InitialPagetable(platform_qemu_virt::paging::identity_map()),
+    platform_qemu_virt::paging::MAIR.0
 );
 
 /// Every exception is unexpected: the default handlers panic.
