@@ -228,7 +228,7 @@ cmd_figures() {
     printf 'wake-up, the channel message, the chain, the SCMI handler, the reply and the doorbell.\n'
     printf 'The host figure (callgrind, the device core alone, no transport):\n'
     if command -v valgrind >/dev/null 2>&1; then
-        cargo run -q --release --locked -p bench --bin bench-scmi 2>/dev/null | grep -E 'SENSOR_READING_GET|^request' | head -n 4
+        cargo run -q --release --locked -p bench --bin bench-scmi 2>/dev/null | grep -E '^command|SENSOR_READING_GET' | head -n 3
     else
         echo "  (valgrind not installed: scripts/setup-host.sh tools)"
     fi
