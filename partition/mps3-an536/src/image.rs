@@ -139,7 +139,7 @@ fn main() -> ! {
     }
     if gic_up(&[DOORBELL_IN], &[TIMER_PPI]).is_err() {
         out.str("scmi-fw: no GIC redistributor for this core\n");
-        platform_mps3_an536::exit(1);
+        stop(1);
     }
     let cache = PocMaintenance::detect();
     // SAFETY: the manifest's shared window in DDR, shared with the driver
@@ -149,7 +149,7 @@ fn main() -> ! {
         .and_then(|p| unsafe { FixedWindow::new(p, WINDOW.1 as usize, 0, cache) })
     else {
         out.str("scmi-fw: the shared window does not fit\n");
-        platform_mps3_an536::exit(1);
+        stop(1);
     };
     let geometry = Geometry {
         elements: GEOMETRY.0 as u16,
@@ -158,7 +158,7 @@ fn main() -> ! {
     let mut dev = DEVICE.lock();
     if dev.publish(&mem, CHANNEL.0, CHANNEL.1, geometry).is_err() {
         out.str("scmi-fw: the channel does not fit the window\n");
-        platform_mps3_an536::exit(1);
+        stop(1);
     }
     #[cfg(feature = "frontend")]
     platform_mps3_an536::start::release_secondary_cores();
@@ -173,6 +173,22 @@ fn main() -> ! {
         &mut GicCore::start(TICK_MS),
         &FIGURES,
     )
+}
+
+/// Ends the image: the test pair ends QEMU with `code` (semihosting); the
+/// product image stops here, IRQs masked, until reset (no debugger to
+/// return to on a board).
+fn stop(code: i32) -> ! {
+    #[cfg(feature = "frontend")]
+    platform_mps3_an536::exit(code);
+    #[cfg(not(feature = "frontend"))]
+    {
+        let _ = code;
+        cpu::mask_irq();
+        loop {
+            cpu::wfi();
+        }
+    }
 }
 
 /// Prints where the image panicked (no `core::fmt`: the location only) and
@@ -194,5 +210,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         .str(" messages, ")
         .dec(FIGURES.dropped.load(Ordering::Relaxed))
         .str(" dropped)\n");
-    platform_mps3_an536::exit(101)
+    stop(101)
 }

@@ -3,7 +3,9 @@
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
-use aarch64_rt::{ExceptionHandlers, InitialPagetable, entry, exception_handlers};
+use aarch64_rt::{
+    ExceptionHandlers, InitialPagetable, RegisterStateRef, entry, exception_handlers,
+};
 use platform_qemu_virt::Print;
 use platform_qemu_virt::console::Pl011Console;
 use platform_qemu_virt::cpu::{self, Mpidr};
@@ -106,10 +108,58 @@ aarch64_rt::initial_pagetable!(
     platform_qemu_virt::paging::MAIR.0
 );
 
-/// No exception is expected (IRQs stay masked); the defaults panic.
+/// No exception is expected (IRQs stay masked): each handler says which
+/// one came and stops (`aarch64-rt`'s defaults would panic).
 struct Exceptions;
 
-impl ExceptionHandlers for Exceptions {}
+impl ExceptionHandlers for Exceptions {
+    extern "C" fn sync_current(_: RegisterStateRef) {
+        fatal("synchronous exception")
+    }
+    extern "C" fn irq_current(_: RegisterStateRef) {
+        fatal("IRQ")
+    }
+    extern "C" fn fiq_current(_: RegisterStateRef) {
+        fatal("FIQ")
+    }
+    extern "C" fn serror_current(_: RegisterStateRef) {
+        fatal("SError")
+    }
+    extern "C" fn sync_lower(_: RegisterStateRef) {
+        fatal("synchronous exception from a lower EL")
+    }
+    extern "C" fn irq_lower(_: RegisterStateRef) {
+        fatal("IRQ from a lower EL")
+    }
+    extern "C" fn fiq_lower(_: RegisterStateRef) {
+        fatal("FIQ from a lower EL")
+    }
+    extern "C" fn serror_lower(_: RegisterStateRef) {
+        fatal("SError from a lower EL")
+    }
+}
+
+/// An unexpected exception: reported on the console, then [`stop`].
+fn fatal(what: &str) -> ! {
+    console().str("scmi-fw: unexpected ").str(what).str("\n");
+    stop(102)
+}
+
+/// Ends the image: the test pair ends QEMU with `code` (semihosting); the
+/// product image stops here, IRQs masked, until reset (no debugger to
+/// return to on a board).
+fn stop(code: i32) -> ! {
+    #[cfg(feature = "frontend")]
+    platform_qemu_virt::exit(code);
+    #[cfg(not(feature = "frontend"))]
+    {
+        let _ = code;
+        cpu::mask_irq();
+        loop {
+            cpu::wfi();
+        }
+    }
+}
 
 exception_handlers!(Exceptions);
 
@@ -207,7 +257,7 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     }
     if gic_up(&[DOORBELL_IN], &[TIMER_PPI]).is_err() {
         out.str("scmi-fw: no GIC redistributor for this core\n");
-        platform_qemu_virt::exit(1);
+        stop(1);
     }
     // SAFETY: the manifest's shared window, identity-mapped as normal
     // memory and shared with the driver only; the device reaches it only
@@ -216,7 +266,7 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         .and_then(|p| unsafe { FixedWindow::new(p, WINDOW.1 as usize, 0, Coherent) })
     else {
         out.str("scmi-fw: the shared window does not fit\n");
-        platform_qemu_virt::exit(1);
+        stop(1);
     };
     let geometry = Geometry {
         elements: GEOMETRY.0 as u16,
@@ -228,7 +278,7 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         .is_err()
     {
         out.str("scmi-fw: the channel does not fit the window\n");
-        platform_qemu_virt::exit(1);
+        stop(1);
     }
     #[cfg(feature = "frontend")]
     crate::frontend::start();
@@ -273,5 +323,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         .str(" kicks, ")
         .dec(FIGURES.dropped.load(Ordering::Relaxed))
         .str(" dropped)\n");
-    platform_qemu_virt::exit(101)
+    stop(101)
 }
