@@ -17,7 +17,8 @@
 #   scmi-fw-qemu-virt    qemu-system-aarch64 -M virt,gic-version=3 -smp 2
 #   scmi-fw-mps3-an536   qemu-system-arm -M mps3-an536 -smp 2 (Cortex-R52)
 # The product image is built with --profile firmware and no front-end; the
-# test pair with --release --features frontend (core 1 runs the front-end).
+# test pair with --profile firmware --features frontend (core 1 runs the
+# front-end; core 0 runs the product's code, which the figures measure).
 #
 # Needs what scripts/setup-host.sh rust qemu tools installs.
 set -euo pipefail
@@ -35,19 +36,19 @@ TEXT_GOAL_virt=$((48 * 1024))
 TEXT_GOAL_r52=$((40 * 1024))
 RAM_GOAL=$((32 * 1024))
 
-product_elf() {
+# Both builds of an image use the firmware profile (what ships, and what
+# the figures measure) and land on the same path, so the product image is
+# kept aside as $WORK/MACHINE-product.elf.
+built_elf() {
     case $1 in
         virt) echo "$REPO/target/aarch64-unknown-none/firmware/scmi-fw-qemu-virt" ;;
         r52) echo "$REPO/target/thumbv8r/thumbv8r-none-eabihf/firmware/scmi-fw-mps3-an536" ;;
     esac
 }
 
-pair_elf() {
-    case $1 in
-        virt) echo "$REPO/target/aarch64-unknown-none/release/scmi-fw-qemu-virt" ;;
-        r52) echo "$REPO/target/thumbv8r/thumbv8r-none-eabihf/release/scmi-fw-mps3-an536" ;;
-    esac
-}
+product_elf() { echo "$WORK/$1-product.elf"; }
+
+pair_elf() { echo "$WORK/$1-pair.elf"; }
 
 # The R52 images are Thumb-2 (thumbv8r-none-eabihf: about two thirds of the
 # A32 code of armv8r-none-eabihf), built with nightly -Zbuild-std in a
@@ -65,15 +66,17 @@ build_product() {
         r52) r52_cargo build -Zbuild-std=core --profile firmware ;;
         *) die "unknown machine $1 (virt | r52)" ;;
     esac
+    cp "$(built_elf "$1")" "$(product_elf "$1")"
 }
 
 build_pair() {
     case $1 in
-        virt) cargo build -q --locked -p scmi-fw-qemu-virt --target aarch64-unknown-none --release \
+        virt) cargo build -q --locked -p scmi-fw-qemu-virt --target aarch64-unknown-none --profile firmware \
                 --features frontend ;;
-        r52) r52_cargo build -Zbuild-std=core,alloc --release --features frontend ;;
+        r52) r52_cargo build -Zbuild-std=core,alloc --profile firmware --features frontend ;;
         *) die "unknown machine $1 (virt | r52)" ;;
     esac
+    cp "$(built_elf "$1")" "$(pair_elf "$1")"
 }
 
 # run MACHINE MODE [EXTRA QEMU ARGS...]: boots the pair; the front-end's
