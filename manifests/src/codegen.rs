@@ -385,6 +385,66 @@ pub struct VirtioDevice {
         "/// The virtio devices, by index.\npub const VIRTIO: &[VirtioDevice] = {virtio};\n"
     );
 
+    // The shared-memory (virtio-msg) devices as plain constants: what a
+    // firmware image wires without unwrapping an `Option` (the parser
+    // requires every one of these on a virtio-msg device).
+    for d in &m.virtio {
+        let (
+            Transport::VirtioMsg,
+            Some((base, size)),
+            Some((off, len)),
+            Some((elements, element_size)),
+            Some(doorbell),
+            Some(&(interrupt, _)),
+        ) = (
+            d.transport,
+            d.shared_window,
+            d.channel,
+            d.channel_geometry,
+            d.doorbell,
+            d.interrupts.first(),
+        )
+        else {
+            continue;
+        };
+        let eventq = if d.p2a {
+            d.queue_sizes.get(1).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        let _ = writeln!(
+            o,
+            "/// virtio device {i} (virtio-msg on the shared-memory channel), wired.
+pub mod shmem_device{i} {{
+    /// The shared window: (base, size).
+    pub const WINDOW: (u64, u64) = ({base:#x}, {size:#x});
+    /// The channel: (offset in the window, size).
+    pub const CHANNEL: (u64, u64) = ({off:#x}, {len:#x});
+    /// Elements per direction of the channel.
+    pub const ELEMENTS: u16 = {elements};
+    /// Bytes per element.
+    pub const ELEMENT_SIZE: u16 = {element_size};
+    /// The interrupt the driver rings the device with.
+    pub const DOORBELL_IN: u32 = {doorbell};
+    /// The interrupt the device rings the driver with.
+    pub const DOORBELL_OUT: u32 = {interrupt};
+    /// The SCMI agent the driver is.
+    pub const AGENT: u32 = {agent};
+    /// Whether P2A channels (an eventq) are offered.
+    pub const P2A: bool = {p2a};
+    /// Most descriptors of the cmdq.
+    pub const CMDQ_SIZE: u16 = {cmdq};
+    /// Most descriptors of the eventq (0 without P2A channels).
+    pub const EVENTQ_SIZE: u16 = {eventq};
+}}
+",
+            i = d.index,
+            agent = d.agent,
+            p2a = d.p2a,
+            cmdq = d.queue_sizes.first().copied().unwrap_or(0),
+        );
+    }
+
     // Partition.
     let p = &m.partition;
     let _ = writeln!(

@@ -318,3 +318,24 @@ fn mps3_an536_manifest_describes_the_cortex_r52_image() {
     assert_eq!(shape(region(dev, "gicr")).0, Some(0xf010_0000));
     assert_eq!(shape(region(dev, "gicr")).1, 2 * 0x2_0000);
 }
+
+/// Firmware wires its shared-memory device from plain generated constants.
+#[test]
+fn virtio_msg_devices_are_generated_as_constants() {
+    let m = manifest::load(shipped_file("qemu-virt-aarch64.dts")).unwrap();
+    let rust = manifest::codegen::to_rust(&m);
+    for line in [
+        "pub mod shmem_device0 {",
+        "pub const WINDOW: (u64, u64) = (0x44000000, 0x40000);",
+        "pub const CHANNEL: (u64, u64) = (0x0, 0x1000);",
+        "pub const ELEMENTS: u16 = 16;",
+        "pub const DOORBELL_IN: u32 = 1;",
+        "pub const DOORBELL_OUT: u32 = 2;",
+        "pub const EVENTQ_SIZE: u16 = 16;",
+    ] {
+        assert!(rust.contains(line), "{line:?} missing");
+    }
+    // The host manifest has no virtio-msg device: nothing of the kind.
+    let host = manifest::load(shipped_file("host-vhost-user.dts")).unwrap();
+    assert!(!manifest::codegen::to_rust(&host).contains("shmem_device"));
+}

@@ -5,8 +5,8 @@
 //! semihosting command line picks the run: `tour` (default), `hostile` or
 //! `measure`.
 
-use firmware_frontend::pair::{self, Device, Semihosting};
-use firmware_frontend::{Clock, CoreLink};
+use firmware_frontend::Clock;
+use firmware_frontend::pair::{self, Device};
 use platform_mps3_an536::{cpu, gic, timer};
 
 use crate::image::{CHANNEL, DOORBELL_IN, DOORBELL_OUT, FIGURES, WINDOW};
@@ -74,29 +74,16 @@ extern "C" fn kmain_secondary() {
     if crate::image::gic_up(&[DOORBELL_OUT], &[]).is_err() {
         panic!("front-end: no GIC redistributor for core 1");
     }
-    let channel_end = (CHANNEL.0 + CHANNEL.1) as usize;
-    let dma = channel_end..channel_end + 0xf000;
-    let heap = dma.end..WINDOW.1 as usize;
-    // SAFETY: the manifest's shared window in DDR; the front-end is its only
-    // user on this core, and the device reaches only the channel and what
-    // the driver gives it.
-    let view =
-        unsafe { firmware_frontend::install(WINDOW.0 as usize, WINDOW.1 as usize, dma, heap) };
     let clock = Clock {
         now: timer::since_boot,
         idle: firmware_frontend::spin,
     };
-    let status = pair::run(
-        pair::mode_from_semihosting(),
-        view,
-        CHANNEL,
-        CoreLink { ring, clock },
-        clock,
-        Device {
-            figures: &FIGURES,
-            stack: stack_depth,
-        },
-        Semihosting::open(),
-    );
+    let device = Device {
+        figures: &FIGURES,
+        stack: stack_depth,
+    };
+    // SAFETY: the manifest's shared window in DDR; the front-end is its
+    // only user on this core.
+    let status = unsafe { pair::main(WINDOW, CHANNEL, ring, clock, device) };
     platform_mps3_an536::exit(status)
 }

@@ -19,32 +19,16 @@ use virtio_backend::msg::Revision;
 use virtio_backend::{Coherent, FixedWindow};
 use virtio_scmi::{DEFAULT_RING_FEATURES, Options, VirtioScmi};
 
-use crate::generated::{CONFIG, PLATFORM, Platform, VIRTIO, VirtioDevice, device_regions};
+use crate::generated::{CONFIG, PLATFORM, Platform, device_regions, shmem_device0};
 
-/// The virtio device this image serves (the manifest's first).
-const DEVICE_SPEC: VirtioDevice = VIRTIO[0];
-
-/// Unwraps a manifest value at compile time.
-const fn given<T: Copy>(v: Option<T>, what: &str) -> T {
-    match v {
-        Some(v) => v,
-        None => panic!("{}", what),
-    }
-}
-
-/// The shared window: (base, size), physical = identity-mapped.
-pub const WINDOW: (u64, u64) = given(DEVICE_SPEC.shared_window, "the device has a shared-window");
+/// The shared window: (base, size), physical.
+pub const WINDOW: (u64, u64) = shmem_device0::WINDOW;
 /// The channel: (offset in the window, size).
-pub const CHANNEL: (u64, u64) = given(DEVICE_SPEC.channel, "the device has a channel");
-/// The channel's elements: (count, size).
-const GEOMETRY: (u32, u32) = given(
-    DEVICE_SPEC.channel_geometry,
-    "the device has a channel-geometry",
-);
+pub const CHANNEL: (u64, u64) = shmem_device0::CHANNEL;
 /// The SGI the driver rings the device with.
-pub const DOORBELL_IN: u8 = given(DEVICE_SPEC.doorbell, "the device has a doorbell") as u8;
+pub const DOORBELL_IN: u8 = shmem_device0::DOORBELL_IN as u8;
 /// The SGI the device rings the driver with.
-pub const DOORBELL_OUT: u8 = DEVICE_SPEC.interrupts[0].0 as u8;
+pub const DOORBELL_OUT: u8 = shmem_device0::DOORBELL_OUT as u8;
 /// The virtual timer's PPI.
 const TIMER_PPI: u32 = device_regions::TIMER.interrupts[0].0;
 /// Time passes on the SCMI platform at least this often.
@@ -63,10 +47,8 @@ const _: () = assert!(
         && in_gib(device_regions::GICD.base, device_regions::GICD.size, 0)
         && in_gib(device_regions::GICR.base, device_regions::GICR.size, 0)
         && in_gib(Some(WINDOW.0), WINDOW.1, 1)
-        && GEOMETRY.0 <= u16::MAX as u32
-        && GEOMETRY.1 <= u16::MAX as u32
-        && DOORBELL_IN < 16
-        && DOORBELL_OUT < 16,
+        && shmem_device0::DOORBELL_IN < 16
+        && shmem_device0::DOORBELL_OUT < 16,
     "the manifest's regions fit the page table and its doorbells are SGIs"
 );
 
@@ -80,16 +62,12 @@ pub type Device = ShmemDevice<VirtioScmi<ScmiServer>, 2, 0>;
 pub static DEVICE: SpinMutex<Device> = SpinMutex::new(ShmemDevice::new(
     VirtioScmi::with_options(
         Server::new(&CONFIG, PLATFORM),
-        DEVICE_SPEC.agent,
+        shmem_device0::AGENT,
         Options {
-            p2a: DEVICE_SPEC.p2a,
+            p2a: shmem_device0::P2A,
             ring_features: DEFAULT_RING_FEATURES,
-            cmdq_size: DEVICE_SPEC.queue_sizes[0] as u16,
-            eventq_size: if DEVICE_SPEC.p2a {
-                DEVICE_SPEC.queue_sizes[1] as u16
-            } else {
-                0
-            },
+            cmdq_size: shmem_device0::CMDQ_SIZE,
+            eventq_size: shmem_device0::EVENTQ_SIZE,
         },
     )
     .into_core(),
@@ -239,7 +217,7 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     out.str("scmi-fw: QEMU virt, EL")
         .dec(u64::from(cpu::current_el()))
         .str(", virtio-scmi for agent ")
-        .dec(u64::from(DEVICE_SPEC.agent))
+        .dec(u64::from(shmem_device0::AGENT))
         .str(" over virtio-msg, window ")
         .hex(WINDOW.0)
         .str("+")
@@ -269,8 +247,8 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         stop(1);
     };
     let geometry = Geometry {
-        elements: GEOMETRY.0 as u16,
-        element_size: GEOMETRY.1 as u16,
+        elements: shmem_device0::ELEMENTS,
+        element_size: shmem_device0::ELEMENT_SIZE,
     };
     if DEVICE
         .lock()

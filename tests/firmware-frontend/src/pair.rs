@@ -172,3 +172,43 @@ pub fn mode_from_semihosting() -> Mode {
     };
     Mode::from_word((&args).nth(1).and_then(Result::ok))
 }
+
+/// The whole front-end of a test pair, on bare metal: takes the shared
+/// `window` (base, size), the channel at its start, DMA pages for the
+/// rings after it and the heap in the rest; reads the run from the
+/// semihosting command line, runs it against the device (rung by `ring`),
+/// reports through semihosting and returns the exit status.
+///
+/// # Safety
+///
+/// `window` is the manifest's shared window, mapped read-write as normal
+/// memory on this core, shared with the device only, and this is called
+/// once.
+#[cfg(target_os = "none")]
+pub unsafe fn main(
+    window: (u64, u64),
+    channel: (u64, u64),
+    ring: fn(),
+    clock: Clock,
+    device: Device<'_>,
+) -> i32 {
+    let channel_end = channel.0.saturating_add(channel.1) as usize;
+    let dma = channel_end..channel_end + DMA_BYTES;
+    let heap = dma.end..window.1 as usize;
+    // SAFETY: the caller's contract; the device reaches only the channel
+    // and what the driver gives it.
+    let view = unsafe { crate::install(window.0 as usize, window.1 as usize, dma, heap) };
+    run(
+        mode_from_semihosting(),
+        view,
+        channel,
+        crate::CoreLink { ring, clock },
+        clock,
+        device,
+        Semihosting::open(),
+    )
+}
+
+/// Bytes of DMA pages after the channel (the rings of a few sessions:
+/// [`Mode::Hostile`] and [`Mode::Measure`] set queues up more than once).
+pub const DMA_BYTES: usize = 0xf000;
