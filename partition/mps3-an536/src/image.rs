@@ -28,6 +28,18 @@ pub const CHANNEL: (u64, u64) = shmem_device0::CHANNEL;
 pub const DOORBELL_IN: u8 = shmem_device0::DOORBELL_IN as u8;
 /// The SGI the device rings the driver with.
 pub const DOORBELL_OUT: u8 = shmem_device0::DOORBELL_OUT as u8;
+/// The address of a device region the image cannot run without: a
+/// manifest that lacks it fails the build here.
+const fn address(base: Option<u64>) -> usize {
+    match base {
+        Some(b) if b != 0 => b as usize,
+        _ => panic!("the manifest's UART, GICD and GICR device regions need an address"),
+    }
+}
+/// The UART, the GIC distributor and the first redistributor frame.
+const UART_BASE: usize = address(device_regions::UART.base);
+const GICD_BASE: usize = address(device_regions::GICD.base);
+const GICR_BASE: usize = address(device_regions::GICR.base);
 /// The virtual timer's PPI.
 const TIMER_PPI: u32 = device_regions::TIMER.interrupts[0].0;
 /// Time passes on the SCMI platform at least this often.
@@ -72,20 +84,18 @@ pub static FIGURES: Figures = Figures::new();
 /// The console: this core's CMSDK UART (each R52 sees its own at the
 /// manifest's address).
 pub fn console() -> CmsdkUart<'static> {
-    let base = device_regions::UART.base.unwrap_or(0) as usize;
     // SAFETY: the manifest's UART is a CMSDK APB UART, private to the core
     // that uses it (the AN536 gives each R52 its own at this address); one
     // console per core at a time.
     let mut uart =
-        unsafe { CmsdkUart::new(NonNull::new(base as *mut _).unwrap_or(NonNull::dangling())) };
+        unsafe { CmsdkUart::new(NonNull::new(UART_BASE as *mut _).unwrap_or(NonNull::dangling())) };
     uart.enable(UART_CLOCK, BAUD);
     uart
 }
 
 /// Brings up this core's GIC interface with `sgis` and `ppis` enabled.
 pub fn gic_up(sgis: &[u8], ppis: &[u32]) -> Result<(), gic::Error> {
-    let gicr = device_regions::GICR.base.unwrap_or(0) as usize;
-    let gicr = NonNull::new(gicr as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
+    let gicr = NonNull::new(GICR_BASE as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
     // SAFETY: the manifest's GICR frames (device memory in the default
     // memory map); each core touches only its own frame after the search.
     unsafe { gic::this_core_up(gicr, sgis, ppis) }
@@ -109,8 +119,7 @@ fn main() -> ! {
         .str(", interrupt SGI ")
         .dec(u64::from(DOORBELL_OUT))
         .str("\n");
-    let gicd = device_regions::GICD.base.unwrap_or(0) as usize;
-    if let Some(gicd) = NonNull::new(gicd as *mut _) {
+    if let Some(gicd) = NonNull::new(GICD_BASE as *mut _) {
         // SAFETY: the manifest's GIC distributor; set up once, here, while
         // core 1 is still parked.
         unsafe { Distributor::new(gicd) }.init();

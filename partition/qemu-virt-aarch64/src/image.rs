@@ -29,6 +29,18 @@ pub const CHANNEL: (u64, u64) = shmem_device0::CHANNEL;
 pub const DOORBELL_IN: u8 = shmem_device0::DOORBELL_IN as u8;
 /// The SGI the device rings the driver with.
 pub const DOORBELL_OUT: u8 = shmem_device0::DOORBELL_OUT as u8;
+/// The address of a device region the image cannot run without: a
+/// manifest that lacks it fails the build here.
+const fn address(base: Option<u64>) -> usize {
+    match base {
+        Some(b) if b != 0 => b as usize,
+        _ => panic!("the manifest's UART, GICD and GICR device regions need an address"),
+    }
+}
+/// The UART, the GIC distributor and the first redistributor frame.
+const UART_BASE: usize = address(device_regions::UART.base);
+const GICD_BASE: usize = address(device_regions::GICD.base);
+const GICR_BASE: usize = address(device_regions::GICR.base);
 /// The virtual timer's PPI.
 const TIMER_PPI: u32 = device_regions::TIMER.interrupts[0].0;
 /// Time passes on the SCMI platform at least this often.
@@ -194,17 +206,17 @@ pub fn stack_depth() -> (usize, usize) {
 }
 
 fn console() -> Pl011Console<'static> {
-    let base = device_regions::UART.base.unwrap_or(0) as usize;
     // SAFETY: the manifest's UART is a PL011 identity-mapped as device
     // memory (the first GiB); core 0 is its only user (the front-end
     // prints through semihosting).
-    unsafe { Pl011Console::from_base(NonNull::new(base as *mut _).unwrap_or(NonNull::dangling())) }
+    unsafe {
+        Pl011Console::from_base(NonNull::new(UART_BASE as *mut _).unwrap_or(NonNull::dangling()))
+    }
 }
 
 /// Brings up this core's GIC interface with `sgis` and `ppis` enabled.
 pub fn gic_up(sgis: &[u8], ppis: &[u32]) -> Result<(), gic::Error> {
-    let gicr = device_regions::GICR.base.unwrap_or(0) as usize;
-    let gicr = NonNull::new(gicr as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
+    let gicr = NonNull::new(GICR_BASE as *mut _).ok_or(gic::Error::NoRedistributor(0))?;
     // SAFETY: the manifest's GICR frames, identity-mapped as device
     // memory; each core touches only its own frame after the search.
     unsafe { gic::this_core_up(gicr, sgis, ppis) }
@@ -227,8 +239,7 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         .str(", interrupt SGI ")
         .dec(u64::from(DOORBELL_OUT))
         .str("\n");
-    let gicd = device_regions::GICD.base.unwrap_or(0) as usize;
-    if let Some(gicd) = NonNull::new(gicd as *mut _) {
+    if let Some(gicd) = NonNull::new(GICD_BASE as *mut _) {
         // SAFETY: the manifest's GIC distributor, identity-mapped as device
         // memory; set up once, here, before any other core runs.
         unsafe { Distributor::new(gicd) }.init();
