@@ -48,6 +48,7 @@ mod linux;
 pub mod model;
 mod parse;
 mod server;
+pub mod spkg;
 pub mod tree;
 
 pub use linux::linux_dt_fragment;

@@ -6,6 +6,11 @@
 //! manifest-tool linux-dt FILE   the guest's firmware/scmi node (DTS fragment)
 //! manifest-tool rust FILE       static Rust tables (what build scripts generate)
 //! manifest-tool dts FILE        the manifest written back in canonical form
+//! manifest-tool spkg FILE IMAGE OUT
+//!                               the secure-partition package Hafnium loads:
+//!                               the SPKG header, FILE's blob, the raw IMAGE
+//! manifest-tool spkg-check PKG  read a package back: its header, and its
+//!                               manifest validated
 //! ```
 //!
 //! Exit status 0 on success, 1 when the manifest is refused (the message
@@ -13,10 +18,86 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: manifest-tool {check|linux-dt|rust|dts} FILE";
+const USAGE: &str = "usage: manifest-tool {check|linux-dt|rust|dts} FILE\n       \
+                     manifest-tool spkg FILE IMAGE OUT\n       manifest-tool spkg-check PKG";
+
+/// `spkg FILE IMAGE OUT`: validates the manifest, then packs its blob and
+/// the image.
+fn spkg(file: &str, image: &str, out: &str) -> ExitCode {
+    if let Err(e) = manifest::load(file) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let dtb = if file.ends_with(".dtb") {
+        std::fs::read(file).map_err(|e| format!("{file}: {e}"))
+    } else {
+        manifest::compile(std::path::Path::new(file)).map_err(|e| e.to_string())
+    };
+    let result = dtb.and_then(|dtb| {
+        let img = std::fs::read(image).map_err(|e| format!("{image}: {e}"))?;
+        let pkg = manifest::spkg::build(&dtb, &img).map_err(|e| format!("{image}: {e}"))?;
+        std::fs::write(out, &pkg).map_err(|e| format!("{out}: {e}"))?;
+        Ok(pkg.len())
+    });
+    match result {
+        Ok(n) => {
+            println!("{out}: {n} bytes");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `spkg-check PKG`: the header, and the embedded manifest validated.
+fn spkg_check(pkg: &str) -> ExitCode {
+    let bytes = match std::fs::read(pkg) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{pkg}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let p = match manifest::spkg::parse(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{pkg}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let h = p.header;
+    println!(
+        "{pkg}: SPKG v{}, manifest {:#x}+{:#x}, image {:#x}+{:#x}",
+        h.version, h.pm_offset, h.pm_size, h.img_offset, h.img_size
+    );
+    match manifest::parse_dtb(p.manifest, &format!("{pkg} (manifest)")) {
+        Ok(m) => {
+            println!(
+                "manifest: ok: {} ({} virtio devices)",
+                m.partition
+                    .description
+                    .as_deref()
+                    .unwrap_or("(no description)"),
+                m.virtio.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [c, f, i, o] if c == "spkg" => return spkg(f, i, o),
+        [c, p] if c == "spkg-check" => return spkg_check(p),
+        _ => {}
+    }
     let (cmd, file) = match args.as_slice() {
         [c, f] => (c.as_str(), f.as_str()),
         _ => {
