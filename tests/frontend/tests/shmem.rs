@@ -15,7 +15,7 @@ use scmi_agent::agent::{AgentOptions, ScmiAgent};
 use scmi_agent::amp_driver::{AmpDriver, Link};
 use scmi_agent::tour::{self, Patience};
 use scmi_server::Server;
-use transport_shmem::ShmemDevice;
+use transport_shmem::{MAX_STEPS_PER_SERVE, ShmemDevice};
 use virtio_backend::amp::Geometry;
 use virtio_backend::msg::Revision;
 use virtio_backend::service::Doorbell;
@@ -303,4 +303,58 @@ fn the_device_maintains_the_cache_for_every_access_to_the_window() {
         log.iter().all(|&(_, a, l)| l > 0 && a + l <= len),
         "{log:?}"
     );
+}
+
+/// A driver that keeps the channel full cannot keep the device in one
+/// serve: it stops after `MAX_STEPS_PER_SERVE` steps, says there is more,
+/// and the next serve takes the rest.
+#[test]
+fn one_serve_takes_a_bounded_share_of_a_full_channel() {
+    use virtio_backend::amp::{Channel, Link as ChannelLink};
+    use virtio_backend::msg::Request;
+    use virtio_backend::service::MAX_MESSAGES_PER_STEP;
+    let arena = Arena::new();
+    let mem = arena.mem().device_memory();
+    let big = Geometry {
+        elements: 512,
+        element_size: 64,
+    };
+    let base = GUEST_BASE + 0x20_0000;
+    let len = big.region_size();
+    let core = VirtioScmi::new(Srv::new(&builtin::CONFIG, builtin::PLATFORM), 1).into_core();
+    let mut dev = Dev::new(core, Revision::V2);
+    dev.publish(&*mem, base, len, big).unwrap();
+    let mut drv = Channel::attach(&*mem, base, len).unwrap();
+    let rings = Cell::new(0);
+    for _ in 0..4 {
+        drv.poll_link(&*mem).unwrap();
+        dev.serve(&*mem, &mut Bell(&rings), 0);
+    }
+    assert_eq!(drv.link(), ChannelLink::Run);
+    let sent = MAX_STEPS_PER_SERVE * MAX_MESSAGES_PER_STEP + 44;
+    for token in 0..sent {
+        let mut f = [0u8; 64];
+        let n = Request::GetDeviceStatus
+            .encode(transport_shmem::DEV_NUM, token as u16, &mut f)
+            .unwrap();
+        drv.send(&*mem, &f[..n]).unwrap();
+    }
+    let first = dev.serve(&*mem, &mut Bell(&rings), 0);
+    assert_eq!(first.steps, MAX_STEPS_PER_SERVE);
+    assert_eq!(first.messages, MAX_STEPS_PER_SERVE * MAX_MESSAGES_PER_STEP);
+    assert!(first.more && dev.pending(&*mem));
+    let second = dev.serve(&*mem, &mut Bell(&rings), 0);
+    assert_eq!(second.messages, 44);
+    assert!(!second.more && !dev.pending(&*mem));
+    // Every request got its response, in order.
+    let mut f = [0u8; 64];
+    for token in 0..sent {
+        let n = drv.recv(&*mem, &mut f).unwrap().expect("a response");
+        assert_eq!(
+            u16::from_le_bytes([f[4], f[5]]),
+            token as u16,
+            "{:02x?}",
+            &f[..n]
+        );
+    }
 }

@@ -42,6 +42,10 @@ use virtio_backend::{DeviceCore, GuestMemory, VirtioDevice};
 /// The device number of the one device on the channel.
 pub const DEV_NUM: u16 = 0;
 
+/// Most service steps one [`ShmemDevice::serve`] takes (each takes at most
+/// `virtio_backend::service::MAX_MESSAGES_PER_STEP` messages).
+pub const MAX_STEPS_PER_SERVE: usize = 4;
+
 /// One virtio device behind the shared-memory channel.
 pub struct ShmemDevice<D, const NQ: usize, const H: usize> {
     core: DeviceCore<D, NQ, H>,
@@ -68,6 +72,11 @@ pub struct Served {
     pub reset: bool,
     /// The link runs.
     pub up: bool,
+    /// The serve stopped after [`MAX_STEPS_PER_SERVE`] steps with messages
+    /// still waiting: serve again (after taking interrupts and letting time
+    /// pass), so that a driver that keeps the channel full cannot keep the
+    /// device in one serve forever.
+    pub more: bool,
 }
 
 impl Served {
@@ -135,10 +144,10 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
         self.bus.as_ref().is_some_and(|b| b.channel().pending(mem))
     }
 
-    /// Serves everything that waits: moves the handshake on (a lost
-    /// driver resets the device: nothing it set up survives), then steps
-    /// the core until the channel is drained, time passing to `now_ms`
-    /// first. Notifications go out as event messages followed by one
+    /// Serves what waits: moves the handshake on (a lost driver resets the
+    /// device: nothing it set up survives), then steps the core until the
+    /// channel is drained or [`MAX_STEPS_PER_SERVE`] steps were taken
+    /// ([`Served::more`]), time passing to `now_ms` first. Notifications go out as event messages followed by one
     /// ring of `bell` per step.
     pub fn serve<M: GuestMemory, B: Doorbell>(
         &mut self,
@@ -174,6 +183,10 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
             );
             out.add(r);
             if !r.more {
+                return out;
+            }
+            if out.steps >= MAX_STEPS_PER_SERVE {
+                out.more = true;
                 return out;
             }
         }
@@ -242,7 +255,7 @@ impl Figures {
 /// The firmware loop: with interrupts masked, check for work (a message
 /// in the channel, the tick due); none: sleep (`WFI`: a doorbell that came
 /// after the check is pending and ends the sleep at once); take the
-/// interrupts; serve everything ([`ShmemDevice::serve`]), which rings the
+/// interrupts; serve a bounded share ([`ShmemDevice::serve`]), which rings the
 /// driver's doorbell through `bell`. Never returns.
 pub fn serve_forever<D, M, B, P, const NQ: usize, const H: usize>(
     dev: &mut ShmemDevice<D, NQ, H>,
