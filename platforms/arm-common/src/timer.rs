@@ -112,12 +112,6 @@ mod arch {
 #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 pub use arch::*;
 
-/// Milliseconds since the counter started.
-#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
-pub fn millis_since_boot() -> u64 {
-    ticks_to_ms(counter(), frequency())
-}
-
 /// Time since the counter started.
 #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 pub fn since_boot() -> Duration {

@@ -72,8 +72,6 @@ struct Inner<M> {
     token: u16,
     /// Events not yet collected by `ack_interrupt`: (used buffer, config).
     events: (bool, bool),
-    /// Event messages received.
-    event_count: u64,
 }
 
 /// Whether `f` is an event (the device's own message, not a response).
@@ -108,7 +106,6 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
             mem,
             token: 0,
             events: (false, false),
-            event_count: 0,
         };
         let start = link.now();
         let mut rung = None;
@@ -144,11 +141,6 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
     /// The device number driven.
     pub fn dev_num(&self) -> u16 {
         self.dev_num
-    }
-
-    /// Event messages received so far.
-    pub fn events(&self) -> u64 {
-        self.inner.borrow().event_count
     }
 
     /// The link.
@@ -240,7 +232,6 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
             if !is_event(&f[..n]) {
                 return Some(f);
             }
-            i.event_count += 1;
             if f[0] & TYPE_BUS != 0 {
                 continue; // EVENT_DEVICE: no interrupt
             }

@@ -122,16 +122,6 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
         Ok(())
     }
 
-    /// The device core.
-    pub fn core(&self) -> &DeviceCore<D, NQ, H> {
-        &self.core
-    }
-
-    /// The channel's handshake state, once published.
-    pub fn link(&self) -> Option<virtio_backend::amp::Link> {
-        self.bus.as_ref().map(|b| b.channel().link())
-    }
-
     /// What the bus did so far.
     pub fn stats(&self) -> AmpStats {
         self.bus.as_ref().map(AmpBus::stats).unwrap_or_default()
