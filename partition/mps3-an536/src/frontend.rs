@@ -27,36 +27,21 @@ fn core0_stack() -> (usize, usize) {
     (top - size, top)
 }
 
-/// Stack painting: the pattern below the stack pointer at boot.
-const PAINT: u32 = 0x5CA1_AB1E;
-
-/// Fills core 0's stack below the current stack pointer (less a margin)
-/// with [`PAINT`].
-#[inline(never)]
+/// Paints core 0's stack at boot (`main`, before anything deep).
 pub fn paint_stack() {
-    let (bottom, _) = core0_stack();
-    let sp: usize;
-    // SAFETY: reads the stack pointer into a register; no memory access.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack)) };
-    let mut p = bottom;
-    while p < sp.saturating_sub(256) & !3 {
-        // SAFETY: `bottom..sp - 256` is the unused part of core 0's stack,
-        // which nothing else uses; volatile, so the stores are not elided.
-        unsafe { (p as *mut u32).write_volatile(PAINT) };
-        p += 4;
-    }
+    // SAFETY: called from core 0's `main`, which runs on the SYS stack
+    // whose bottom `core0_stack` names, used by nothing else.
+    unsafe { platform_mps3_an536::stack::paint(core0_stack().0) }
 }
 
 /// The deepest core 0's stack has been, and its size.
 fn stack_depth() -> (usize, usize) {
     let (bottom, top) = core0_stack();
-    let mut p = bottom;
-    // SAFETY: reads words of core 0's stack area; a racy read only makes
-    // the figure conservative.
-    while p < top && unsafe { (p as *const u32).read_volatile() } == PAINT {
-        p += 4;
-    }
-    (top - p, top - bottom)
+    // SAFETY: core 0's painted SYS stack, mapped.
+    (
+        unsafe { platform_mps3_an536::stack::depth(bottom, top) },
+        top - bottom,
+    )
 }
 
 /// The doorbell to the device: SGI to core 0.

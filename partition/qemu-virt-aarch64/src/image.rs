@@ -164,45 +164,17 @@ mod symbols {
     }
 }
 
-/// Stack painting: the pattern below the stack pointer at boot (the test
-/// pair measures core 0's deepest stack; the product image does not paint).
+/// The deepest core 0's stack has been (stack painting at boot), and its
+/// size, in bytes. The test pair measures it; the product does not paint.
 #[cfg(feature = "frontend")]
-const PAINT: u64 = 0x5CA1_AB1E_5CA1_AB1E;
-
-#[cfg(feature = "frontend")]
-/// Fills core 0's boot stack below the current stack pointer (less a
-/// margin for this function) with [`PAINT`].
-#[inline(never)]
-fn paint_stack() {
-    let bottom = &raw const symbols::boot_stack_begin as usize;
-    let sp: usize;
-    // SAFETY: reads the stack pointer into a register; no memory access.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack)) };
-    let top = sp.saturating_sub(256) & !7;
-    let mut p = bottom;
-    while p < top {
-        // SAFETY: `bottom..top` is the unused part of this core's boot stack
-        // (below the live frames, above `boot_stack_begin`), which nothing
-        // else uses; volatile, so the stores are not elided.
-        unsafe { (p as *mut u64).write_volatile(PAINT) };
-        p += 8;
-    }
-}
-
-#[cfg(feature = "frontend")]
-/// The deepest core 0's stack has been, and its size, in bytes: from its
-/// top to the lowest word no longer painted.
 pub fn stack_depth() -> (usize, usize) {
     let bottom = &raw const symbols::boot_stack_begin as usize;
     let top = &raw const symbols::boot_stack_end as usize;
-    let mut p = bottom;
-    // SAFETY: reads words of core 0's stack area, which is mapped; core 0
-    // may be writing above the scanned word: a racy read only makes the
-    // figure conservative.
-    while p < top && unsafe { (p as *const u64).read_volatile() } == PAINT {
-        p += 8;
-    }
-    (top - p, top - bottom)
+    // SAFETY: core 0's boot stack, painted in `main`, mapped.
+    (
+        unsafe { platform_qemu_virt::stack::depth(bottom, top) },
+        top - bottom,
+    )
 }
 
 fn console() -> Pl011Console<'static> {
@@ -224,7 +196,11 @@ pub fn gic_up(sgis: &[u8], ppis: &[u32]) -> Result<(), gic::Error> {
 
 fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     #[cfg(feature = "frontend")]
-    paint_stack();
+    // SAFETY: `main` runs on core 0's boot stack, which starts at
+    // `boot_stack_begin` and nothing else uses.
+    unsafe {
+        platform_qemu_virt::stack::paint(&raw const symbols::boot_stack_begin as usize)
+    };
     let mut out = console();
     out.str("scmi-fw: QEMU virt, EL")
         .dec(u64::from(cpu::current_el()))

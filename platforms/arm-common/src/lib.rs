@@ -2,8 +2,9 @@
 //! Cortex-R52 on AArch32): GICv3 SGIs and PPIs polled with IRQs masked
 //! ([`gic`], over `arm-gic`), MPIDR affinity fields and the processor's
 //! waits, masks and barriers ([`cpu`]), the generic timer ([`timer`]), a
-//! console writer without `core::fmt` ([`console`]), and the firmware
-//! loop's hardware side on top of them ([`firmware`]).
+//! console writer without `core::fmt` ([`console`]), stack painting
+//! ([`stack`]), and the firmware loop's hardware side on top of them
+//! ([`firmware`]).
 //!
 //! What it refuses to know about: where anything is (base addresses come
 //! from the caller, the image's manifest), how a board numbers its cores,
@@ -22,6 +23,7 @@ pub mod cpu;
 #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 pub mod firmware;
 pub mod gic;
+pub mod stack;
 pub mod timer;
 
 pub use console::Print;

@@ -46,6 +46,8 @@ pub use console::Print;
 pub use platform_arm_common::firmware;
 /// GICv3 (`platform-arm-common`).
 pub use platform_arm_common::gic;
+/// Stack painting (`platform-arm-common`).
+pub use platform_arm_common::stack;
 /// The generic timer (`platform-arm-common`).
 pub use platform_arm_common::timer;
 
