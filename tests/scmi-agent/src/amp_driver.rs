@@ -1,5 +1,6 @@
 //! The driver half of virtio-msg over the shared-memory channel
-//! (`virtio_backend::amp`), as a `virtio_drivers` [`Transport`].
+//! (`virtio_backend::amp`): [`AmpChannel`], an [`Exchange`], and
+//! [`AmpDriver`], the `virtio_drivers` transport over it.
 //!
 //! [`AmpDriver::connect`] does what Linux's virtio-msg AMP bus does when
 //! it binds: it waits for the device to publish the layout (magic "LO"),
@@ -7,9 +8,9 @@
 //! and asks the bus for its devices (GET_DEVICES {0, 32}). Every
 //! `Transport` call is then one request message, a ring of the device's
 //! doorbell, and the one response to it, checked for token, message id
-//! and device number. EVENT_USED and EVENT_CONFIG met on the way become
-//! interrupt bits for [`Transport::ack_interrupt`]; `notify` sends
-//! EVENT_AVAIL, which gets no response.
+//! and device number ([`MsgDriver`]). EVENT_USED and EVENT_CONFIG met on
+//! the way become interrupt bits; `notify` sends EVENT_AVAIL, which gets
+//! no response.
 //!
 //! How the doorbell rings, how the driver waits and what time it is are
 //! the [`Link`]'s: a function call or thread on the host, an SGI and WFE
@@ -21,13 +22,9 @@ use core::time::Duration;
 use virtio_backend::GuestMemory;
 use virtio_backend::amp::{Channel, ChannelError, Link as LinkState};
 use virtio_backend::bus::{BusRequest, BusResponse, GetDevicesOrder};
-use virtio_backend::msg::{
-    FeatureBlocks, Header, Request, Response, Revision, TYPE_BUS, TYPE_RESPONSE, VQUEUE_ENABLED,
-    vqueue,
-};
-use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
-use virtio_drivers::{Error, PhysAddr};
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+use virtio_backend::msg::{Response, Revision, TYPE_BUS, TYPE_RESPONSE};
+
+use crate::msg_driver::{Exchange, MAX_FRAME, MsgDriver};
 
 /// Bytes of one message buffer (the channel's element size).
 pub const FRAME: usize = 64;
@@ -53,8 +50,11 @@ pub enum ConnectError {
     NoDevices,
 }
 
-/// The driver's end of one virtio-msg device on the channel.
-pub struct AmpDriver<M: GuestMemory, L: Link> {
+/// One virtio-msg device on the channel as a `virtio_drivers` transport.
+pub type AmpDriver<M, L> = MsgDriver<AmpChannel<M, L>>;
+
+/// The driver's end of the channel, for one virtio-msg device.
+pub struct AmpChannel<M: GuestMemory, L: Link> {
     inner: RefCell<Inner<M>>,
     link: L,
     rev: Revision,
@@ -79,7 +79,7 @@ fn is_event(f: &[u8]) -> bool {
     f.len() >= 2 && f[1] & 0x40 != 0 && f[0] & TYPE_RESPONSE == 0
 }
 
-impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
+impl<M: GuestMemory, L: Link> MsgDriver<AmpChannel<M, L>> {
     /// Binds to the channel the device publishes at `base..base + len` in
     /// `mem`, speaking `rev`; the device is the first GET_DEVICES lists.
     /// Waits at most `timeout` for each step.
@@ -125,7 +125,7 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
             }
             link.idle();
         }
-        let mut me = AmpDriver {
+        let mut me = AmpChannel {
             inner: RefCell::new(inner),
             link,
             rev,
@@ -135,14 +135,12 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
             stray: Cell::new(0),
         };
         me.dev_num = me.list_devices().ok_or(ConnectError::NoDevices)?;
-        Ok(me)
+        let dev_num = me.dev_num;
+        Ok(MsgDriver::new(me, rev, dev_num))
     }
+}
 
-    /// The device number driven.
-    pub fn dev_num(&self) -> u16 {
-        self.dev_num
-    }
-
+impl<M: GuestMemory, L: Link> AmpChannel<M, L> {
     /// The link.
     pub fn link(&self) -> &L {
         &self.link
@@ -313,229 +311,28 @@ impl<M: GuestMemory, L: Link> AmpDriver<M, L> {
             self.link.idle();
         }
     }
-
-    /// Sends `req`, checks that exactly its response came, and hands the
-    /// decoded response to `f`.
-    fn exchange<R>(&self, req: Request<'_>, f: impl FnOnce(&Response<'_>) -> R) -> R {
-        let token = self.next_token();
-        let mut frame = [0u8; FRAME];
-        let n = req
-            .encode(self.dev_num, token, &mut frame)
-            .expect("request fits the frame");
-        let resp = self.call(&frame[..n]);
-        let (h, r): (Header, Response<'_>) = Response::decode(&resp, self.rev)
-            .unwrap_or_else(|e| panic!("no valid response to {req:?}: {e:?} ({resp:02x?})"));
-        assert_eq!(h.token, token, "response token for {req:?}");
-        assert_eq!(h.msg_id, req.msg_id(), "response id for {req:?}");
-        assert_eq!(h.dev_num, self.dev_num, "response device for {req:?}");
-        f(&r)
-    }
-
-    /// GET_DEVICE_INFO: `(device_id, vendor_id, config_size, max_virtqueues)`.
-    pub fn device_info(&self) -> (u32, u32, u32, u32) {
-        self.exchange(Request::GetDeviceInfo, |r| match r {
-            Response::DeviceInfo {
-                device_id,
-                vendor_id,
-                config_size,
-                max_virtqueues,
-                ..
-            } => (*device_id, *vendor_id, *config_size, *max_virtqueues),
-            r => panic!("GET_DEVICE_INFO answered with {r:?}"),
-        })
-    }
-
-    fn vqueue(&self, queue: u16) -> (u32, bool) {
-        let index = u32::from(queue);
-        self.exchange(Request::GetVqueue { index }, |r| match r {
-            Response::Vqueue {
-                index: i,
-                max_size,
-                flags,
-                ..
-            } if *i == index => (*max_size, flags & VQUEUE_ENABLED != 0),
-            r => panic!("GET_VQUEUE({queue}) answered with {r:?}"),
-        })
-    }
-
-    /// Reads configuration space into `out`: `(generation, bytes read)`;
-    /// no bytes when the device refused the range.
-    pub fn config(&self, offset: u32, out: &mut [u8]) -> (u32, usize) {
-        let length = u32::try_from(out.len()).unwrap_or(u32::MAX);
-        self.exchange(Request::GetConfig { offset, length }, |r| match r {
-            Response::Config {
-                generation, data, ..
-            } => {
-                let n = data.len();
-                if n > 0 {
-                    assert_eq!(n, out.len(), "GET_CONFIG returned a partial read");
-                    out.copy_from_slice(data);
-                }
-                (*generation, n)
-            }
-            r => panic!("GET_CONFIG answered with {r:?}"),
-        })
-    }
-
-    fn status_of(r: &Response<'_>) -> DeviceStatus {
-        match r {
-            Response::DeviceStatus { status, .. } => DeviceStatus::from_bits_retain(*status),
-            r => panic!("status request answered with {r:?}"),
-        }
-    }
 }
 
-impl<M: GuestMemory, L: Link> Transport for AmpDriver<M, L> {
-    fn device_type(&self) -> DeviceType {
-        let (id, ..) = self.device_info();
-        DeviceType::try_from(id)
-            .unwrap_or_else(|_| panic!("device id {id:#x} has no virtio-drivers DeviceType"))
+impl<M: GuestMemory, L: Link> Exchange for AmpChannel<M, L> {
+    fn next_token(&self) -> u16 {
+        AmpChannel::next_token(self)
     }
 
-    fn read_device_features(&mut self) -> u64 {
-        let req = Request::GetDeviceFeatures {
-            block_index: 0,
-            num_blocks: 2,
-        };
-        self.exchange(req, |r| match r {
-            Response::DeviceFeatures {
-                block_index: 0,
-                features,
-            } if features.len() == 2 => {
-                u64::from(features.get(0).unwrap_or(0))
-                    | u64::from(features.get(1).unwrap_or(0)) << 32
-            }
-            r => panic!("GET_DEVICE_FEATURES answered with {r:?}"),
-        })
+    fn call(&self, frame: &[u8]) -> [u8; MAX_FRAME] {
+        let r = AmpChannel::call(self, frame);
+        let mut out = [0u8; MAX_FRAME];
+        out[..FRAME].copy_from_slice(&r);
+        out
     }
 
-    fn write_driver_features(&mut self, driver_features: u64) {
-        let b = driver_features.to_le_bytes();
-        let features = FeatureBlocks::from_le_bytes(&b).expect("8 bytes");
-        let req = Request::SetDriverFeatures {
-            block_index: 0,
-            features,
-        };
-        self.exchange(req, |_| ());
+    fn send(&self, frame: &[u8]) {
+        AmpChannel::send(self, frame);
     }
 
-    fn max_queue_size(&mut self, queue: u16) -> u32 {
-        self.vqueue(queue).0
-    }
-
-    fn notify(&mut self, queue: u16) {
-        let mut f = [0u8; FRAME];
-        let n = Request::EventAvail {
-            vq_index: u32::from(queue),
-            next_offset: 0,
-        }
-        .encode(self.dev_num, 0, &mut f)
-        .expect("fits");
-        self.send(&f[..n]);
-    }
-
-    fn get_status(&self) -> DeviceStatus {
-        self.exchange(Request::GetDeviceStatus, Self::status_of)
-    }
-
-    fn set_status(&mut self, status: DeviceStatus) {
-        let req = Request::SetDeviceStatus {
-            status: status.bits(),
-        };
-        self.exchange(req, |_| ());
-    }
-
-    fn set_guest_page_size(&mut self, _guest_page_size: u32) {
-        // Not a virtio-msg concept (legacy virtio-mmio only).
-    }
-
-    fn requires_legacy_layout(&self) -> bool {
-        false
-    }
-
-    fn queue_set(
-        &mut self,
-        queue: u16,
-        size: u32,
-        descriptors: PhysAddr,
-        driver_area: PhysAddr,
-        device_area: PhysAddr,
-    ) {
-        let req = Request::SetVqueue {
-            index: u32::from(queue),
-            // v2: apply every field and enable; RFC3: a reserved word.
-            flags: match self.rev {
-                Revision::V2 => vqueue::ENABLE,
-                Revision::Rfc3 => 0,
-            },
-            size,
-            reserved: 0,
-            desc: descriptors,
-            driver: driver_area,
-            device: device_area,
-        };
-        self.exchange(req, |_| ());
-    }
-
-    fn queue_unset(&mut self, queue: u16) {
-        let req = Request::ResetVqueue {
-            index: u32::from(queue),
-        };
-        self.exchange(req, |_| ());
-    }
-
-    fn queue_used(&mut self, queue: u16) -> bool {
-        self.vqueue(queue).1
-    }
-
-    fn ack_interrupt(&mut self) -> InterruptStatus {
+    fn take_events(&self) -> (bool, bool) {
         if let Some(f) = self.drain() {
             panic!("a response nobody asked for: {f:02x?}");
         }
-        let (used, config) = core::mem::take(&mut self.inner.borrow_mut().events);
-        let mut status = InterruptStatus::empty();
-        if used {
-            status |= InterruptStatus::QUEUE_INTERRUPT;
-        }
-        if config {
-            status |= InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT;
-        }
-        status
-    }
-
-    fn read_config_generation(&self) -> u32 {
-        self.config(0, &mut []).0
-    }
-
-    fn read_config_space<T: FromBytes + IntoBytes>(&self, offset: usize) -> Result<T, Error> {
-        let mut v = T::new_zeroed();
-        let out = v.as_mut_bytes();
-        let want = out.len();
-        let offset = u32::try_from(offset).map_err(|_| Error::ConfigSpaceTooSmall)?;
-        let (_, n) = self.config(offset, out);
-        if n != want {
-            return Err(Error::ConfigSpaceTooSmall);
-        }
-        Ok(v)
-    }
-
-    fn write_config_space<T: IntoBytes + Immutable>(
-        &mut self,
-        offset: usize,
-        value: T,
-    ) -> Result<(), Error> {
-        let generation = self.read_config_generation();
-        let offset = u32::try_from(offset).map_err(|_| Error::ConfigSpaceTooSmall)?;
-        let data = value.as_bytes();
-        let req = Request::SetConfig {
-            generation,
-            offset,
-            data,
-        };
-        self.exchange(req, |r| match r {
-            Response::SetConfig { length, .. } if *length as usize == data.len() => Ok(()),
-            Response::SetConfig { .. } => Err(Error::Unsupported),
-            r => panic!("SET_CONFIG answered with {r:?}"),
-        })
+        core::mem::take(&mut self.inner.borrow_mut().events)
     }
 }

@@ -12,9 +12,11 @@
 //! * [`probe`]: the command sequence Linux 6.12 sends when it probes an
 //!   SCMI platform, with its replies parsed as Linux parses them, only
 //!   stricter;
-//! * [`amp_driver`]: the driver half of virtio-msg over the shared-memory
-//!   channel (`virtio_backend::amp`), a `virtio_drivers` `Transport` whose
-//!   doorbell, waiting and clock are a [`amp_driver::Link`].
+//! * [`msg_driver`]: the driver half of virtio-msg as a `virtio_drivers`
+//!   `Transport`, over any bus's [`msg_driver::Exchange`];
+//! * [`amp_driver`]: that exchange over the shared-memory channel
+//!   (`virtio_backend::amp`), whose doorbell, waiting and clock are a
+//!   [`amp_driver::Link`].
 //!
 //! The host tests (`tests/frontend`) and the bare-metal front-ends that run
 //! on a second core next to the firmware (`tests/firmware-frontend`) are
@@ -37,5 +39,6 @@ extern crate alloc;
 
 pub mod agent;
 pub mod amp_driver;
+pub mod msg_driver;
 pub mod probe;
 pub mod tour;
