@@ -339,7 +339,7 @@ pub const PLATFORM: Platform = match {SIM}::SimPlatform::new(&TABLES) {{
 pub struct VirtioDevice {
     /// Virtio device id (32: SCMI).
     pub device_id: u32,
-    /// \"vhost-user\", \"virtio-mmio\" or \"virtio-msg\".
+    /// \"vhost-user\", \"virtio-mmio\", \"virtio-msg\" or \"virtio-msg-ffa\".
     pub transport: &'static str,
     /// The SCMI agent its driver is.
     pub agent: u32,
@@ -445,6 +445,36 @@ pub mod shmem_device{i} {{
         );
     }
 
+    for d in m
+        .virtio
+        .iter()
+        .filter(|d| d.transport == Transport::VirtioMsgFfa)
+    {
+        let _ = writeln!(
+            o,
+            "/// virtio device {i} (virtio-msg on the FF-A bus), wired.
+pub mod ffa_device{i} {{
+    /// Most memory areas the driver may share at a time.
+    pub const MAX_AREAS: usize = {areas};
+    /// The SCMI agent the driver is.
+    pub const AGENT: u32 = {agent};
+    /// Whether P2A channels (an eventq) are offered.
+    pub const P2A: bool = {p2a};
+    /// Most descriptors of the cmdq.
+    pub const CMDQ_SIZE: u16 = {cmdq};
+    /// Most descriptors of the eventq (0 without P2A channels).
+    pub const EVENTQ_SIZE: u16 = {eventq};
+}}
+",
+            i = d.index,
+            areas = d.max_areas.unwrap_or(1),
+            agent = d.agent,
+            p2a = d.p2a,
+            cmdq = d.queue_sizes.first().copied().unwrap_or(0),
+            eventq = d.queue_sizes.get(1).copied().unwrap_or(0),
+        );
+    }
+
     // Partition.
     let p = &m.partition;
     let _ = writeln!(
@@ -463,6 +493,12 @@ pub const EXECUTION_STATE: u32 = {};
 pub const LOAD_ADDRESS: Option<u64> = {};
 /// Entry point, from the load address (`entrypoint-offset`).
 pub const ENTRYPOINT_OFFSET: Option<u64> = {};
+/// Messaging methods, one for all UUIDs or one per UUID.
+pub static MESSAGING_METHOD: &[u32] = {};
+/// `notification-support`.
+pub const NOTIFICATION_SUPPORT: bool = {};
+/// `gp-register-num`: the register holding the boot-information address.
+pub const GP_REGISTER_NUM: Option<u32> = {};
 ",
         list(&p.uuids, |u| format!(
             "[{:#010x}, {:#010x}, {:#010x}, {:#010x}]",
@@ -474,6 +510,9 @@ pub const ENTRYPOINT_OFFSET: Option<u64> = {};
         p.execution_state,
         opt(&p.load_address, |a| format!("{a:#x}")),
         opt(&p.entrypoint_offset, |a| format!("{a:#x}")),
+        list(&p.messaging_method, |m| format!("{m:#x}")),
+        p.notification_support,
+        opt(&p.gp_register_num, |g| format!("{g}")),
     );
 
     // Regions.

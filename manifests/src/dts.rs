@@ -160,6 +160,9 @@ pub fn to_dts(m: &Manifest) -> String {
             if let Some(s) = &d.socket {
                 o.str("socket", s);
             }
+            if let Some(n) = d.max_areas {
+                o.u32("max-areas", n);
+            }
             o.close();
         }
         o.close();

@@ -53,7 +53,7 @@ pub mod tree;
 
 pub use linux::linux_dt_fragment;
 pub use model::Manifest;
-pub use parse::{LONG_NAME, MAX_AGENTS, PROTOCOLS, SHORT_NAME};
+pub use parse::{LONG_NAME, MAX_AGENTS, PROTOCOLS, SHORT_NAME, VIRTIO_MSG_FFA_UUID};
 
 /// Why a manifest was refused: the file, the node path (empty when the
 /// problem is the file as a whole) and what is wrong.

@@ -116,8 +116,11 @@ pub enum Transport {
     VhostUser,
     /// Virtio-mmio registers emulated over a shared window.
     VirtioMmio,
-    /// Virtio-msg messages (FF-A or a shared-memory bus).
+    /// Virtio-msg messages on the shared-memory (AMP) bus.
     VirtioMsg,
+    /// Virtio-msg messages on the FF-A bus (Arm DEN0153): the partition is
+    /// an FF-A secure partition, driver memory arrives as FF-A shares.
+    VirtioMsgFfa,
 }
 
 impl Transport {
@@ -127,6 +130,7 @@ impl Transport {
             Transport::VhostUser => "vhost-user",
             Transport::VirtioMmio => "virtio-mmio",
             Transport::VirtioMsg => "virtio-msg",
+            Transport::VirtioMsgFfa => "virtio-msg-ffa",
         }
     }
 }
@@ -164,6 +168,9 @@ pub struct VirtioDevice {
     pub interrupts: Vec<(u32, u32)>,
     /// `socket`: vhost-user socket path.
     pub socket: Option<String>,
+    /// `max-areas` (virtio-msg-ffa): most memory areas the driver may
+    /// share at a time.
+    pub max_areas: Option<u32>,
 }
 
 /// The SCMI server (`/scmi`).

@@ -59,6 +59,7 @@ pub fn manifest(root: &Node, file: &str) -> Res<Manifest> {
         None => Vec::new(),
     };
     placement(root, &partition, &virtio)?;
+    ffa_bus(root, &partition, &virtio)?;
     Ok(Manifest {
         file: file.to_string(),
         partition,
@@ -430,6 +431,46 @@ fn placement(root: &Node, p: &Partition, virtio: &[VirtioDevice]) -> Res<()> {
     Ok(())
 }
 
+/// The virtio-msg FF-A device UUID c66028b5-2498-4aa1-9de7-77da6122abf0
+/// (DEN0153), as the manifest binding writes UUIDs: four words, each the
+/// little-endian reading of four bytes.
+pub const VIRTIO_MSG_FFA_UUID: [u32; 4] = [0xb52860c6, 0xa14a9824, 0xda77e79d, 0xf0ab2261];
+
+/// A virtio-msg-ffa device needs a secure partition that the driver can
+/// reach: the device UUID among its UUIDs, with DIRECT_REQ2 receipt (bit 9)
+/// in its messaging method (FF-A manifest binding, `messaging-method`).
+fn ffa_bus(root: &Node, p: &Partition, virtio: &[VirtioDevice]) -> Res<()> {
+    if !virtio
+        .iter()
+        .any(|d| d.transport == Transport::VirtioMsgFfa)
+    {
+        return Ok(());
+    }
+    if p.exception_level == 0 {
+        return root.prop_err(
+            "exception-level",
+            "virtio-msg-ffa devices are served by a secure partition (1 S-EL0 or 2 S-EL1)",
+        );
+    }
+    let Some(i) = p.uuids.iter().position(|u| *u == VIRTIO_MSG_FFA_UUID) else {
+        return root.prop_err(
+            "uuid",
+            "virtio-msg-ffa needs the virtio-msg FF-A device UUID c66028b5-2498-4aa1-9de7-77da6122abf0 (<0xb52860c6 0xa14a9824 0xda77e79d 0xf0ab2261>)",
+        );
+    };
+    let method = match p.messaging_method.as_slice() {
+        [one] => *one,
+        many => many.get(i).copied().unwrap_or(0),
+    };
+    if method & (1 << 9) == 0 {
+        return root.prop_err(
+            "messaging-method",
+            format_args!("{method:#x} for the virtio-msg UUID lacks bit 9 (receives DIRECT_REQ2)"),
+        );
+    }
+    Ok(())
+}
+
 fn pairs(n: &Node, prop: &str) -> Res<Vec<(u32, u32)>> {
     let Some(v) = n.u32s(prop)? else {
         return Ok(Vec::new());
@@ -461,6 +502,7 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             "doorbell",
             "interrupts",
             "socket",
+            "max-areas",
         ])?;
         c.only_children(&[])?;
         let device_id = c.required("device-id", c.u32("device-id")?)?;
@@ -475,11 +517,12 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             "vhost-user" => Transport::VhostUser,
             "virtio-mmio" => Transport::VirtioMmio,
             "virtio-msg" => Transport::VirtioMsg,
+            "virtio-msg-ffa" => Transport::VirtioMsgFfa,
             other => {
                 return c.prop_err(
                     "transport",
                     format_args!(
-                        "\"{other}\" is not \"vhost-user\", \"virtio-mmio\" or \"virtio-msg\""
+                        "\"{other}\" is not \"vhost-user\", \"virtio-mmio\", \"virtio-msg\" or \"virtio-msg-ffa\""
                     ),
                 );
             }
@@ -554,7 +597,42 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
                 }
             }
         }
+        let max_areas = c.u32("max-areas")?;
+        if transport != Transport::VirtioMsgFfa && max_areas.is_some() {
+            return c.prop_err("max-areas", "only virtio-msg-ffa devices take FF-A shares");
+        }
         match transport {
+            Transport::VirtioMsgFfa => {
+                // Everything arrives through the SPMC: messages in FF-A
+                // calls, memory as FF-A shares the driver names.
+                for p in [
+                    "shared-window",
+                    "mmio-base",
+                    "doorbell",
+                    "interrupts",
+                    "socket",
+                    "channel",
+                    "channel-geometry",
+                ] {
+                    if c.has(p) {
+                        return c.prop_err(
+                            p,
+                            "not used with virtio-msg-ffa (messages arrive in FF-A calls, memory as FF-A shares)",
+                        );
+                    }
+                }
+                match max_areas {
+                    Some(1..=16) => {}
+                    Some(n) => {
+                        return c.prop_err("max-areas", format_args!("{n} is not in 1..=16"));
+                    }
+                    None => {
+                        return c.err(
+                            "missing required property \"max-areas\" (virtio-msg-ffa needs one)",
+                        );
+                    }
+                }
+            }
             Transport::VhostUser => {
                 for p in ["shared-window", "mmio-base", "doorbell", "interrupts"] {
                     if c.has(p) {
@@ -607,6 +685,7 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             doorbell,
             interrupts,
             socket,
+            max_areas,
         });
     }
     Ok(out)

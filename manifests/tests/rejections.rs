@@ -688,3 +688,71 @@ fn region_names_make_distinct_constants() {
         "node name \"2nd-data\" makes no Rust constant name (start it with a letter)",
     );
 }
+
+/// The secure partition's manifest, for the FF-A bus rules.
+const SP: &str = include_str!("../qemu-virt-sp.dts");
+
+#[test]
+fn virtio_msg_ffa_devices_need_a_reachable_secure_partition() {
+    let sp = SP.replace(
+        "/include/ \"qemu-virt-scmi.dtsi\"",
+        include_str!("../qemu-virt-scmi.dtsi"),
+    );
+    let dev = "/virtio/device@0";
+    refused_exactly(
+        &sp,
+        "ffa-window",
+        "max-areas = <4>;",
+        "max-areas = <4>; shared-window = /bits/ 64 <0x44000000 0x40000>;",
+        dev,
+        "property \"shared-window\": not used with virtio-msg-ffa (messages arrive in FF-A calls, memory as FF-A shares)",
+    );
+    refused_exactly(
+        &sp,
+        "ffa-areas",
+        "max-areas = <4>;",
+        "max-areas = <17>;",
+        dev,
+        "property \"max-areas\": 17 is not in 1..=16",
+    );
+    refused_exactly(
+        &sp,
+        "ffa-no-areas",
+        "max-areas = <4>;",
+        "",
+        dev,
+        "missing required property \"max-areas\" (virtio-msg-ffa needs one)",
+    );
+    refused_exactly(
+        &sp,
+        "ffa-el1",
+        "exception-level = <2>;",
+        "exception-level = <0>;",
+        "/",
+        "property \"exception-level\": virtio-msg-ffa devices are served by a secure partition (1 S-EL0 or 2 S-EL1)",
+    );
+    refused_exactly(
+        &sp,
+        "ffa-uuid",
+        "uuid = <0xb52860c6",
+        "uuid = <0xb52860c7",
+        "/",
+        "property \"uuid\": virtio-msg-ffa needs the virtio-msg FF-A device UUID c66028b5-2498-4aa1-9de7-77da6122abf0 (<0xb52860c6 0xa14a9824 0xda77e79d 0xf0ab2261>)",
+    );
+    refused_exactly(
+        &sp,
+        "ffa-req2",
+        "messaging-method = <0x204>;",
+        "messaging-method = <0x4>;",
+        "/",
+        "property \"messaging-method\": 0x4 for the virtio-msg UUID lacks bit 9 (receives DIRECT_REQ2)",
+    );
+    refused_exactly(
+        &sp,
+        "ffa-amp-areas",
+        "transport = \"virtio-msg-ffa\";",
+        "transport = \"virtio-msg\";",
+        dev,
+        "property \"max-areas\": only virtio-msg-ffa devices take FF-A shares",
+    );
+}

@@ -163,6 +163,7 @@ fn the_dts_writer_round_trips() {
         "host-vhost-user.dts",
         "qemu-virt-aarch64.dts",
         "mps3-an536.dts",
+        "qemu-virt-sp.dts",
     ]
     .into_iter()
     .enumerate()
@@ -338,4 +339,41 @@ fn virtio_msg_devices_are_generated_as_constants() {
     // The host manifest has no virtio-msg device: nothing of the kind.
     let host = manifest::load(shipped_file("host-vhost-user.dts")).unwrap();
     assert!(!manifest::codegen::to_rust(&host).contains("shmem_device"));
+}
+
+#[test]
+fn qemu_virt_sp_manifest_describes_the_secure_partition() {
+    let m = manifest::load(shipped_file("qemu-virt-sp.dts")).unwrap();
+    let p = &m.partition;
+    // FF-A manifest binding: S-EL1, AArch64, one context, the package at
+    // 0x0e300000 with the image where `manifest-tool spkg` puts it.
+    assert_eq!(
+        (p.exception_level, p.execution_state, p.execution_ctx_count),
+        (2, 0, 1)
+    );
+    assert_eq!(p.load_address, Some(0x0e30_0000));
+    assert_eq!(
+        p.entrypoint_offset,
+        Some(u64::from(manifest::spkg::IMG_OFFSET))
+    );
+    assert_eq!(p.ffa_version, 0x1_0002);
+    // The virtio-msg FF-A device UUID, DIRECT_REQ2 receipt and indirect
+    // messages; notifications; the boot information in x0.
+    assert_eq!(p.uuids, [manifest::VIRTIO_MSG_FFA_UUID]);
+    assert_eq!(p.messaging_method, [0x204]);
+    assert!(p.notification_support);
+    assert_eq!(p.gp_register_num, Some(0));
+    assert_eq!(p.boot_info, ["ffa_manifest"]);
+    // No regions: the SPMC maps the package, the SP what it retrieves.
+    assert!(p.memory_regions.is_empty() && p.device_regions.is_empty());
+    let d = &m.virtio[0];
+    assert_eq!(
+        (d.transport, d.agent, d.p2a, d.max_areas),
+        (Transport::VirtioMsgFfa, 1, true, Some(4))
+    );
+    assert_eq!(d.queue_sizes, [16, 16]);
+    assert_eq!((d.shared_window, d.doorbell), (None, None));
+    // The SCMI resources are the virt firmware's (one included file).
+    let fw = manifest::load(shipped_file("qemu-virt-aarch64.dts")).unwrap();
+    assert_eq!(m.scmi, fw.scmi);
 }

@@ -13,6 +13,10 @@ fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it"));
     let src = dir.join("../../manifests/qemu-virt-aarch64.dts");
     println!("cargo::rerun-if-changed={}", src.display());
+    println!(
+        "cargo::rerun-if-changed={}",
+        dir.join("../../manifests/qemu-virt-scmi.dtsi").display()
+    );
     println!("cargo::rerun-if-changed=build.rs");
     let m = match manifest::load(&src) {
         Ok(m) => m,
