@@ -8,6 +8,10 @@
 //!   (no `core::fmt`; a `core::fmt::Write` impl exists for debugging).
 //! * [`paging`]: the identity map an image boots with (device memory,
 //!   then normal memory, in 1 GiB blocks) and its MAIR.
+//! * [`stage1`]: a stage-1 identity map that grows and shrinks at run
+//!   time, tables from a fixed pool (`aarch64-paging`): a secure
+//!   partition's own map, with the normal-world memory it retrieved
+//!   mapped non-secure.
 //! * [`cpu`]: how `virt` numbers its cores (`Aff1 * 16 + Aff0`), over
 //!   `platform-arm-common`'s MPIDR, waits and masks.
 //! * [`gic`], [`timer`], `firmware`: `platform-arm-common`'s GICv3 (SGIs
@@ -21,8 +25,9 @@
 //! GIC distributor and redistributors), MPIDRs of other cores and the
 //! memory map come from the caller (the image, from its manifest); only
 //! `examples/bringup.rs` writes QEMU's addresses down. It also knows
-//! nothing of SCMI, virtio or transports, sets up no page tables (the image
-//! does, with `aarch64-rt`'s `initial-pagetable`), installs no exception
+//! nothing of SCMI, virtio, FF-A or transports, builds no page table on its
+//! own (the image boots with `aarch64-rt`'s `initial-pagetable`, and a
+//! partition asks [`stage1`] for each range), installs no exception
 //! handler and allocates nothing.
 //!
 //! Hardware access is compiled for `target_arch = "aarch64"` only (PSCI and
@@ -39,6 +44,7 @@ pub mod cpu;
 pub mod paging;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod psci;
+pub mod stage1;
 
 pub use console::Print;
 /// The firmware loop's processor and SGI doorbell (`platform-arm-common`).

@@ -50,6 +50,8 @@ pub const POISON: u8 = 0xa5;
 pub struct ArenaMem {
     ptr: NonNull<u8>,
     layout: Layout,
+    /// Driver address of the first byte.
+    base: u64,
 }
 
 // SAFETY: the arena is plain memory shared by construction between the
@@ -61,12 +63,12 @@ unsafe impl Send for ArenaMem {}
 unsafe impl Sync for ArenaMem {}
 
 impl ArenaMem {
-    fn new(len: usize) -> Arc<Self> {
+    fn new(len: usize, base: u64) -> Arc<Self> {
         let layout = Layout::from_size_align(len, PAGE).expect("arena layout");
         // SAFETY: `layout` has a non-zero size.
         let p = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(p).unwrap_or_else(|| handle_alloc_error(layout));
-        Arc::new(ArenaMem { ptr, layout })
+        Arc::new(ArenaMem { ptr, layout, base })
     }
 
     /// Size in bytes.
@@ -89,13 +91,13 @@ impl ArenaMem {
 
     /// Driver address of the byte at arena offset `offset`.
     pub fn guest(&self, offset: usize) -> u64 {
-        GUEST_BASE + offset as u64
+        self.base + offset as u64
     }
 
     /// Arena offset of driver address `addr`.
     pub fn offset_of(&self, addr: u64) -> usize {
         let off = addr
-            .checked_sub(GUEST_BASE)
+            .checked_sub(self.base)
             .expect("driver address below the arena");
         let off = usize::try_from(off).expect("driver address beyond the arena");
         assert!(
@@ -126,12 +128,13 @@ impl ArenaMem {
     }
 
     /// The device's view of the arena: a window whose driver addresses start
-    /// at [`GUEST_BASE`].
+    /// at the arena's base ([`GUEST_BASE`] unless
+    /// [`Arena::with_guest_base`] chose another).
     pub fn device_memory(self: &Arc<Self>) -> DeviceMemory {
         // SAFETY: the memory stays allocated while `DeviceMemory` lives (it
         // holds an `Arc` to it, and the window cannot be moved out of it);
         // the driver side only uses raw pointers into it, never references.
-        let window = unsafe { FixedWindow::new(self.ptr, self.len(), GUEST_BASE, Coherent) }
+        let window = unsafe { FixedWindow::new(self.ptr, self.len(), self.base, Coherent) }
             .expect("window fits the address space");
         DeviceMemory {
             window,
@@ -251,7 +254,13 @@ impl Arena {
     ///
     /// Panics if this thread already has one.
     pub fn new() -> Self {
-        let mem = ArenaMem::new(ARENA_SIZE);
+        Self::with_guest_base(GUEST_BASE)
+    }
+
+    /// As [`new`](Self::new), the driver addressing the arena from `base`
+    /// (an FF-A bus address `area_id << 48`, say).
+    pub fn with_guest_base(base: u64) -> Self {
+        let mem = ArenaMem::new(ARENA_SIZE, base);
         HAL.with(|h| {
             let mut h = h.borrow_mut();
             assert!(h.is_none(), "an Arena is already installed on this thread");

@@ -16,7 +16,10 @@
 //!   `Transport`, over any bus's [`msg_driver::Exchange`];
 //! * [`amp_driver`]: that exchange over the shared-memory channel
 //!   (`virtio_backend::amp`), whose doorbell, waiting and clock are a
-//!   [`amp_driver::Link`].
+//!   [`amp_driver::Link`];
+//! * [`ffa_driver`]: that exchange over the FF-A bus, as a normal-world
+//!   endpoint (memory shared with FFA_MEM_SHARE, messages in direct
+//!   requests, events polled), its conduit a `smccc::Call` type.
 //!
 //! The host tests (`tests/frontend`) and the bare-metal front-ends that run
 //! on a second core next to the firmware (`tests/firmware-frontend`) are
@@ -39,6 +42,7 @@ extern crate alloc;
 
 pub mod agent;
 pub mod amp_driver;
+pub mod ffa_driver;
 pub mod msg_driver;
 pub mod probe;
 pub mod tour;
