@@ -229,3 +229,41 @@ pub fn parse(pkg: &[u8]) -> Result<Package<'_>, Error> {
         image,
     })
 }
+
+/// Checks a package against what it was built from: the blob is `dtb`
+/// byte for byte, the image is `image`, and the image lies where the
+/// manifest's `entrypoint-offset` enters it (Hafnium enters the partition
+/// at `load-address + entrypoint-offset`, and the package is loaded at
+/// `load-address`). Returns every difference, or nothing.
+pub fn differences(
+    p: &Package<'_>,
+    dtb: &[u8],
+    image: &[u8],
+    entrypoint_offset: Option<u64>,
+) -> Vec<alloc::string::String> {
+    use alloc::format;
+    let mut out = Vec::new();
+    if p.manifest != dtb {
+        out.push(format!(
+            "the manifest blob ({} bytes) is not the manifest's ({} bytes)",
+            p.manifest.len(),
+            dtb.len()
+        ));
+    }
+    if p.image != image {
+        out.push(format!(
+            "the image ({} bytes) is not the one given ({} bytes)",
+            p.image.len(),
+            image.len()
+        ));
+    }
+    match entrypoint_offset {
+        Some(e) if e == u64::from(p.header.img_offset) => {}
+        Some(e) => out.push(format!(
+            "entrypoint-offset {e:#x} is not the image's offset {:#x}",
+            p.header.img_offset
+        )),
+        None => out.push("the manifest has no entrypoint-offset".into()),
+    }
+    out
+}

@@ -166,3 +166,26 @@ fn manifest_tool_packs_and_checks() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("past the end of the package"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_partition_package_is_checked_against_its_manifest_and_image() {
+    let path = shipped("qemu-virt-sp.dts");
+    let m = manifest::load(&path).unwrap();
+    let dtb = manifest::compile(&path).unwrap();
+    let img = image(0x1234);
+    let pkg = spkg::build(&dtb, &img).unwrap();
+    let p = spkg::parse(&pkg).unwrap();
+    let entry = m.partition.entrypoint_offset;
+    assert_eq!(
+        spkg::differences(&p, &dtb, &img, entry),
+        Vec::<String>::new()
+    );
+    // Each difference is named.
+    let other = image(0x1235);
+    let d = spkg::differences(&p, &dtb, &other, entry);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].contains("image (4660 bytes) is not the one given (4661 bytes)"));
+    let d = spkg::differences(&p, &dtb[1..], &img, Some(0x5000));
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d[1].contains("entrypoint-offset 0x5000 is not the image's offset 0x4000"));
+}

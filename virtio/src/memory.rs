@@ -497,18 +497,23 @@ impl<const N: usize, C: CacheMaintenance> GuestMemory for RegionTable<'_, N, C> 
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         self.for_each_piece(addr, buf.len() as u64, |p, at, n| {
             self.cache.before_read(p as usize, n);
-            // SAFETY: `for_each_piece` only yields pieces inside a region,
-            // which `add`'s contract makes valid for reads; `at + n` is within
-            // `buf` because the pieces partition `0..buf.len()`.
-            unsafe { raw::copy_from(p, &mut buf[at..at + n]) };
+            // The pieces partition `0..buf.len()`: always `Some`.
+            if let Some(dst) = buf.get_mut(at..at + n) {
+                // SAFETY: `for_each_piece` only yields pieces inside a
+                // region, which `add`'s contract makes valid for reads.
+                unsafe { raw::copy_from(p, dst) };
+            }
         })
     }
 
     fn write(&self, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
         self.for_each_piece(addr, data.len() as u64, |p, at, n| {
-            // SAFETY: as in `read`, for writes.
-            unsafe { raw::copy_to(p, &data[at..at + n]) };
-            self.cache.after_write(p as usize, n);
+            // The pieces partition `0..data.len()`: always `Some`.
+            if let Some(src) = data.get(at..at + n) {
+                // SAFETY: as in `read`, for writes.
+                unsafe { raw::copy_to(p, src) };
+                self.cache.after_write(p as usize, n);
+            }
         })
     }
 

@@ -9,8 +9,12 @@
 //! manifest-tool spkg FILE IMAGE OUT
 //!                               the secure-partition package Hafnium loads:
 //!                               the SPKG header, FILE's blob, the raw IMAGE
-//! manifest-tool spkg-check PKG  read a package back: its header, and its
-//!                               manifest validated
+//! manifest-tool spkg-check PKG [FILE IMAGE]
+//!                               read a package back: its header, and its
+//!                               manifest validated; with FILE and IMAGE,
+//!                               also that it holds exactly FILE's blob and
+//!                               IMAGE, the image where FILE's
+//!                               entrypoint-offset enters it
 //! ```
 //!
 //! Exit status 0 on success, 1 when the manifest is refused (the message
@@ -19,7 +23,7 @@
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: manifest-tool {check|linux-dt|rust|dts} FILE\n       \
-                     manifest-tool spkg FILE IMAGE OUT\n       manifest-tool spkg-check PKG";
+                     manifest-tool spkg FILE IMAGE OUT\n       manifest-tool spkg-check PKG [FILE IMAGE]";
 
 /// `spkg FILE IMAGE OUT`: validates the manifest, then packs its blob and
 /// the image.
@@ -51,8 +55,9 @@ fn spkg(file: &str, image: &str, out: &str) -> ExitCode {
     }
 }
 
-/// `spkg-check PKG`: the header, and the embedded manifest validated.
-fn spkg_check(pkg: &str) -> ExitCode {
+/// `spkg-check PKG [FILE IMAGE]`: the header, and the embedded manifest
+/// validated; with FILE and IMAGE, compared with them.
+fn spkg_check(pkg: &str, against: Option<(&str, &str)>) -> ExitCode {
     let bytes = match std::fs::read(pkg) {
         Ok(b) => b,
         Err(e) => {
@@ -74,6 +79,30 @@ fn spkg_check(pkg: &str) -> ExitCode {
     );
     match manifest::parse_dtb(p.manifest, &format!("{pkg} (manifest)")) {
         Ok(m) => {
+            if let Some((file, image)) = against {
+                let dtb = if file.ends_with(".dtb") {
+                    std::fs::read(file).map_err(|e| format!("{file}: {e}"))
+                } else {
+                    manifest::compile(std::path::Path::new(file)).map_err(|e| e.to_string())
+                };
+                let img = std::fs::read(image).map_err(|e| format!("{image}: {e}"));
+                let (dtb, img) = match (dtb, img) {
+                    (Ok(d), Ok(i)) => (d, i),
+                    (Err(e), _) | (_, Err(e)) => {
+                        eprintln!("{e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let diffs =
+                    manifest::spkg::differences(&p, &dtb, &img, m.partition.entrypoint_offset);
+                if !diffs.is_empty() {
+                    for d in diffs {
+                        eprintln!("{pkg}: {d}");
+                    }
+                    return ExitCode::FAILURE;
+                }
+                println!("{pkg}: holds {file} and {image}, entered at the image");
+            }
             println!(
                 "manifest: ok: {} ({} virtio devices)",
                 m.partition
@@ -95,7 +124,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [c, f, i, o] if c == "spkg" => return spkg(f, i, o),
-        [c, p] if c == "spkg-check" => return spkg_check(p),
+        [c, p] if c == "spkg-check" => return spkg_check(p, None),
+        [c, p, f, i] if c == "spkg-check" => return spkg_check(p, Some((f, i))),
         _ => {}
     }
     let (cmd, file) = match args.as_slice() {

@@ -15,6 +15,8 @@
 //!   a bounds-checked [`FixedWindow`](virtio_backend::FixedWindow); the
 //!   driver's own buffers are bounced into it, so the device never touches
 //!   memory outside it.
+//! * [`ffa`]: the device as an FF-A secure partition behind the scripted
+//!   SPMC double, and the normal-world driver bound to it.
 //! * [`loopback`]: the device side. A core behind the virtio-msg handler
 //!   (mailboxes and an event ring in the arena's transport page) or behind
 //!   the virtio-mmio register file (a trapped register page), a doorbell,
@@ -53,6 +55,7 @@
 pub mod arena;
 pub mod blk;
 pub mod console;
+pub mod ffa;
 pub mod loopback;
 pub mod mmio_transport;
 pub mod msg_transport;

@@ -1,153 +1,29 @@
 //! The FF-A transport (`transport-ffa`) on the host: the device as a
-//! secure partition on one thread, the driver (`scmi_agent::ffa_driver`,
-//! with the SCMI agent on `virtio-drivers`) as the normal world on
-//! another, and between them the scripted SPMC double (`ffa-double`),
-//! which checks every call either side makes against the FF-A rules.
-//!
-//! The driver's rings and bounce buffers live in one arena it shares with
-//! FFA_MEM_SHARE and names as area 1 (bus addresses `1 << 48 | offset`);
-//! the partition retrieves it and reaches it through its region table only.
+//! secure partition, the driver (`scmi_agent::ffa_driver`, with the SCMI
+//! agent on `virtio-drivers`) as the normal world, and between them the
+//! scripted SPMC double (`ffa-double`), which checks every call either
+//! side makes against the FF-A rules (`frontend_tests::ffa`).
 
-use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ffa_double::{Config, NwdConduit, Pages, SpConduit, SpState, Spmc, leak_pages};
-use frontend_tests::arena::{ARENA_SIZE, Arena, ArenaHal};
-use platform_host_vhost_user as builtin;
+use ffa_double::arm_ffa::Interface;
+use ffa_double::arm_ffa::memory_management::{Handle, MemReclaimFlags};
+use ffa_double::{Config, NwdConduit, SpState, Spmc, invoke};
+use frontend_tests::arena::ArenaHal;
+use frontend_tests::ffa::{AREA, connect, idle, now, start_partition};
 use scmi_agent::agent::{AgentOptions, ScmiAgent};
-use scmi_agent::ffa_driver::{FfaDriver, Mailboxes, Setup};
+use scmi_agent::ffa_driver::FfaDriver;
+use scmi_agent::probe::Prober;
 use scmi_agent::tour::{self, Patience};
-use scmi_server::Server;
-use transport_ffa::{Board, Buffers, FfaDevice, Options};
-use virtio_backend::{Coherent, FixedWindow, RegionTable};
-use virtio_scmi::VirtioScmi;
+use transport_ffa::Options;
+use virtio_backend::bus::{BusRequest, BusResponse, GetDevicesOrder, result};
+use virtio_backend::spec::status;
+use virtio_drivers::transport::Transport;
 
-type Srv = Server<builtin::Platform, 4, 32>;
-/// Four areas, sixteen mapped ranges.
-type Dev = FfaDevice<'static, SpConduit, VirtioScmi<Srv>, HostBoard, 2, 0, 4, 16>;
-
-/// The area the driver shares its arena as.
-const AREA: u16 = 1;
 /// The notification bit events are signalled with.
 const NOTIFICATION: u8 = 5;
-
-/// Simulated time in milliseconds, moved on by the driver while it waits
-/// and read by the partition at each message.
-static CLOCK: AtomicU64 = AtomicU64::new(0);
-
-fn now() -> Duration {
-    Duration::from_millis(CLOCK.load(Ordering::Relaxed))
-}
-
-fn idle() {
-    CLOCK.fetch_add(10, Ordering::Relaxed);
-}
-
-/// The partition's board on the host: "mapping" normal-world memory is
-/// adding it to the region table at its own (host) address.
-struct HostBoard {
-    mapped: Arc<AtomicU64>,
-}
-
-impl Board<'static, 16> for HostBoard {
-    fn map(
-        &mut self,
-        mem: &mut RegionTable<'static, 16>,
-        bus: u64,
-        pa: u64,
-        pages: u32,
-        _w: bool,
-    ) -> bool {
-        let Some(host) = NonNull::new(pa as usize as *mut u8) else {
-            return false;
-        };
-        // SAFETY: `pa` is the host address of normal-world memory the test
-        // keeps allocated (the arena, declared to the double); the double
-        // handed it out in a retrieve response for a share of it.
-        let ok = unsafe { mem.add(bus, host, pages as usize * 4096) }.is_ok();
-        self.mapped.fetch_add(u64::from(ok), Ordering::Relaxed);
-        ok
-    }
-
-    fn unmap(&mut self, mem: &mut RegionTable<'static, 16>, bus: u64, _pa: u64, _pages: u32) {
-        mem.remove(bus);
-        self.mapped.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    fn now_ms(&self) -> u64 {
-        CLOCK.load(Ordering::Relaxed)
-    }
-}
-
-/// A page pair as windows, and their addresses.
-fn windows(rx: &Pages, tx: &Pages) -> (FixedWindow<'static>, FixedWindow<'static>) {
-    let w = |p: &Pages| {
-        let ptr = NonNull::new(p.addr() as usize as *mut u8).expect("leaked pages");
-        // SAFETY: leaked, page-aligned, never freed; only the SPMC double
-        // and this window touch it, through raw pointers.
-        unsafe { FixedWindow::new(ptr, 4096, 0, Coherent) }.expect("fits")
-    };
-    (w(rx), w(tx))
-}
-
-/// Starts the partition on its own thread; returns the count of mapped
-/// ranges it keeps.
-fn start_partition(spmc: &Arc<Spmc>, opts: Options) -> Arc<AtomicU64> {
-    let mapped = Arc::new(AtomicU64::new(0));
-    let m = Arc::clone(&mapped);
-    spmc.spawn_sp(move || {
-        let (rx_pages, tx_pages) = (leak_pages(1), leak_pages(1));
-        let (rx, tx) = windows(&rx_pages, &tx_pages);
-        let core = VirtioScmi::new(Srv::new(&builtin::CONFIG, builtin::PLATFORM), 1).into_core();
-        let bufs = Buffers {
-            rx,
-            tx,
-            rx_address: rx_pages.addr(),
-            tx_address: tx_pages.addr(),
-        };
-        let mut dev: Dev = FfaDevice::new(core, HostBoard { mapped: m }, bufs, opts);
-        match dev.boot() {
-            Ok(_) => dev.run(),
-            Err(e) => {
-                eprintln!("partition boot failed: {e:?}");
-                transport_ffa::abort::<SpConduit>(e.error)
-            }
-        }
-    });
-    assert_eq!(
-        spmc.wait_sp_booted(),
-        SpState::Waiting,
-        "the partition boots"
-    );
-    mapped
-}
-
-/// The normal world: an arena at bus address `AREA << 48`, declared to the
-/// double, and the driver bound over the FF-A bus.
-fn connect(spmc: &Arc<Spmc>, notification: Option<u8>) -> (Arena, FfaDriver<NwdConduit>) {
-    spmc.enter_as_nwd();
-    let arena = Arena::with_guest_base(u64::from(AREA) << 48);
-    let base = arena.mem().host(0).as_ptr() as u64;
-    spmc.add_nwd_memory(base, ARENA_SIZE as u64);
-    let (rx_pages, tx_pages) = (leak_pages(1), leak_pages(1));
-    let (rx, tx) = windows(&rx_pages, &tx_pages);
-    let bufs = Mailboxes {
-        rx,
-        tx,
-        rx_address: rx_pages.addr(),
-        tx_address: tx_pages.addr(),
-    };
-    let setup = Setup {
-        partition: Config::default().sp_id,
-        memory: (base, (ARENA_SIZE / 4096) as u32),
-        area_id: AREA,
-        notification,
-    };
-    let driver = FfaDriver::<NwdConduit>::connect(&bufs, setup).expect("the driver binds");
-    (arena, driver)
-}
 
 fn opts() -> Options {
     Options {
@@ -156,24 +32,44 @@ fn opts() -> Options {
     }
 }
 
+fn agent(driver: FfaDriver<NwdConduit>) -> ScmiAgent<FfaDriver<NwdConduit>, ArenaHal, 16, 16> {
+    let o = AgentOptions {
+        patience: Duration::from_secs(5),
+        now,
+        idle,
+        ..AgentOptions::default()
+    };
+    ScmiAgent::new(driver, o)
+}
+
+/// Ends the partition's thread; the double must have seen no broken rule.
+fn finish(spmc: &Arc<Spmc>) {
+    finish_expecting(spmc, &[]);
+}
+
+/// Ends the partition's thread; the double must have seen exactly the
+/// broken rules the test broke on purpose, one per snippet, in order.
+fn finish_expecting(spmc: &Arc<Spmc>, snippets: &[&str]) {
+    spmc.shutdown();
+    let v = spmc.violations();
+    assert_eq!(v.len(), snippets.len(), "{v:?}");
+    for (v, s) in v.iter().zip(snippets) {
+        assert!(v.contains(s), "{v:?} is not {s:?}");
+    }
+}
+
 #[test]
 fn the_tour_passes_over_the_ffa_bus() {
     let spmc = Spmc::new(Config::default());
     let mapped = start_partition(&spmc, opts());
-    let (_arena, driver) = connect(&spmc, Some(NOTIFICATION));
+    let (_arena, _bufs, driver) = connect(&spmc, Some(NOTIFICATION));
     assert_eq!(driver.dev_num(), transport_ffa::DEV_NUM);
     // The partition retrieved the arena's one constituent.
     assert_eq!(mapped.load(Ordering::Relaxed), 1);
     let shares = spmc.shares();
     assert_eq!(shares.len(), 1);
     assert!(shares[0].retrieved && shares[0].retrieve_count == 1);
-    let agent_opts = AgentOptions {
-        patience: Duration::from_secs(5),
-        now,
-        idle,
-        ..AgentOptions::default()
-    };
-    let mut agent: ScmiAgent<_, ArenaHal, 16, 16> = ScmiAgent::new(driver, agent_opts);
+    let mut agent = agent(driver);
     let mut out = String::new();
     let o = tour::run(
         &mut agent,
@@ -199,11 +95,205 @@ fn the_tour_passes_over_the_ffa_bus() {
         agent.transport().notified() > 0,
         "events were signalled by FF-A notification"
     );
-    spmc.shutdown();
-    assert_eq!(spmc.violations(), Vec::<String>::new());
+    finish(&spmc);
+}
+
+/// A bus request from the normal world; the response's result field.
+fn bus_result(driver: &FfaDriver<NwdConduit>, req: BusRequest) -> u16 {
+    use scmi_agent::msg_driver::Exchange;
+    let token = driver.next_token();
+    let mut f = [0u8; 104];
+    let n = req.encode(0, token, &mut f).expect("fits");
+    let r = driver.call(&f[..n]);
+    match BusResponse::decode(&r, GetDevicesOrder::V2) {
+        Ok((_, BusResponse::AreaUnshare { result, .. } | BusResponse::Reset { result })) => result,
+        other => panic!("{req:?} answered with {other:?}"),
+    }
+}
+
+#[test]
+fn unsharing_the_rings_puts_the_device_in_needs_reset_and_gives_the_memory_back() {
+    let spmc = Spmc::new(Config::default());
+    let mapped = start_partition(&spmc, opts());
+    let (_arena, _bufs, driver) = connect(&spmc, None);
+    let mut agent = agent(driver);
+    // Linux's probe: the queues are live in the area afterwards.
+    let p = Prober::run(&mut agent);
+    assert!(p.complaints.is_empty(), "{:?}", p.complaints);
+    assert!(p.clocks.is_some(), "the probe reached the clocks");
+    let handle = spmc.shares()[0].handle;
+    // The normal world cannot take the memory back while it is retrieved.
+    let reclaim = Interface::MemReclaim {
+        handle: Handle(handle),
+        flags: MemReclaimFlags::default(),
+    };
+    assert!(matches!(
+        invoke::<NwdConduit>(ffa_double::SPMC_VERSION, reclaim),
+        Ok(Interface::Error { .. })
+    ));
+    let driver = agent.transport();
+    let r = bus_result(driver, BusRequest::AreaUnshare { area_id: AREA });
+    assert_eq!(r, result::SUCCESS);
+    // Relinquished and unmapped: now it can be reclaimed.
+    assert_eq!(mapped.load(Ordering::Relaxed), 0);
+    assert!(!spmc.retrieved(handle));
+    assert!(matches!(
+        invoke::<NwdConduit>(ffa_double::SPMC_VERSION, reclaim),
+        Ok(Interface::Success { .. })
+    ));
+    // The device stopped using it: DEVICE_NEEDS_RESET, and the driver is
+    // told by a configuration event.
+    let s = driver.get_status();
     assert!(
-        spmc.console().is_empty() || !spmc.console().contains("panic"),
-        "{}",
-        spmc.console()
+        s.bits() & u32::from(status::NEEDS_RESET) != 0,
+        "status {s:?} after the rings went away"
     );
+    let events = agent.transport().ack_interrupt();
+    assert!(
+        events.contains(virtio_drivers::transport::InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT)
+    );
+    // An unknown area is refused.
+    assert_eq!(
+        bus_result(agent.transport(), BusRequest::AreaUnshare { area_id: 9 }),
+        result::ERROR
+    );
+    // The early reclaim is the one rule broken, on purpose.
+    finish_expecting(&spmc, &["FFA_MEM_RECLAIM of"]);
+}
+
+#[test]
+fn a_bus_reset_forgets_the_driver_and_a_new_one_binds_cleanly() {
+    let spmc = Spmc::new(Config::default());
+    let mapped = start_partition(&spmc, opts());
+    let (arena, bufs, driver) = connect(&spmc, None);
+    let mut a = agent(driver);
+    assert!(Prober::run(&mut a).complaints.is_empty());
+    let first = spmc.shares()[0].handle;
+    assert_eq!(
+        bus_result(a.transport(), BusRequest::Reset),
+        result::SUCCESS
+    );
+    // RESET relinquished the area: the memory is the normal world's again.
+    assert_eq!(mapped.load(Ordering::Relaxed), 0);
+    assert!(!spmc.retrieved(first));
+    drop(a);
+    // A new driver: shares again, probes again, finds a device in reset.
+    let reclaim = Interface::MemReclaim {
+        handle: Handle(first),
+        flags: MemReclaimFlags::default(),
+    };
+    assert!(matches!(
+        invoke::<NwdConduit>(ffa_double::SPMC_VERSION, reclaim),
+        Ok(Interface::Success { .. })
+    ));
+    let driver = FfaDriver::<NwdConduit>::bind(&bufs, frontend_tests::ffa::setup(&arena, None))
+        .expect("binds again");
+    assert_eq!(
+        driver.get_status().bits(),
+        0,
+        "nothing of the first driver survives"
+    );
+    let mut a = agent(driver);
+    assert!(Prober::run(&mut a).complaints.is_empty());
+    assert_eq!(mapped.load(Ordering::Relaxed), 1);
+    finish(&spmc);
+}
+
+#[test]
+fn a_partition_that_cannot_boot_ends_with_ffa_error() {
+    let spmc = Spmc::new(Config::default());
+    // RX/TX at an unaligned address: FFA_RXTX_MAP fails, the partition
+    // reports it with FFA_ERROR instead of waiting for messages.
+    spmc.spawn_sp(|| {
+        let pages = ffa_double::leak_pages(3);
+        let (rx, tx) = frontend_tests::ffa::windows(&pages, &pages);
+        let core = virtio_scmi::VirtioScmi::new(
+            frontend_tests::ffa::Srv::new(
+                &platform_host_vhost_user::CONFIG,
+                platform_host_vhost_user::PLATFORM,
+            ),
+            1,
+        )
+        .into_core();
+        let bufs = transport_ffa::Buffers {
+            rx,
+            tx,
+            rx_address: pages.addr() + 8,
+            tx_address: pages.addr() + 0x2000,
+        };
+        let board = frontend_tests::ffa::HostBoard::default();
+        let mut dev: frontend_tests::ffa::Dev =
+            transport_ffa::FfaDevice::new(core, board, bufs, opts());
+        match dev.boot() {
+            Ok(_) => dev.run(),
+            Err(e) => transport_ffa::abort::<ffa_double::SpConduit>(e.error),
+        }
+    });
+    let st = spmc.wait_sp_booted();
+    assert!(matches!(st, SpState::Aborted(_)), "{st:?}");
+    spmc.shutdown();
+    // The double recorded the bad RXTX_MAP (that is the point), nothing else.
+    let v = spmc.violations();
+    assert!(v.iter().all(|v| v.contains("RXTX_MAP")), "{v:?}");
+}
+
+#[test]
+fn frames_in_indirect_messages_are_answered_with_indirect_messages() {
+    use ffa_double::Role;
+    use ffa_double::arm_ffa::interface_args::MsgSend2Flags;
+    use ffa_double::msg::{HEADER_SIZE, MsgHeader};
+    use virtio_backend::GuestMemory;
+    use virtio_backend::msg::{Request, Response, Revision};
+
+    let spmc = Spmc::new(Config::default());
+    start_partition(&spmc, opts());
+    let (_arena, bufs, driver) = connect(&spmc, None);
+    let (nwd, sp) = (Config::default().nwd_id, Config::default().sp_id);
+    // GET_DEVICE_INFO for the bound device, as an indirect message: the
+    // partition message header, then the frame, in the driver's TX.
+    let mut frame = [0u8; 64];
+    let n = Request::GetDeviceInfo
+        .encode(driver.dev_num(), 0x77, &mut frame)
+        .expect("fits");
+    let mut msg = [0u8; HEADER_SIZE + 64];
+    MsgHeader::new(nwd, sp, n as u32, transport_ffa::DEVICE_UUID).write(&mut msg);
+    msg[HEADER_SIZE..HEADER_SIZE + n].copy_from_slice(&frame[..n]);
+    bufs.tx.write(0, &msg[..HEADER_SIZE + n]).expect("TX");
+    let send = Interface::MsgSend2 {
+        sender_vm_id: 0,
+        flags: MsgSend2Flags::default(),
+    };
+    assert!(matches!(
+        invoke::<NwdConduit>(ffa_double::SPMC_VERSION, send),
+        Ok(Interface::Success { .. })
+    ));
+    // The answer arrives in the driver's RX, from the partition.
+    let start = std::time::Instant::now();
+    while !spmc.rx_owned(Role::Nwd) {
+        if start.elapsed() > Duration::from_secs(5) {
+            for c in spmc.log().iter().rev().take(8) {
+                eprintln!("{:?} {:?} -> {:x?}", c.who, c.request, &c.result[..4]);
+            }
+            panic!("no indirect answer: {:?}", spmc.violations());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut rx = [0u8; 256];
+    bufs.rx.read(0, &mut rx).expect("RX");
+    let h = MsgHeader::read(&rx).expect("a partition message header");
+    assert_eq!((h.sender, h.receiver), (sp, nwd));
+    let body = &rx[h.offset as usize..(h.offset + h.size) as usize];
+    match Response::decode(body, Revision::V2) {
+        Ok((hdr, Response::DeviceInfo { device_id, .. })) => {
+            assert_eq!((hdr.token, device_id), (0x77, 32));
+        }
+        other => panic!("GET_DEVICE_INFO answered with {other:?}"),
+    }
+    assert!(matches!(
+        invoke::<NwdConduit>(ffa_double::SPMC_VERSION, Interface::RxRelease { vm_id: 0 }),
+        Ok(Interface::Success { .. })
+    ));
+    // The direct path still works after it.
+    assert_eq!(driver.get_status().bits(), 0);
+    finish(&spmc);
 }

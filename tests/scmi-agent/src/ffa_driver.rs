@@ -152,9 +152,6 @@ impl<C: Call> MsgDriver<FfaChannel<C>> {
             } if FFA_VERSION.is_compatible_to(v) => {}
             _ => return Err(ConnectError::Call(0x8400_0063, FfaError::NotSupported)),
         }
-        let own = success_args(&ffa::<C>(&Interface::IdGet)?)
-            .map(|a| a.0 as u16)
-            .ok_or(ConnectError::Call(0x8400_0069, FfaError::NotSupported))?;
         ffa::<C>(&Interface::RxTxMap {
             addr: RxTxAddr::Addr64 {
                 rx: bufs.rx_address,
@@ -162,6 +159,17 @@ impl<C: Call> MsgDriver<FfaChannel<C>> {
             },
             page_cnt: 1,
         })?;
+        Self::bind(bufs, setup)
+    }
+
+    /// The bus part of [`connect`](Self::connect), for an endpoint whose
+    /// FF-A version is set and RX/TX buffers mapped (a driver binding
+    /// again after a bus RESET): FFA_ID_GET, then VERSION, the share,
+    /// AREA_SHARE, EVENT_CONFIGURE and GET_DEVICES.
+    pub fn bind<M: GuestMemory>(bufs: &Mailboxes<M>, setup: Setup) -> Result<Self, ConnectError> {
+        let own = success_args(&ffa::<C>(&Interface::IdGet)?)
+            .map(|a| a.0 as u16)
+            .ok_or(ConnectError::Call(0x8400_0069, FfaError::NotSupported))?;
         let ch = FfaChannel {
             own,
             partition: setup.partition,

@@ -500,8 +500,10 @@ where
         if self.bufs.tx.write(0, &msg[..MSG_HEADER_SIZE + n]).is_err() {
             return false;
         }
+        // FF-A §13.4.1: the sender VM id is a hypervisor's, forwarding
+        // for a VM; a partition passes 0 (the header names the sender).
         let send = Interface::MsgSend2 {
-            sender_vm_id: self.id,
+            sender_vm_id: 0,
             flags: MsgSend2Flags::default(),
         };
         call_ok::<C>(&send).is_ok()
