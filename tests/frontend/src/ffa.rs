@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ffa_double::{Config, NwdConduit, Pages, SpConduit, SpState, Spmc, leak_pages};
 use platform_host_vhost_user as builtin;
-use scmi_agent::ffa_driver::{FfaDriver, Mailboxes, Setup};
+use scmi_agent::ffa_driver::{Events, FfaDriver, Mailboxes, Setup};
 use scmi_server::Server;
 use transport_ffa::{Board, Buffers, FfaDevice, Options};
 use virtio_backend::{Coherent, FixedWindow, RegionTable};
@@ -145,26 +145,19 @@ pub fn arena_base(arena: &Arena) -> u64 {
 }
 
 /// The setup that shares the whole arena as [`AREA`].
-pub fn setup(arena: &Arena, notification: Option<u8>) -> Setup {
+pub fn setup(arena: &Arena, events: Events) -> Setup {
     Setup {
         partition: Config::default().sp_id,
         memory: (arena_base(arena), (ARENA_SIZE / 4096) as u32),
         area_id: AREA,
-        notification,
+        events,
     }
 }
 
-/// [`normal_world`] and the driver bound.
-pub fn connect(
-    spmc: &Arc<Spmc>,
-    notification: Option<u8>,
-) -> (
-    Arena,
-    Mailboxes<FixedWindow<'static>>,
-    FfaDriver<NwdConduit>,
-) {
+/// [`normal_world`] and the driver bound (it keeps the RX/TX buffers).
+pub fn connect(spmc: &Arc<Spmc>, events: Events) -> (Arena, FfaDriver<NwdConduit>) {
     let (arena, bufs) = normal_world(spmc);
-    let driver = FfaDriver::<NwdConduit>::connect(&bufs, setup(&arena, notification))
-        .expect("the driver binds");
-    (arena, bufs, driver)
+    let driver =
+        FfaDriver::<NwdConduit>::connect(bufs, setup(&arena, events)).expect("the driver binds");
+    (arena, driver)
 }

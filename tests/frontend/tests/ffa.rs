@@ -14,7 +14,7 @@ use ffa_double::{Config, NwdConduit, SpState, Spmc, invoke};
 use frontend_tests::arena::ArenaHal;
 use frontend_tests::ffa::{AREA, connect, idle, now, start_partition};
 use scmi_agent::agent::{AgentOptions, ScmiAgent};
-use scmi_agent::ffa_driver::FfaDriver;
+use scmi_agent::ffa_driver::{Events, FfaDriver};
 use scmi_agent::probe::Prober;
 use scmi_agent::tour::{self, Patience};
 use transport_ffa::Options;
@@ -62,7 +62,7 @@ fn finish_expecting(spmc: &Arc<Spmc>, snippets: &[&str]) {
 fn the_tour_passes_over_the_ffa_bus() {
     let spmc = Spmc::new(Config::default());
     let mapped = start_partition(&spmc, opts());
-    let (_arena, _bufs, driver) = connect(&spmc, Some(NOTIFICATION));
+    let (_arena, driver) = connect(&spmc, Events::Notification(NOTIFICATION));
     assert_eq!(driver.dev_num(), transport_ffa::DEV_NUM);
     // The partition retrieved the arena's one constituent.
     assert_eq!(mapped.load(Ordering::Relaxed), 1);
@@ -115,7 +115,7 @@ fn bus_result(driver: &FfaDriver<NwdConduit>, req: BusRequest) -> u16 {
 fn unsharing_the_rings_puts_the_device_in_needs_reset_and_gives_the_memory_back() {
     let spmc = Spmc::new(Config::default());
     let mapped = start_partition(&spmc, opts());
-    let (_arena, _bufs, driver) = connect(&spmc, None);
+    let (_arena, driver) = connect(&spmc, Events::Poll);
     let mut agent = agent(driver);
     // Linux's probe: the queues are live in the area afterwards.
     let p = Prober::run(&mut agent);
@@ -165,7 +165,7 @@ fn unsharing_the_rings_puts_the_device_in_needs_reset_and_gives_the_memory_back(
 fn a_bus_reset_forgets_the_driver_and_a_new_one_binds_cleanly() {
     let spmc = Spmc::new(Config::default());
     let mapped = start_partition(&spmc, opts());
-    let (arena, bufs, driver) = connect(&spmc, None);
+    let (arena, driver) = connect(&spmc, Events::Poll);
     let mut a = agent(driver);
     assert!(Prober::run(&mut a).complaints.is_empty());
     let first = spmc.shares()[0].handle;
@@ -176,7 +176,7 @@ fn a_bus_reset_forgets_the_driver_and_a_new_one_binds_cleanly() {
     // RESET relinquished the area: the memory is the normal world's again.
     assert_eq!(mapped.load(Ordering::Relaxed), 0);
     assert!(!spmc.retrieved(first));
-    drop(a);
+    let bufs = a.into_transport().into_inner().into_mailboxes();
     // A new driver: shares again, probes again, finds a device in reset.
     let reclaim = Interface::MemReclaim {
         handle: Handle(first),
@@ -186,8 +186,9 @@ fn a_bus_reset_forgets_the_driver_and_a_new_one_binds_cleanly() {
         invoke::<NwdConduit>(ffa_double::SPMC_VERSION, reclaim),
         Ok(Interface::Success { .. })
     ));
-    let driver = FfaDriver::<NwdConduit>::bind(&bufs, frontend_tests::ffa::setup(&arena, None))
-        .expect("binds again");
+    let driver =
+        FfaDriver::<NwdConduit>::bind(bufs, frontend_tests::ffa::setup(&arena, Events::Poll))
+            .expect("binds again");
     assert_eq!(
         driver.get_status().bits(),
         0,
@@ -247,7 +248,7 @@ fn frames_in_indirect_messages_are_answered_with_indirect_messages() {
 
     let spmc = Spmc::new(Config::default());
     start_partition(&spmc, opts());
-    let (_arena, bufs, driver) = connect(&spmc, None);
+    let (_arena, driver) = connect(&spmc, Events::Poll);
     let (nwd, sp) = (Config::default().nwd_id, Config::default().sp_id);
     // GET_DEVICE_INFO for the bound device, as an indirect message: the
     // partition message header, then the frame, in the driver's TX.
@@ -258,6 +259,7 @@ fn frames_in_indirect_messages_are_answered_with_indirect_messages() {
     let mut msg = [0u8; HEADER_SIZE + 64];
     MsgHeader::new(nwd, sp, n as u32, transport_ffa::DEVICE_UUID).write(&mut msg);
     msg[HEADER_SIZE..HEADER_SIZE + n].copy_from_slice(&frame[..n]);
+    let bufs = driver.mailboxes();
     bufs.tx.write(0, &msg[..HEADER_SIZE + n]).expect("TX");
     let send = Interface::MsgSend2 {
         sender_vm_id: 0,
@@ -295,5 +297,135 @@ fn frames_in_indirect_messages_are_answered_with_indirect_messages() {
     ));
     // The direct path still works after it.
     assert_eq!(driver.get_status().bits(), 0);
+    finish(&spmc);
+}
+
+#[test]
+fn a_hostile_driver_on_the_ffa_bus_leaves_the_partition_serving() {
+    use scmi_agent::msg_driver::Exchange;
+    use virtio_backend::msg::{Request, Response, Revision};
+
+    let spmc = Spmc::new(Config::default());
+    let mapped = start_partition(&spmc, opts());
+    let (arena, driver) = connect(&spmc, Events::Poll);
+    let ch: &scmi_agent::ffa_driver::FfaChannel<NwdConduit, _> = &driver;
+    let bus = |req: BusRequest| {
+        let mut f = [0u8; 104];
+        let n = req.encode(0, ch.next_token(), &mut f).expect("fits");
+        ch.request(&f[..n], transport_ffa::DEVICE_UUID)
+    };
+    let result_of = |r: [u8; 128]| u16::from_le_bytes([r[10], r[11]]);
+    // Garbage of every length, in direct requests: each is answered (an
+    // empty response or a bus ERROR), none wedges the partition.
+    let mut x = 0x2545_f491_u32;
+    for i in 0..64 {
+        let mut g = [0u8; 112];
+        for b in g.iter_mut().take(i % 112 + 1) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        let r = ch.request(&g[..i % 112 + 1], transport_ffa::DEVICE_UUID);
+        let len = u16::from_le_bytes([r[6], r[7]]);
+        assert!(len == 0 || (8..=104).contains(&len), "{i}: {r:02x?}");
+    }
+    // The nil UUID means the partition's default service: served.
+    let mut f = [0u8; 64];
+    let n = Request::GetDeviceInfo.encode(0, 1, &mut f).unwrap();
+    let nil = ffa_double::arm_ffa::Uuid::nil();
+    assert_eq!(
+        ch.request(&f[..n], nil)[1],
+        0x02,
+        "GET_DEVICE_INFO answered"
+    );
+    // AREA_SHARE of a handle that does not exist: the retrieve fails,
+    // result 1.
+    let bogus = BusRequest::AreaShare {
+        area_id: 2,
+        mem_handle: 0xdead,
+        mem_tag: 0,
+        page_count: 1,
+        attrs: virtio_backend::bus::AreaAttrs::SHARE_RW_XN_INNER_WB_NORMAL_NS.bits(),
+    };
+    assert_eq!(result_of(bus(bogus)), result::ERROR);
+    // The arena's handle again, as a second area: the same memory twice
+    // is refused (unsharing one would unmap it under the other), and the
+    // second retrieve is given back.
+    let h = spmc.shares()[0].handle;
+    let twice = BusRequest::AreaShare {
+        area_id: 3,
+        mem_handle: h,
+        mem_tag: 0,
+        page_count: (frontend_tests::arena::ARENA_SIZE / 4096) as u32,
+        attrs: virtio_backend::bus::AreaAttrs::SHARE_RW_XN_INNER_WB_NORMAL_NS.bits(),
+    };
+    assert_eq!(result_of(bus(twice)), result::ERROR);
+    // Fewer pages than were shared: refused and given back.
+    let short = BusRequest::AreaShare {
+        area_id: 4,
+        mem_handle: h,
+        mem_tag: 0,
+        page_count: 3,
+        attrs: virtio_backend::bus::AreaAttrs::SHARE_RW_XN_INNER_WB_NORMAL_NS.bits(),
+    };
+    assert_eq!(result_of(bus(short)), result::ERROR);
+    assert_eq!(
+        mapped.load(Ordering::Relaxed),
+        1,
+        "only the real area is mapped"
+    );
+    let s = &spmc.shares()[0];
+    assert_eq!(
+        s.retrieve_count - s.relinquish_count,
+        1,
+        "every refused retrieve was relinquished"
+    );
+    // EVENT_CONFIGURE after events were configured: a bus ERROR.
+    let again = bus(BusRequest::EventConfigure {
+        method: 1,
+        notif_id: 64,
+    });
+    assert_eq!(again[1], virtio_backend::bus::id::ERROR);
+    // Still serving: the device answers and Linux's probe passes.
+    let r = ch.call(&f[..n]);
+    assert!(matches!(
+        Response::decode(&r, Revision::V2),
+        Ok((_, Response::DeviceInfo { device_id: 32, .. }))
+    ));
+    let mut a = agent(driver);
+    assert!(Prober::run(&mut a).complaints.is_empty());
+    drop(arena);
+    // The bogus handle's retrieve is the one rule the double saw broken.
+    finish_expecting(&spmc, &["FFA_MEM_RETRIEVE_REQ"]);
+}
+
+#[test]
+fn events_go_as_indirect_messages_where_the_driver_asked_for_them() {
+    let spmc = Spmc::new(Config::default());
+    start_partition(&spmc, opts());
+    let (_arena, driver) = connect(&spmc, Events::Indirect);
+    let mut a = agent(driver);
+    let mut out = String::new();
+    let o = tour::run(
+        &mut a,
+        &mut out,
+        Patience {
+            limit: Duration::from_secs(10),
+            now,
+            idle,
+        },
+    );
+    assert_eq!(o.failed, 0, "{out}");
+    assert!(
+        a.transport().notified() > 0,
+        "events arrived as indirect messages"
+    );
+    let sent = spmc
+        .log()
+        .iter()
+        .filter(|c| c.who == ffa_double::Role::Sp && c.fid() == 0x8400_0086)
+        .count();
+    assert!(sent > 0, "the partition sent MSG_SEND2");
     finish(&spmc);
 }

@@ -355,6 +355,11 @@ impl<T: Transport, H: Hal, const CQ: usize, const EQ: usize> ScmiAgent<T, H, CQ,
         self.eventq.is_some()
     }
 
+    /// The transport, the agent dropped (its queues with it).
+    pub fn into_transport(self) -> T {
+        self.transport
+    }
+
     /// The transport.
     pub fn transport(&mut self) -> &mut T {
         &mut self.transport

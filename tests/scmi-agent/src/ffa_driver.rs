@@ -42,7 +42,7 @@ use crate::msg_driver::{Exchange, MAX_FRAME, MsgDriver};
 const FFA_VERSION: Version = Version(1, 2);
 
 /// One virtio-msg device on the FF-A bus as a `virtio_drivers` transport.
-pub type FfaDriver<C> = MsgDriver<FfaChannel<C>>;
+pub type FfaDriver<C, M = virtio_backend::FixedWindow<'static>> = MsgDriver<FfaChannel<C, M>>;
 
 /// The driver's RX and TX buffers (one page each) and where they are.
 pub struct Mailboxes<M> {
@@ -66,9 +66,20 @@ pub struct Setup {
     pub memory: (u64, u32),
     /// The area id it is shared as.
     pub area_id: u16,
-    /// `Some(bit)`: events are signalled with this FF-A notification
-    /// (bound first); `None`: the driver only polls.
-    pub notification: Option<u8>,
+    /// How the device tells the driver about events.
+    pub events: Events,
+}
+
+/// How events reach the driver (EVENT_CONFIGURE); it always fetches them
+/// with EVENT_POLL as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Events {
+    /// The driver only polls.
+    Poll,
+    /// An FF-A notification with this bit (bound first) says "poll".
+    Notification(u8),
+    /// The events come as indirect messages into the driver's RX buffer.
+    Indirect,
 }
 
 /// Why [`FfaDriver::connect`] failed.
@@ -87,11 +98,12 @@ pub enum ConnectError {
 }
 
 /// The driver's end of the FF-A bus, for one virtio-msg device.
-pub struct FfaChannel<C> {
+pub struct FfaChannel<C, M> {
+    bufs: Mailboxes<M>,
     own: u16,
     partition: u16,
     token: Cell<u16>,
-    notification: Option<u8>,
+    events: Events,
     dev_num: Cell<u16>,
     /// FF-A notifications seen (each one a hint to poll).
     notified: Cell<usize>,
@@ -134,12 +146,9 @@ fn success_args(i: &Interface) -> Option<(u32, u32)> {
     }
 }
 
-impl<C: Call> MsgDriver<FfaChannel<C>> {
+impl<C: Call, M: GuestMemory> MsgDriver<FfaChannel<C, M>> {
     /// Binds to the virtio-msg device partition (see the module doc).
-    pub fn connect<M: GuestMemory>(
-        bufs: &Mailboxes<M>,
-        setup: Setup,
-    ) -> Result<Self, ConnectError> {
+    pub fn connect(bufs: Mailboxes<M>, setup: Setup) -> Result<Self, ConnectError> {
         let version = Interface::Version {
             input_version: FFA_VERSION,
             flags: VersionFlags {
@@ -166,15 +175,16 @@ impl<C: Call> MsgDriver<FfaChannel<C>> {
     /// FF-A version is set and RX/TX buffers mapped (a driver binding
     /// again after a bus RESET): FFA_ID_GET, then VERSION, the share,
     /// AREA_SHARE, EVENT_CONFIGURE and GET_DEVICES.
-    pub fn bind<M: GuestMemory>(bufs: &Mailboxes<M>, setup: Setup) -> Result<Self, ConnectError> {
+    pub fn bind(bufs: Mailboxes<M>, setup: Setup) -> Result<Self, ConnectError> {
         let own = success_args(&ffa::<C>(&Interface::IdGet)?)
             .map(|a| a.0 as u16)
             .ok_or(ConnectError::Call(0x8400_0069, FfaError::NotSupported))?;
         let ch = FfaChannel {
+            bufs,
             own,
             partition: setup.partition,
             token: Cell::new(0),
-            notification: setup.notification,
+            events: setup.events,
             dev_num: Cell::new(0),
             notified: Cell::new(0),
             conduit: PhantomData,
@@ -199,7 +209,7 @@ impl<C: Call> MsgDriver<FfaChannel<C>> {
                 })
                 .ok_or(ConnectError::BusVersion)?;
         }
-        let handle = ch.share::<M>(bufs, setup)?;
+        let handle = ch.share(setup)?;
         let share = BusRequest::AreaShare {
             area_id: setup.area_id,
             mem_handle: handle,
@@ -214,8 +224,8 @@ impl<C: Call> MsgDriver<FfaChannel<C>> {
             result::SUCCESS => {}
             other => return Err(ConnectError::AreaShare(other)),
         }
-        let (method, notif_id) = match setup.notification {
-            Some(bit) => {
+        let (method, notif_id) = match setup.events {
+            Events::Notification(bit) => {
                 // FF-A §13.10.1: the receiver binds what the sender sets.
                 ffa::<C>(&Interface::NotificationBind {
                     sender_id: setup.partition,
@@ -227,7 +237,8 @@ impl<C: Call> MsgDriver<FfaChannel<C>> {
                 })?;
                 (EventMethod::Notif, u16::from(bit))
             }
-            None => (EventMethod::Poll, 0),
+            Events::Indirect => (EventMethod::Indirect, 0),
+            Events::Poll => (EventMethod::Poll, 0),
         };
         let configure = BusRequest::EventConfigure {
             method: method as u8,
@@ -261,14 +272,20 @@ impl<C: Call> MsgDriver<FfaChannel<C>> {
     }
 }
 
-impl<C: Call> FfaChannel<C> {
+impl<C: Call, M: GuestMemory> FfaChannel<C, M> {
+    /// The RX/TX buffers.
+    pub fn mailboxes(&self) -> &Mailboxes<M> {
+        &self.bufs
+    }
+
+    /// Gives the buffers back (to bind again after a bus RESET).
+    pub fn into_mailboxes(self) -> Mailboxes<M> {
+        self.bufs
+    }
+
     /// FFA_MEM_SHARE of the setup's memory with the partition (FF-A
     /// §10.3, the descriptor in TX in the FF-A 1.2 layout): the handle.
-    fn share<M: GuestMemory>(
-        &self,
-        bufs: &Mailboxes<M>,
-        setup: Setup,
-    ) -> Result<u64, ConnectError> {
+    fn share(&self, setup: Setup) -> Result<u64, ConnectError> {
         let desc = MemTransactionDesc {
             sender_id: self.own,
             mem_region_attr: MemRegionAttributes {
@@ -292,7 +309,7 @@ impl<C: Call> FfaChannel<C> {
         let mut d = [0u8; 256];
         let n = desc.pack(&[region], &[access], &mut d);
         let n = transport_ffa::layout::widen(&mut d, n).expect("the descriptor fits");
-        bufs.tx.write(0, &d[..n]).expect("TX is mapped");
+        self.bufs.tx.write(0, &d[..n]).expect("TX is mapped");
         let r = ffa::<C>(&Interface::MemShare {
             total_len: n as u32,
             frag_len: n as u32,
@@ -305,6 +322,13 @@ impl<C: Call> FfaChannel<C> {
 
     /// Sends `frame` in a direct request; the response's bytes.
     fn direct(&self, frame: &[u8]) -> [u8; MAX_FRAME] {
+        self.request(frame, transport_ffa::DEVICE_UUID)
+    }
+
+    /// Sends any bytes (at most 112) in a direct request to `uuid`; the
+    /// response's register bytes, all zero when nothing was answered. For
+    /// hostile tests.
+    pub fn request(&self, frame: &[u8], uuid: uuid::Uuid) -> [u8; MAX_FRAME] {
         let mut regs = [0u64; 14];
         for (r, b) in regs.iter_mut().zip(frame.chunks(8)) {
             let mut w = [0u8; 8];
@@ -314,7 +338,7 @@ impl<C: Call> FfaChannel<C> {
         let req = Interface::MsgSendDirectReq2 {
             src_id: self.own,
             dst_id: self.partition,
-            uuid: transport_ffa::DEVICE_UUID,
+            uuid,
             args: DirectMsg2Args(regs),
         };
         let mut out = [0u8; MAX_FRAME];
@@ -341,13 +365,35 @@ impl<C: Call> FfaChannel<C> {
         }
     }
 
-    /// FF-A notifications seen while polling.
+    /// FFA_NOTIFICATION_GET of our bits from partitions and/or the SPM
+    /// framework's: w2..w7.
+    fn notifications(&self, partitions: bool, framework: bool) -> [u32; 6] {
+        let get = Interface::NotificationGet {
+            vcpu_id: 0,
+            endpoint_id: self.own,
+            flags: NotificationGetFlags {
+                sp_bitmap_id: partitions,
+                vm_bitmap_id: false,
+                spm_bitmap_id: framework,
+                hyp_bitmap_id: false,
+            },
+        };
+        match ffa::<C>(&get) {
+            Ok(Interface::Success {
+                args: SuccessArgs::Args32(a),
+                ..
+            }) => a,
+            other => panic!("NOTIFICATION_GET answered with {other:?}"),
+        }
+    }
+
+    /// FF-A notifications or indirect event messages seen while polling.
     pub fn notified(&self) -> usize {
         self.notified.get()
     }
 }
 
-impl<C: Call> Exchange for FfaChannel<C> {
+impl<C: Call, M: GuestMemory> Exchange for FfaChannel<C, M> {
     fn next_token(&self) -> u16 {
         let t = self.token.get().wrapping_add(1);
         self.token.set(t);
@@ -374,29 +420,42 @@ impl<C: Call> Exchange for FfaChannel<C> {
     }
 
     fn take_events(&self) -> (bool, bool) {
-        if self.notification.is_some() {
-            // FF-A §13.10.4: the bits from partitions (w2/w3); any of them
-            // says "poll". Cleared by reading.
-            let get = Interface::NotificationGet {
-                vcpu_id: 0,
-                endpoint_id: self.own,
-                flags: NotificationGetFlags {
-                    sp_bitmap_id: true,
-                    vm_bitmap_id: false,
-                    spm_bitmap_id: false,
-                    hyp_bitmap_id: false,
-                },
-            };
-            if let Ok(Interface::Success {
-                args: SuccessArgs::Args32(a),
-                ..
-            }) = ffa::<C>(&get)
-                && (a[0] | a[1]) != 0
-            {
-                self.notified.set(self.notified.get() + 1);
-            }
-        }
         let (mut used, mut config) = (false, false);
+        let mut note = |f: &[u8]| match Response::decode(f, Revision::V2) {
+            Ok((h, Response::EventUsed { .. })) if h.dev_num == self.dev_num.get() => used = true,
+            Ok((h, Response::EventConfig { .. })) if h.dev_num == self.dev_num.get() => {
+                config = true
+            }
+            other => panic!("an event frame that is not ours: {other:?}"),
+        };
+        match self.events {
+            Events::Notification(_) => {
+                // FF-A §13.10.4: the bits from partitions (w2/w3); any of
+                // them says "poll". Cleared by reading.
+                let a = self.notifications(true, false);
+                if (a[0] | a[1]) != 0 {
+                    self.notified.set(self.notified.get() + 1);
+                }
+            }
+            Events::Indirect => {
+                // The SPM's framework bit 0 (w6): our RX holds a message.
+                while self.notifications(false, true)[4] & 1 != 0 {
+                    let mut m = [0u8; 0x28 + FFA_MAX_MSG_SIZE];
+                    self.bufs.rx.read(0, &mut m).expect("RX");
+                    let _ = ffa::<C>(&Interface::RxRelease { vm_id: 0 });
+                    let word = |o: usize| u32::from_le_bytes([m[o], m[o + 1], m[o + 2], m[o + 3]]);
+                    let (offset, size) = (word(8) as usize, word(16) as usize);
+                    assert!(
+                        (word(12) >> 16) as u16 == self.partition && offset + size <= m.len(),
+                        "an indirect message that is not the partition's: {:02x?}",
+                        &m[..0x28]
+                    );
+                    note(&m[offset..offset + size]);
+                    self.notified.set(self.notified.get() + 1);
+                }
+            }
+            Events::Poll => {}
+        }
         // Bounded: the device holds at most one event per queue and one
         // configuration event.
         for _ in 0..66 {
@@ -415,15 +474,7 @@ impl<C: Call> Exchange for FfaChannel<C> {
                 );
                 return (used, config);
             }
-            match Response::decode(&r, Revision::V2) {
-                Ok((h, Response::EventUsed { .. })) if h.dev_num == self.dev_num.get() => {
-                    used = true
-                }
-                Ok((h, Response::EventConfig { .. })) if h.dev_num == self.dev_num.get() => {
-                    config = true
-                }
-                other => panic!("EVENT_POLL delivered {other:?}"),
-            }
+            note(&r);
         }
         panic!("EVENT_POLL never ran dry")
     }

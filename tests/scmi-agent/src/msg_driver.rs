@@ -62,6 +62,11 @@ impl<X: Exchange> MsgDriver<X> {
         self.dev_num
     }
 
+    /// The exchange, the driver dropped.
+    pub fn into_inner(self) -> X {
+        self.x
+    }
+
     /// Sends `req`, checks that exactly its response came, and hands the
     /// decoded response to `f`.
     fn exchange<R>(&self, req: Request<'_>, f: impl FnOnce(&Response<'_>) -> R) -> R {
