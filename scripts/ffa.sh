@@ -77,10 +77,13 @@ cmd_test() {
     echo "ffa: ok"
 }
 
-# Non-comment, non-blank lines of Rust under $1 (tests excluded).
+# Non-comment, non-blank lines of Rust under $1, each file up to its unit
+# tests (`#[cfg(test)]`).
 glue_lines() {
-    find "$1" -name '*.rs' -print0 | xargs -0 cat | awk '
-        /#\[cfg\(test\)\]/ {exit}
+    find "$1" -name '*.rs' -print0 | xargs -0 awk '
+        FNR == 1 {skip = 0}
+        /#\[cfg\(test\)\]/ {skip = 1}
+        skip {next}
         { sub(/^[ \t]+/, "") }
         $0 == "" || /^\/\// {next}
         {n++}

@@ -49,6 +49,8 @@ for c in "${FIRMWARE_CRATES[@]}" static-device transport-shmem transport-ffa pla
     cargo clippy -p "$c" --target aarch64-unknown-none --locked -- -D warnings
 done
 cargo clippy -p scmi-fw-qemu-virt --target aarch64-unknown-none --features frontend --locked -- -D warnings
+# The FF-A normal-world front-end (BL33) alone: it links an allocator.
+cargo clippy -p ffa-frontend --target aarch64-unknown-none --locked -- -D warnings
 cargo clippy -p platform-qemu-virt --target aarch64-unknown-none --examples --locked -- -D warnings
 # The Cortex-R52 image (Thumb-2; tier 3: nightly -Zbuild-std, own target dir).
 cargo +nightly clippy -p scmi-fw-mps3-an536 --target thumbv8r-none-eabihf -Zbuild-std=core \
@@ -102,6 +104,22 @@ done_step "firmware (QEMU, 2 machines x 2 runs)" "$(grep -c '^result: .* 0 faile
 step "firmware figures: sizes, stack, instructions per SCMI round trip (figures, not pass/fail)"
 scripts/firmware.sh figures
 done_step "firmware figures"
+
+step "FF-A secure partition: the SP image and its package, checked against the manifest"
+# Hafnium and TF-A are not in the package registries: the partition's
+# transport and the normal-world driver ran through the scripted SPMC double
+# in cargo test (tests/frontend/tests/ffa.rs); here the S-EL1 image is built,
+# packaged (SPKG v2) and read back, its allocator and panic sites checked,
+# and the BL33 front-end built.
+scripts/ffa.sh test 2>&1 | tee "$LOG"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "ffa"
+grep -q '^ffa: ok' "$LOG" || die "ffa: no verdict"
+cargo build --release --locked -p ffa-frontend --target aarch64-unknown-none
+done_step "ffa package" "$(grep -E '^sp image' "$LOG" | cut -d';' -f1)"
+
+step "FF-A figures: sizes, glue lines, instructions per round trip (figures, not pass/fail)"
+scripts/ffa.sh figures
+done_step "ffa figures"
 
 step "miri: virtio-backend (all unsafe lives in its memory module)"
 # The library allocates nothing (no_std, no alloc); only test helpers leak

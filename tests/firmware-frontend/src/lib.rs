@@ -44,8 +44,9 @@ use scmi_agent::tour::{self, Outcome, Patience};
 use virtio_backend::GuestMemory;
 use virtio_backend::msg::Revision;
 use virtio_drivers::Hal;
+use virtio_drivers::transport::Transport;
 
-pub use window::{WindowHal, install};
+pub use window::{WindowHal, install, install_at};
 
 /// The clock and the idle hook of the core the front-end runs on.
 #[derive(Clone, Copy)]
@@ -114,20 +115,30 @@ pub fn run<H: Hal, M: GuestMemory, L: Link, W: Write>(
         "virtio-msg: channel up, device {} is virtio device {device_id} (SCMI)",
         driver.dev_num()
     );
+    tour_over::<_, H, _>(driver, clock, out).0
+}
+
+/// Runs the tour over `transport` (any bus, bound), as [`run`] does; the
+/// verdict and the agent, for more.
+pub fn tour_over<T: Transport, H: Hal, W: Write>(
+    transport: T,
+    clock: Clock,
+    mut out: W,
+) -> (Outcome, ScmiAgent<T, H, QUEUE, QUEUE>) {
     let opts = AgentOptions {
         patience: TIMEOUT,
         now: clock.now,
         idle: clock.idle,
         ..AgentOptions::default()
     };
-    let mut agent: ScmiAgent<_, H, QUEUE, QUEUE> = ScmiAgent::new(driver, opts);
+    let mut agent: ScmiAgent<_, H, QUEUE, QUEUE> = ScmiAgent::new(transport, opts);
     let _ = writeln!(
         out,
         "virtio-scmi: features {:#x}, eventq {}",
         agent.features(),
         if agent.has_eventq() { "on" } else { "off" }
     );
-    tour::run(
+    let o = tour::run(
         &mut agent,
         &mut out,
         Patience {
@@ -135,5 +146,6 @@ pub fn run<H: Hal, M: GuestMemory, L: Link, W: Write>(
             now: clock.now,
             idle: clock.idle,
         },
-    )
+    );
+    (o, agent)
 }

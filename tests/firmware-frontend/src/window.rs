@@ -16,12 +16,14 @@ use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 static HEAP: LockedHeap = LockedHeap::empty();
 
 /// Where the DMA pages are: window base, window length, next free page
-/// and end of the page area (offsets).
+/// and end of the page area (offsets), and the driver address of the
+/// window's first byte.
 struct Pages {
     base: usize,
     len: usize,
     next: usize,
     end: usize,
+    bus: u64,
 }
 
 static PAGES: SpinMutex<Pages> = SpinMutex::new(Pages {
@@ -29,6 +31,7 @@ static PAGES: SpinMutex<Pages> = SpinMutex::new(Pages {
     len: 0,
     next: 0,
     end: 0,
+    bus: 0,
 });
 
 /// The driver's view of the installed window.
@@ -51,6 +54,23 @@ pub unsafe fn install(
     dma: Range<usize>,
     heap: Range<usize>,
 ) -> &'static FixedWindow<'static> {
+    // SAFETY: the caller's contract.
+    unsafe { install_at(base, len, 0, dma, heap) }
+}
+
+/// As [`install`], the device addressing the window from `bus` (an FF-A
+/// bus address `area_id << 48`, say) instead of 0.
+///
+/// # Safety
+///
+/// As for [`install`].
+pub unsafe fn install_at(
+    base: usize,
+    len: usize,
+    bus: u64,
+    dma: Range<usize>,
+    heap: Range<usize>,
+) -> &'static FixedWindow<'static> {
     let fits =
         |r: &Range<usize>| r.start < r.end && r.end <= len && r.start.is_multiple_of(PAGE_SIZE);
     assert!(fits(&dma) && fits(&heap), "DMA and heap lie in the window");
@@ -64,6 +84,7 @@ pub unsafe fn install(
         len,
         next: dma.start,
         end: dma.end,
+        bus,
     };
     // SAFETY: the caller gives `heap` to the front-end alone; it is valid
     // for reads and writes for the rest of the run.
@@ -77,7 +98,8 @@ pub unsafe fn install(
         // SAFETY: the caller's contract: the window stays mapped and shared
         // for the run; `FixedWindow` reaches it only through raw pointers,
         // bounds-checked.
-        unsafe { FixedWindow::new(p, len, 0, Coherent) }.expect("the window fits the address space")
+        unsafe { FixedWindow::new(p, len, bus, Coherent) }
+            .expect("the window fits the address space")
     })
 }
 
@@ -87,11 +109,13 @@ pub unsafe fn install(
 #[derive(Debug)]
 pub struct WindowHal;
 
-/// The window offset of `[p, p + len)`; panics when it is not inside.
+/// The driver address of `[p, p + len)`; panics when it is not inside.
 fn offset_of(p: usize, len: usize) -> PhysAddr {
     let w = PAGES.lock();
     match p.checked_sub(w.base) {
-        Some(off) if off.checked_add(len).is_some_and(|end| end <= w.len) => off as PhysAddr,
+        Some(off) if off.checked_add(len).is_some_and(|end| end <= w.len) => {
+            w.bus + off as PhysAddr
+        }
         _ => panic!("buffer {p:#x}+{len:#x} is outside the shared window"),
     }
 }
@@ -112,7 +136,10 @@ unsafe impl Hal for WindowHal {
         // SAFETY: `off..off + len` is in the page area, handed out now for
         // the first time.
         unsafe { p.write_bytes(0, len) };
-        (off as PhysAddr, NonNull::new(p).expect("inside the window"))
+        (
+            w.bus + off as PhysAddr,
+            NonNull::new(p).expect("inside the window"),
+        )
     }
 
     unsafe fn dma_dealloc(_paddr: PhysAddr, _vaddr: NonNull<u8>, _pages: usize) -> i32 {

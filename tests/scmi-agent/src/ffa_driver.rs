@@ -38,6 +38,8 @@ use virtio_backend::msg::{Response, Revision, TYPE_BUS, TYPE_RESPONSE};
 
 use crate::msg_driver::{Exchange, MAX_FRAME, MsgDriver};
 
+pub use transport_ffa::DEVICE_UUID;
+
 /// The FF-A version the driver speaks.
 const FFA_VERSION: Version = Version(1, 2);
 
@@ -107,6 +109,8 @@ pub struct FfaChannel<C, M> {
     dev_num: Cell<u16>,
     /// FF-A notifications seen (each one a hint to poll).
     notified: Cell<usize>,
+    /// Direct requests sent.
+    requests: Cell<u64>,
     conduit: PhantomData<C>,
 }
 
@@ -187,6 +191,7 @@ impl<C: Call, M: GuestMemory> MsgDriver<FfaChannel<C, M>> {
             events: setup.events,
             dev_num: Cell::new(0),
             notified: Cell::new(0),
+            requests: Cell::new(0),
             conduit: PhantomData,
         };
         // PoC: probe with zeros, then echo the pair the device supports.
@@ -329,6 +334,7 @@ impl<C: Call, M: GuestMemory> FfaChannel<C, M> {
     /// response's register bytes, all zero when nothing was answered. For
     /// hostile tests.
     pub fn request(&self, frame: &[u8], uuid: uuid::Uuid) -> [u8; MAX_FRAME] {
+        self.requests.set(self.requests.get() + 1);
         let mut regs = [0u64; 14];
         for (r, b) in regs.iter_mut().zip(frame.chunks(8)) {
             let mut w = [0u8; 8];
@@ -385,6 +391,11 @@ impl<C: Call, M: GuestMemory> FfaChannel<C, M> {
             }) => a,
             other => panic!("NOTIFICATION_GET answered with {other:?}"),
         }
+    }
+
+    /// Direct requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.get()
     }
 
     /// FF-A notifications or indirect event messages seen while polling.
