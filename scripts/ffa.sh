@@ -12,12 +12,19 @@
 #   scripts/ffa.sh figures   sizes, lines of FF-A glue, and the device's
 #                            instructions per SCMI round trip over the FF-A
 #                            path (callgrind, through the SPMC double)
+#   scripts/ffa.sh hafnium TFA_BUILD HAFNIUM_BIN [QEMU ARGS...]
+#                            the partition under a real SPMC: TF-A (built
+#                            by you: PLAT=qemu SPD=spmd SPMD_SPM_AT_SEL2=1,
+#                            its bl1/bl2/bl31 and tools/fiptool in TFA_BUILD)
+#                            and Hafnium (secure_qemu_aarch64, HAFNIUM_BIN)
+#                            with our package as the SP and our front-end
+#                            (tests/ffa-frontend) as BL33 in a new FIP; boots
+#                            QEMU and judges by the front-end's verdict
 #
 # Hafnium and TF-A are not in the package registries: CI checks the
 # partition through the scripted SPMC double (cargo test: tests/ffa-double,
-# tests/frontend/tests/ffa.rs) and the package here. To load it under a real
-# Hafnium, put target/ffa/scmi-sp.pkg in TF-A's SP layout at the manifest's
-# load-address (0x0e300000).
+# tests/frontend/tests/ffa.rs) and the package here; `hafnium` needs your
+# own builds of both (nothing of theirs is in this repository).
 #
 # Needs what scripts/setup-host.sh rust tools installs.
 set -euo pipefail
@@ -111,9 +118,43 @@ cmd_figures() {
     fi
 }
 
+cmd_hafnium() {
+    local tfa=${1:-} hf=${2:-}
+    [ -f "$tfa/bl1.bin" ] && [ -x "$tfa/tools/fiptool/fiptool" ] && [ -f "$hf" ] ||
+        die "usage: scripts/ffa.sh hafnium TFA_BUILD_DIR HAFNIUM_BIN (TF-A's bl1.bin, bl2.bin, bl31.bin, tools/fiptool/fiptool)"
+    shift 2
+    cmd_package
+    cargo build -q --locked --release -p ffa-frontend --target aarch64-unknown-none
+    "$(objcopy_tool)" -O binary "$REPO/target/aarch64-unknown-none/release/ffa-frontend" "$OUT/bl33.bin"
+    cargo run -q --locked -p manifest --bin manifest-tool -- hafnium "$MANIFEST" "$OUT"
+    local f
+    for f in tb_fw_config spmc_manifest; do
+        dtc -q -I dts -O dtb -o "$OUT/$f.dtb" "$OUT/$f.dts"
+        [ "$(stat -c %s "$OUT/$f.dtb")" -le 4096 ] || die "$f.dtb exceeds TF-A QEMU's 4 KiB slot"
+    done
+    "$tfa/tools/fiptool/fiptool" create --tb-fw "$tfa/bl2.bin" --soc-fw "$tfa/bl31.bin" \
+        --tos-fw "$hf" --nt-fw "$OUT/bl33.bin" --tb-fw-config "$OUT/tb_fw_config.dtb" \
+        --tos-fw-config "$OUT/spmc_manifest.dtb" \
+        --blob "uuid=$(cat "$OUT/uuid"),file=$OUT/scmi-sp.pkg" "$OUT/fip.bin" >/dev/null
+    # TF-A's QEMU flash: BL1, and the FIP at 256 KiB.
+    cp "$tfa/bl1.bin" "$OUT/flash.bin"
+    dd if="$OUT/fip.bin" of="$OUT/flash.bin" bs=64k seek=4 conv=notrunc status=none
+    local status=0
+    # MTE and PAuth: what a Hafnium built for -cpu max expects of the CPU.
+    timeout 300 qemu-system-aarch64 -M virt,secure=on,virtualization=on,gic-version=3,mte=on \
+        -cpu max,pauth-impdef=on -smp 2 -m 1G -display none -monitor none -serial stdio \
+        -semihosting-config enable=on,target=native -bios "$OUT/flash.bin" "$@" \
+        </dev/null >"$OUT/hafnium.log" 2>&1 || status=$?
+    grep -E '^\[8001|^ffa-frontend|^virtio-msg|^measure|^result' "$OUT/hafnium.log" || true
+    [ "$status" -eq 0 ] && grep -q '^result: [0-9]* checks passed, 0 failed$' "$OUT/hafnium.log" ||
+        die "under Hafnium: QEMU exited with $status (log: $OUT/hafnium.log)"
+    echo "ffa: hafnium ok"
+}
+
 case "${1:-}" in
     package) cmd_package ;;
+    hafnium) shift; cmd_hafnium "$@" ;;
     test) cmd_test ;;
     figures) cmd_figures ;;
-    *) sed -n '2,22p' "$0"; exit 2 ;;
+    *) sed -n '2,31p' "$0"; exit 2 ;;
 esac

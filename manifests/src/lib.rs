@@ -44,6 +44,7 @@ use alloc::string::String;
 
 pub mod codegen;
 pub mod dts;
+pub mod hafnium;
 mod linux;
 pub mod model;
 mod parse;

@@ -189,3 +189,51 @@ fn the_partition_package_is_checked_against_its_manifest_and_image() {
     assert_eq!(d.len(), 2, "{d:?}");
     assert!(d[1].contains("entrypoint-offset 0x5000 is not the image's offset 0x4000"));
 }
+
+#[test]
+fn hafnium_and_tf_a_are_told_the_manifest_s_load_address_and_uuid() {
+    let m = manifest::load(shipped("qemu-virt-sp.dts")).unwrap();
+    assert_eq!(
+        manifest::hafnium::uuid_string(&m).as_deref(),
+        Some("c66028b5-2498-4aa1-9de7-77da6122abf0")
+    );
+    let tb = manifest::hafnium::tb_fw_config(&m, "scmi_sp").unwrap();
+    assert!(
+        tb.contains("uuid = \"c66028b5-2498-4aa1-9de7-77da6122abf0\";"),
+        "{tb}"
+    );
+    assert!(tb.contains("load-address = <0xe300000>;"), "{tb}");
+    let spmc = manifest::hafnium::spmc_manifest(&m, "scmi-sp", 4 << 20, 2).unwrap();
+    assert!(spmc.contains("load_address = <0xe300000>;"), "{spmc}");
+    assert!(spmc.contains("mem_size = <0x400000>;"), "{spmc}");
+    assert!(spmc.contains("vcpu_count = <1>;"), "{spmc}");
+    // Hafnium wants cpu@0 first, then the secondaries in descending order.
+    let c0 = spmc.find("cpu@0").unwrap();
+    let c1 = spmc.find("cpu@1").unwrap();
+    assert!(c0 < c1);
+    // Both compile, and fit TF-A QEMU's 4 KiB config slots.
+    let dir = std::env::temp_dir().join(format!("hafnium-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [("tb.dts", &tb), ("spmc.dts", &spmc)] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let dtb = std::process::Command::new("dtc")
+            .args(["-q", "-I", "dts", "-O", "dtb"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            dtb.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&dtb.stderr)
+        );
+        assert!(
+            dtb.stdout.len() <= 4096,
+            "{name}: {} bytes",
+            dtb.stdout.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // A partition outside the secure memory is refused.
+    assert!(manifest::hafnium::spmc_manifest(&m, "x", 0x0100_0000, 2).is_err());
+}

@@ -9,6 +9,10 @@
 //! manifest-tool spkg FILE IMAGE OUT
 //!                               the secure-partition package Hafnium loads:
 //!                               the SPKG header, FILE's blob, the raw IMAGE
+//! manifest-tool hafnium FILE OUTDIR
+//!                               TF-A's TB_FW_CONFIG and Hafnium's core
+//!                               manifest for the partition (DTS) and its
+//!                               UUID, in OUTDIR
 //! manifest-tool spkg-check PKG [FILE IMAGE]
 //!                               read a package back: its header, and its
 //!                               manifest validated; with FILE and IMAGE,
@@ -120,9 +124,39 @@ fn spkg_check(pkg: &str, against: Option<(&str, &str)>) -> ExitCode {
     }
 }
 
+/// `hafnium FILE OUTDIR`: `tb_fw_config.dts` and `spmc_manifest.dts`.
+fn hafnium(file: &str, dir: &str) -> ExitCode {
+    let m = match manifest::load(file) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The package's budget on QEMU virt: 4 MiB, all of it the partition's.
+    let mem = 4 << 20;
+    let files = manifest::hafnium::tb_fw_config(&m, "scmi_sp")
+        .and_then(|tb| Ok((tb, manifest::hafnium::spmc_manifest(&m, "scmi-sp", mem, 2)?)));
+    let result = files.and_then(|(tb, spmc)| {
+        let dir = std::path::Path::new(dir);
+        std::fs::write(dir.join("tb_fw_config.dts"), tb).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("spmc_manifest.dts"), spmc).map_err(|e| e.to_string())?;
+        let uuid = manifest::hafnium::uuid_string(&m).unwrap_or_default();
+        std::fs::write(dir.join("uuid"), uuid + "\n").map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{file}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
+        [c, f, d] if c == "hafnium" => return hafnium(f, d),
         [c, f, i, o] if c == "spkg" => return spkg(f, i, o),
         [c, p] if c == "spkg-check" => return spkg_check(p, None),
         [c, p, f, i] if c == "spkg-check" => return spkg_check(p, Some((f, i))),
