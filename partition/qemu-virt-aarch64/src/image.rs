@@ -3,9 +3,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
-use aarch64_rt::{
-    ExceptionHandlers, InitialPagetable, RegisterStateRef, entry, exception_handlers,
-};
+use aarch64_rt::{InitialPagetable, entry};
 use platform_qemu_virt::Print;
 use platform_qemu_virt::console::Pl011Console;
 use platform_qemu_virt::cpu::{self, Mpidr};
@@ -98,36 +96,9 @@ aarch64_rt::initial_pagetable!(
     platform_qemu_virt::paging::MAIR.0
 );
 
-/// No exception is expected (IRQs stay masked): each handler says which
-/// one came and stops (`aarch64-rt`'s defaults would panic).
-struct Exceptions;
-
-impl ExceptionHandlers for Exceptions {
-    extern "C" fn sync_current(_: RegisterStateRef) {
-        fatal("synchronous exception")
-    }
-    extern "C" fn irq_current(_: RegisterStateRef) {
-        fatal("IRQ")
-    }
-    extern "C" fn fiq_current(_: RegisterStateRef) {
-        fatal("FIQ")
-    }
-    extern "C" fn serror_current(_: RegisterStateRef) {
-        fatal("SError")
-    }
-    extern "C" fn sync_lower(_: RegisterStateRef) {
-        fatal("synchronous exception from a lower EL")
-    }
-    extern "C" fn irq_lower(_: RegisterStateRef) {
-        fatal("IRQ from a lower EL")
-    }
-    extern "C" fn fiq_lower(_: RegisterStateRef) {
-        fatal("FIQ from a lower EL")
-    }
-    extern "C" fn serror_lower(_: RegisterStateRef) {
-        fatal("SError from a lower EL")
-    }
-}
+// No exception is expected (IRQs stay masked): each handler says which
+// one came and stops (`aarch64-rt`'s defaults would panic).
+platform_qemu_virt::fatal_exceptions!(fatal);
 
 /// An unexpected exception: reported on the console, then [`stop`].
 fn fatal(what: &str) -> ! {
@@ -150,8 +121,6 @@ fn stop(code: i32) -> ! {
         }
     }
 }
-
-exception_handlers!(Exceptions);
 
 entry!(main, STACK_PAGES);
 

@@ -3,9 +3,7 @@
 use core::ptr::NonNull;
 
 use aarch64_paging::descriptor::El1Attributes;
-use aarch64_rt::{
-    ExceptionHandlers, InitialPagetable, RegisterStateRef, entry, exception_handlers,
-};
+use aarch64_rt::{InitialPagetable, entry};
 use arm_ffa::FfaError;
 use platform_qemu_virt::Print;
 use platform_qemu_virt::paging::{MAIR, NORMAL_MEMORY};
@@ -277,43 +275,14 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     dev.run()
 }
 
-/// No exception is expected: each handler says which one came and ends
-/// the partition with FFA_ERROR.
-struct Exceptions;
-
+/// An exception (none is expected): says which one came and ends the
+/// partition with FFA_ERROR.
 fn fatal(what: &str) -> ! {
     Console.str("scmi-sp: unexpected ").str(what).str("\n");
     abort::<Smc>(FfaError::Aborted)
 }
 
-impl ExceptionHandlers for Exceptions {
-    extern "C" fn sync_current(_: RegisterStateRef) {
-        fatal("synchronous exception")
-    }
-    extern "C" fn irq_current(_: RegisterStateRef) {
-        fatal("IRQ")
-    }
-    extern "C" fn fiq_current(_: RegisterStateRef) {
-        fatal("FIQ")
-    }
-    extern "C" fn serror_current(_: RegisterStateRef) {
-        fatal("SError")
-    }
-    extern "C" fn sync_lower(_: RegisterStateRef) {
-        fatal("synchronous exception from a lower EL")
-    }
-    extern "C" fn irq_lower(_: RegisterStateRef) {
-        fatal("IRQ from a lower EL")
-    }
-    extern "C" fn fiq_lower(_: RegisterStateRef) {
-        fatal("FIQ from a lower EL")
-    }
-    extern "C" fn serror_lower(_: RegisterStateRef) {
-        fatal("SError from a lower EL")
-    }
-}
-
-exception_handlers!(Exceptions);
+platform_qemu_virt::fatal_exceptions!(fatal);
 
 /// Says where it panicked (no `core::fmt`: the location only) and ends
 /// the partition with FFA_ERROR.

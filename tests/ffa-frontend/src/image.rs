@@ -4,7 +4,7 @@ use core::arch::naked_asm;
 use core::fmt::Write;
 use core::ptr::NonNull;
 
-use aarch64_rt::{ExceptionHandlers, RegisterStateRef, entry, exception_handlers};
+use aarch64_rt::entry;
 use firmware_frontend::{Clock, WindowHal, install_at, spin, tour_over};
 use platform_qemu_virt::console::Pl011Console;
 use platform_qemu_virt::paging::{MAIR, identity_map};
@@ -234,38 +234,9 @@ fn fail(why: &str) -> ! {
     platform_qemu_virt::exit(1)
 }
 
-/// No exception is expected: each handler says which one came and fails
-/// the run.
-struct Exceptions;
-
-impl ExceptionHandlers for Exceptions {
-    extern "C" fn sync_current(_: RegisterStateRef) {
-        fail("synchronous exception")
-    }
-    extern "C" fn irq_current(_: RegisterStateRef) {
-        fail("IRQ")
-    }
-    extern "C" fn fiq_current(_: RegisterStateRef) {
-        fail("FIQ")
-    }
-    extern "C" fn serror_current(_: RegisterStateRef) {
-        fail("SError")
-    }
-    extern "C" fn sync_lower(_: RegisterStateRef) {
-        fail("synchronous exception from EL0")
-    }
-    extern "C" fn irq_lower(_: RegisterStateRef) {
-        fail("IRQ from EL0")
-    }
-    extern "C" fn fiq_lower(_: RegisterStateRef) {
-        fail("FIQ from EL0")
-    }
-    extern "C" fn serror_lower(_: RegisterStateRef) {
-        fail("SError from EL0")
-    }
-}
-
-exception_handlers!(Exceptions);
+// No exception is expected: each handler says which one came and fails
+// the run.
+platform_qemu_virt::fatal_exceptions!(fail);
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
