@@ -19,7 +19,10 @@
 #                            and Hafnium (secure_qemu_aarch64, HAFNIUM_BIN)
 #                            with our package as the SP and our front-end
 #                            (tests/ffa-frontend) as BL33 in a new FIP; boots
-#                            QEMU and judges by the front-end's verdict
+#                            QEMU and judges by the front-end's verdict;
+#                            MEASURE=1 with QEMU ARGS -icount shift=4: the
+#                            partition's measuring build, instructions per
+#                            message served and its deepest stack
 #
 # Hafnium and TF-A are not in the package registries: CI checks the
 # partition through the scripted SPMC double (cargo test: tests/ffa-double,
@@ -46,8 +49,10 @@ objcopy_tool() {
     echo "$sysroot/lib/rustlib/$host/bin/llvm-objcopy"
 }
 
+# package [FEATURES]: the partition built with FEATURES (none: the product).
 cmd_package() {
-    cargo build -q --locked -p scmi-sp-qemu-virt --target aarch64-unknown-none --profile firmware
+    cargo build -q --locked -p scmi-sp-qemu-virt --target aarch64-unknown-none --profile firmware \
+        ${1:+--features "$1"}
     cp "$ELF" "$OUT/scmi-sp.elf"
     "$(objcopy_tool)" -O binary "$OUT/scmi-sp.elf" "$OUT/scmi-sp.bin"
     cargo run -q --locked -p manifest --bin manifest-tool -- spkg "$MANIFEST" "$OUT/scmi-sp.bin" "$OUT/scmi-sp.pkg"
@@ -123,7 +128,9 @@ cmd_hafnium() {
     [ -f "$tfa/bl1.bin" ] && [ -x "$tfa/tools/fiptool/fiptool" ] && [ -f "$hf" ] ||
         die "usage: scripts/ffa.sh hafnium TFA_BUILD_DIR HAFNIUM_BIN (TF-A's bl1.bin, bl2.bin, bl31.bin, tools/fiptool/fiptool)"
     shift 2
-    cmd_package
+    # MEASURE=1: the partition's measuring build (its console reports the
+    # ticks it spends per message and its deepest stack).
+    cmd_package "$([ "${MEASURE:-0}" = 1 ] && echo measure)"
     cargo build -q --locked --release -p ffa-frontend --target aarch64-unknown-none
     "$(objcopy_tool)" -O binary "$REPO/target/aarch64-unknown-none/release/ffa-frontend" "$OUT/bl33.bin"
     cargo run -q --locked -p manifest --bin manifest-tool -- hafnium "$MANIFEST" "$OUT"
@@ -156,5 +163,5 @@ case "${1:-}" in
     hafnium) shift; cmd_hafnium "$@" ;;
     test) cmd_test ;;
     figures) cmd_figures ;;
-    *) sed -n '2,31p' "$0"; exit 2 ;;
+    *) sed -n '2,34p' "$0"; exit 2 ;;
 esac

@@ -101,7 +101,9 @@ pub fn start_partition(spmc: &Arc<Spmc>, opts: Options) -> Arc<AtomicU64> {
     spmc.spawn_sp(move || {
         let (rx_pages, tx_pages) = (leak_pages(1), leak_pages(1));
         let (rx, tx) = windows(&rx_pages, &tx_pages);
-        let core = VirtioScmi::new(Srv::new(&builtin::CONFIG, builtin::PLATFORM), 1).into_core();
+        let core = Box::leak(Box::new(
+            VirtioScmi::new(Srv::new(&builtin::CONFIG, builtin::PLATFORM), 1).into_core(),
+        ));
         let bufs = Buffers {
             rx,
             tx,

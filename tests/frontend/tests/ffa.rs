@@ -208,14 +208,16 @@ fn a_partition_that_cannot_boot_ends_with_ffa_error() {
     spmc.spawn_sp(|| {
         let pages = ffa_double::leak_pages(3);
         let (rx, tx) = frontend_tests::ffa::windows(&pages, &pages);
-        let core = virtio_scmi::VirtioScmi::new(
-            frontend_tests::ffa::Srv::new(
-                &platform_host_vhost_user::CONFIG,
-                platform_host_vhost_user::PLATFORM,
-            ),
-            1,
-        )
-        .into_core();
+        let core = Box::leak(Box::new(
+            virtio_scmi::VirtioScmi::new(
+                frontend_tests::ffa::Srv::new(
+                    &platform_host_vhost_user::CONFIG,
+                    platform_host_vhost_user::PLATFORM,
+                ),
+                1,
+            )
+            .into_core(),
+        ));
         let bufs = transport_ffa::Buffers {
             rx,
             tx,

@@ -144,7 +144,9 @@ pub struct FfaDevice<
     const AREAS: usize,
     const R: usize,
 > {
-    core: DeviceCore<D, NQ, H>,
+    /// The device (in a `static` on firmware: its state is most of the
+    /// memory, and stays off the stack).
+    core: &'a mut DeviceCore<D, NQ, H>,
     bus: FfaBus<AREAS>,
     mem: RegionTable<'a, R>,
     board: B,
@@ -277,7 +279,12 @@ where
     B: Board<'a, R>,
 {
     /// The partition, before [`boot`](Self::boot).
-    pub fn new(core: DeviceCore<D, NQ, H>, board: B, bufs: Buffers<'a>, opts: Options) -> Self {
+    pub fn new(
+        core: &'a mut DeviceCore<D, NQ, H>,
+        board: B,
+        bufs: Buffers<'a>,
+        opts: Options,
+    ) -> Self {
         let mut features = virtio_backend::bus::feature::DIRECT_RX;
         if opts.indirect {
             features |= virtio_backend::bus::feature::INDIRECT_RX
@@ -358,29 +365,32 @@ where
 
     /// The device core.
     pub fn core(&self) -> &DeviceCore<D, NQ, H> {
-        &self.core
+        self.core
     }
 
     /// The FFA_MSG_WAIT loop (FF-A §13.1): waits, serves what the SPMC
     /// delivered, answers (DIRECT_RESP2, which also waits), forever.
     pub fn run(&mut self) -> ! {
-        let mut next = Interface::MsgWait {
+        self.run_with(|dev, next| dev.dispatch(next))
+    }
+
+    /// [`run`](Self::run) with `serve` in place of
+    /// [`dispatch`](Self::dispatch) (which it calls): for an image that
+    /// measures what serving costs.
+    pub fn run_with(&mut self, mut serve: impl FnMut(&mut Self, Interface) -> Interface) -> ! {
+        let wait = Interface::MsgWait {
             flags: MsgWaitFlags::default(),
             is_32bit: true,
         };
+        let mut next = wait;
         loop {
-            let got = match call::<C>(&next) {
-                Ok(i) => i,
+            next = match call::<C>(&next) {
+                Ok(got) => serve(self, got),
                 Err(_) => {
                     self.stats.call_errors += 1;
-                    next = Interface::MsgWait {
-                        flags: MsgWaitFlags::default(),
-                        is_32bit: true,
-                    };
-                    continue;
+                    wait
                 }
             };
-            next = self.dispatch(got);
         }
     }
 
@@ -587,7 +597,7 @@ where
         let now_ms = (self.last_ms != Some(now)).then_some(now);
         self.last_ms = Some(now);
         let mut bound =
-            Bound::new(&mut self.core, &self.mem, &mut self.events).on_bus(Revision::V2, DEV_NUM);
+            Bound::new(self.core, &self.mem, &mut self.events).on_bus(Revision::V2, DEV_NUM);
         service::step(
             &mut [&mut bound],
             Wake {
