@@ -51,6 +51,7 @@ done
 cargo clippy -p scmi-fw-qemu-virt --target aarch64-unknown-none --features frontend --locked -- -D warnings
 # The FF-A normal-world front-end (BL33) alone: it links an allocator.
 cargo clippy -p ffa-frontend --target aarch64-unknown-none --locked -- -D warnings
+cargo clippy -p scmi-sp-qemu-virt --target aarch64-unknown-none --features measure --locked -- -D warnings
 cargo clippy -p platform-qemu-virt --target aarch64-unknown-none --examples --locked -- -D warnings
 # The Cortex-R52 image (Thumb-2; tier 3: nightly -Zbuild-std, own target dir).
 cargo +nightly clippy -p scmi-fw-mps3-an536 --target thumbv8r-none-eabihf -Zbuild-std=core \
