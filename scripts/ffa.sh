@@ -8,7 +8,15 @@
 #                            against the manifest and the image
 #   scripts/ffa.sh test      package, and check the image: no allocator, no
 #                            function of ours that can reach a panic unless
-#                            partition/panic-allowlist.txt names it
+#                            partition/panic-allowlist.txt names it; then
+#                            the stand-in run
+#   scripts/ffa.sh standin   the unchanged SP package (S-EL1, CPU 0) and
+#                            front-end (NS-EL1, CPU 1) in QEMU virt
+#                            (secure=on) with tests/spmc-el3, a stand-in
+#                            SPMC at EL3, in place of TF-A + Hafnium: the
+#                            tour, judged by the front-end's verdict and
+#                            compared with partition/golden/ffa-standin.txt
+#                            (BLESS=1 rewrites it)
 #   scripts/ffa.sh figures   sizes, lines of FF-A glue, and the device's
 #                            instructions per SCMI round trip over the FF-A
 #                            path (callgrind, through the SPMC double)
@@ -25,9 +33,10 @@
 #                            message served and its deepest stack
 #
 # Hafnium and TF-A are not in the package registries: CI checks the
-# partition through the scripted SPMC double (cargo test: tests/ffa-double,
-# tests/frontend/tests/ffa.rs) and the package here; `hafnium` needs your
-# own builds of both (nothing of theirs is in this repository).
+# partition's transport and the driver through the scripted SPMC double
+# (cargo test: tests/ffa-double, tests/frontend/tests/ffa.rs), and the two
+# images themselves against the stand-in SPMC (`standin`); `hafnium` needs
+# your own builds of both (nothing of theirs is in this repository).
 #
 # Needs what scripts/setup-host.sh rust tools installs.
 set -euo pipefail
@@ -86,7 +95,39 @@ cmd_test() {
     read -r t r d b s <<<"$(sizes)"
     printf 'sp image: text %d, rodata %d, data %d, bss %d, stacks %d; heap 0; functions of ours that can reach a panic: %d\n' \
         "$t" "$r" "$d" "$b" "$s" "$count"
+    cmd_standin
     echo "ffa: ok"
+}
+
+# The report without what changes with the code or the clock.
+comparable() { grep -Ev '^(measure: |reading: )' "$1"; }
+
+cmd_standin() {
+    [ -f "$OUT/scmi-sp.pkg" ] || cmd_package >/dev/null
+    cargo build -q --locked --release -p ffa-frontend --target aarch64-unknown-none
+    cargo build -q --locked --release -p spmc-el3 --target aarch64-unknown-none-softfloat
+    local log="$OUT/standin.log" status=0
+    # CPU 0: the partition at S-EL1; CPU 1: the front-end at NS-EL1; the
+    # package staged in DRAM for the stand-in to load, as BL2 would.
+    timeout 120 qemu-system-aarch64 -M virt,secure=on,gic-version=3 -cpu cortex-a57 -smp 2 -m 1G \
+        -display none -monitor none -serial stdio -semihosting-config enable=on,target=native \
+        -kernel "$REPO/target/aarch64-unknown-none-softfloat/release/spmc-el3" \
+        -device loader,file="$REPO/target/aarch64-unknown-none/release/ffa-frontend" \
+        -device loader,file="$OUT/scmi-sp.pkg",addr=0x48000000,force-raw=on \
+        </dev/null >"$log" 2>&1 || status=$?
+    tail -n 1 "$log"
+    [ "$status" -eq 0 ] && grep -q '^result: [0-9]* checks passed, 0 failed$' "$log" || {
+        cat "$log"
+        die "stand-in run: QEMU exited with $status"
+    }
+    local golden="$REPO/partition/golden/ffa-standin.txt"
+    if [ "${BLESS:-0}" = 1 ]; then
+        comparable "$log" >"$golden"
+        echo "blessed $golden"
+    else
+        [ -f "$golden" ] || die "$golden missing (BLESS=1 $0 standin writes it)"
+        diff -u "$golden" <(comparable "$log") || die "stand-in run: output differs from $golden (BLESS=1 to accept)"
+    fi
 }
 
 # Non-comment, non-blank lines of Rust under $1, each file up to its unit
@@ -160,8 +201,9 @@ cmd_hafnium() {
 
 case "${1:-}" in
     package) cmd_package ;;
+    standin) cmd_standin ;;
     hafnium) shift; cmd_hafnium "$@" ;;
     test) cmd_test ;;
     figures) cmd_figures ;;
-    *) sed -n '2,34p' "$0"; exit 2 ;;
+    *) sed -n '2,42p' "$0"; exit 2 ;;
 esac

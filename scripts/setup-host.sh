@@ -121,12 +121,17 @@ do_rust() {
         || die "no nightly toolchain in rustup (this script does not install toolchains)"
     local installed_targets
     installed_targets="$(rustup target list --installed)"
-    if grep -qx aarch64-unknown-none <<<"$installed_targets"; then
-        log "rust target aarch64-unknown-none present"
-    else
-        log "rustup target add aarch64-unknown-none"
-        quiet rustup target add aarch64-unknown-none || die "rustup target add failed"
-    fi
+    # aarch64-unknown-none-softfloat: code at EL3 (tests/spmc-el3), which
+    # must not touch the FP/SIMD registers of the worlds it serves.
+    local t
+    for t in aarch64-unknown-none aarch64-unknown-none-softfloat; do
+        if grep -qx "$t" <<<"$installed_targets"; then
+            log "rust target $t present"
+        else
+            log "rustup target add $t"
+            quiet rustup target add "$t" || die "rustup target add $t failed"
+        fi
+    done
     local comp
     local nightly_comps stable_comps
     nightly_comps="$(rustup component list --installed --toolchain nightly)"
