@@ -193,7 +193,7 @@ cmd_hafnium() {
         -cpu max,pauth-impdef=on -smp 2 -m 1G -display none -monitor none -serial stdio \
         -semihosting-config enable=on,target=native -bios "$OUT/flash.bin" "$@" \
         </dev/null >"$OUT/hafnium.log" 2>&1 || status=$?
-    grep -E '^\[8001|^ffa-frontend|^virtio-msg|^measure|^result' "$OUT/hafnium.log" || true
+    grep -E '^\[8001|^ffa-frontend|^virtio-msg|^measure|^restart|^result' "$OUT/hafnium.log" || true
     [ "$status" -eq 0 ] && grep -q '^result: [0-9]* checks passed, 0 failed$' "$OUT/hafnium.log" ||
         die "under Hafnium: QEMU exited with $status (log: $OUT/hafnium.log)"
     echo "ffa: hafnium ok"

@@ -5,13 +5,16 @@ use core::fmt::Write;
 use core::ptr::NonNull;
 
 use aarch64_rt::entry;
-use firmware_frontend::{Clock, WindowHal, install_at, spin, tour_over};
+use firmware_frontend::{Clock, QUEUE, TIMEOUT, WindowHal, install_at, spin, tour_over};
 use platform_qemu_virt::console::Pl011Console;
 use platform_qemu_virt::paging::{MAIR, identity_map};
 use platform_qemu_virt::{Print, cpu, timer};
+use scmi_agent::agent::{AgentOptions, ScmiAgent};
 use scmi_agent::ffa_driver::{Events, FfaDriver, Mailboxes, Setup};
+use scmi_agent::probe::Prober;
 use smccc::Smc;
 use virtio_backend::{Coherent, FixedWindow};
+use virtio_drivers::transport::Transport;
 
 /// UART0 (PL011) of QEMU virt.
 const UART: usize = 0x0900_0000;
@@ -224,6 +227,45 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         out,
         "measure: {floor} instructions per empty DIRECT_REQ2 round trip (the SPMC's and EL3's share)"
     );
+    // The device restarts cleanly: the driver resets the bus (the partition
+    // relinquishes and unmaps the area), takes its memory back, shares it
+    // anew and binds again; Linux's probe finds a fresh device.
+    let channel = agent.into_transport().into_inner();
+    let again = channel
+        .reset_and_reclaim()
+        .map(|()| channel.into_mailboxes())
+        .and_then(|b| FfaDriver::<Smc>::bind(b, setup));
+    match again {
+        Ok(d) => {
+            let status = d.get_status().bits();
+            let opts = AgentOptions {
+                patience: TIMEOUT,
+                now,
+                idle: spin,
+                ..AgentOptions::default()
+            };
+            let mut a: ScmiAgent<_, WindowHal, QUEUE, QUEUE> = ScmiAgent::new(d, opts);
+            let p = Prober::run(&mut a);
+            if status == 0 && p.complaints.is_empty() {
+                o.passed += 1;
+                let _ = writeln!(
+                    out,
+                    "restart: area relinquished and reclaimed, shared again, device found reset and probed"
+                );
+            } else {
+                o.failed += 1;
+                let _ = writeln!(
+                    out,
+                    "FAIL: restart: status {status:#x} after the reset, probe complaints {:?}",
+                    p.complaints
+                );
+            }
+        }
+        Err(e) => {
+            o.failed += 1;
+            let _ = writeln!(out, "FAIL: restart: {e:?}");
+        }
+    }
     let _ = writeln!(
         out,
         "result: {} checks passed, {} failed",

@@ -111,6 +111,8 @@ pub struct FfaChannel<C, M> {
     notified: Cell<usize>,
     /// Direct requests sent.
     requests: Cell<u64>,
+    /// The memory handle of the shared area.
+    handle: Cell<u64>,
     conduit: PhantomData<C>,
 }
 
@@ -192,6 +194,7 @@ impl<C: Call, M: GuestMemory> MsgDriver<FfaChannel<C, M>> {
             dev_num: Cell::new(0),
             notified: Cell::new(0),
             requests: Cell::new(0),
+            handle: Cell::new(0),
             conduit: PhantomData,
         };
         // PoC: probe with zeros, then echo the pair the device supports.
@@ -215,6 +218,7 @@ impl<C: Call, M: GuestMemory> MsgDriver<FfaChannel<C, M>> {
                 .ok_or(ConnectError::BusVersion)?;
         }
         let handle = ch.share(setup)?;
+        ch.handle.set(handle);
         let share = BusRequest::AreaShare {
             area_id: setup.area_id,
             mem_handle: handle,
@@ -391,6 +395,24 @@ impl<C: Call, M: GuestMemory> FfaChannel<C, M> {
             }) => a,
             other => panic!("NOTIFICATION_GET answered with {other:?}"),
         }
+    }
+
+    /// Ends the binding: bus RESET (the device is reset and gives the area
+    /// back, FFA_MEM_RELINQUISH), then FFA_MEM_RECLAIM of the memory,
+    /// which succeeds only once the partition relinquished it.
+    pub fn reset_and_reclaim(&self) -> Result<(), ConnectError> {
+        let reset = self.bus(&BusRequest::Reset, |r| match *r {
+            BusResponse::Reset { result } => result,
+            _ => u16::MAX,
+        });
+        if reset != result::SUCCESS {
+            return Err(ConnectError::AreaShare(reset));
+        }
+        ffa::<C>(&Interface::MemReclaim {
+            handle: arm_ffa::memory_management::Handle(self.handle.get()),
+            flags: Default::default(),
+        })?;
+        Ok(())
     }
 
     /// Direct requests sent so far.
