@@ -182,16 +182,18 @@ fn partition(o: &mut Out, p: &Partition) {
         o.str("description", d);
     }
     o.hex("ffa-version", p.ffa_version);
-    o.cells(
-        "uuid",
-        p.uuids
-            .iter()
-            .flat_map(|u| u.iter().map(|w| format!("{w:#010x}"))),
-    );
-    o.cells(
-        "messaging-method",
-        p.messaging_method.iter().map(|m| format!("{m:#x}")),
-    );
+    if !p.services {
+        o.cells(
+            "uuid",
+            p.uuids
+                .iter()
+                .flat_map(|u| u.iter().map(|w| format!("{w:#010x}"))),
+        );
+        o.cells(
+            "messaging-method",
+            p.messaging_method.iter().map(|m| format!("{m:#x}")),
+        );
+    }
     if let Some(i) = p.id {
         o.hex("id", i);
     }
@@ -217,6 +219,17 @@ fn partition(o: &mut Out, p: &Partition) {
         o.u32("gp-register-num", r);
     }
     o.flag("notification-support", p.notification_support);
+    if p.services {
+        o.open("services");
+        o.str("compatible", "arm,ffa-manifest-services");
+        for (i, (u, m)) in p.uuids.iter().zip(&p.messaging_method).enumerate() {
+            o.open(&format!("service{i}"));
+            o.str("uuid", &crate::model::uuid_text(u));
+            o.hex("messaging-method", *m);
+            o.close();
+        }
+        o.close();
+    }
     if !p.boot_info.is_empty() {
         o.line("");
         o.open("boot-info");

@@ -26,24 +26,9 @@ pub const SECURE_MEMORY: (u64, u64) = (0x0e30_0000, 0x00d0_0000);
 /// Normal-world DRAM of `-m 1G`.
 pub const NS_MEMORY: (u64, u64) = (0x4000_0000, 0x4000_0000);
 
-/// The manifest's first UUID as a canonical string (the manifest's words
-/// are the little-endian readings of the UUID's bytes).
+/// The manifest's first UUID as a canonical string.
 pub fn uuid_string(m: &Manifest) -> Option<String> {
-    let w = m.partition.uuids.first()?;
-    let mut b = [0u8; 16];
-    for (i, word) in w.iter().enumerate() {
-        b[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
-    }
-    let hex =
-        |r: core::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        hex(0..4),
-        hex(4..6),
-        hex(6..8),
-        hex(8..10),
-        hex(10..16)
-    ))
+    m.partition.uuids.first().map(crate::model::uuid_text)
 }
 
 /// BL2's `TB_FW_CONFIG`: the partition's package (selected in the FIP by

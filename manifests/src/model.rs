@@ -36,6 +36,10 @@ pub struct Partition {
     pub binding: (u32, u32),
     /// `ffa-version`: major << 16 | minor.
     pub ffa_version: u32,
+    /// Whether the UUIDs and messaging methods come from a `services` node
+    /// (FF-A 1.1+ binding: one child per service, `uuid` as a canonical
+    /// string) rather than the root's `uuid` and `messaging-method`.
+    pub services: bool,
     /// `uuid`: protocol UUIDs, four cells each.
     pub uuids: Vec<[u32; 4]>,
     /// `messaging-method`: one value for all services, or one per UUID.
@@ -445,4 +449,45 @@ pub struct Voltage {
     pub impl_modes: u8,
     /// Reset defaults.
     pub init: VoltageInit,
+}
+
+/// A UUID in the manifest's four-word form (each word the little-endian
+/// reading of four of its bytes) written canonically, as `services` nodes
+/// and TF-A's configuration spell it.
+pub fn uuid_text(words: &[u32; 4]) -> String {
+    let mut b = [0u8; 16];
+    for (i, w) in words.iter().enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    let hex = |r: core::ops::Range<usize>| {
+        b[r].iter()
+            .map(|x| alloc::format!("{x:02x}"))
+            .collect::<String>()
+    };
+    alloc::format!(
+        "{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
+}
+
+/// The four-word form of a canonical UUID string (8-4-4-4-12 hex digits).
+pub fn uuid_words(text: &str) -> Option<[u32; 4]> {
+    let groups: Vec<&str> = text.split('-').collect();
+    if groups.iter().map(|g| g.len()).collect::<Vec<_>>() != [8, 4, 4, 4, 12] {
+        return None;
+    }
+    let hex: String = groups.concat();
+    let mut b = [0u8; 16];
+    for (i, byte) in b.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    let mut w = [0u32; 4];
+    for (i, word) in w.iter_mut().enumerate() {
+        *word = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    }
+    Some(w)
 }

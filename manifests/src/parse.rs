@@ -45,6 +45,7 @@ pub fn manifest(root: &Node, file: &str) -> Res<Manifest> {
         "memory-regions",
         "device-regions",
         "boot-info",
+        "services",
         "virtio",
         "scmi",
     ])?;
@@ -109,18 +110,11 @@ fn partition(n: &Node) -> Res<Partition> {
             format_args!("{ffa_version:#x}: major version must be 1"),
         );
     }
-    let uuid_cells = n.required("uuid", n.u32s("uuid")?)?;
-    if uuid_cells.is_empty() || uuid_cells.len() % 4 != 0 {
-        return n.prop_err("uuid", "expected groups of four 32-bit cells");
-    }
-    let uuids: Vec<[u32; 4]> = uuid_cells
-        .chunks_exact(4)
-        .map(|c| [c[0], c[1], c[2], c[3]])
-        .collect();
-    let messaging_method = n.required("messaging-method", n.u32s("messaging-method")?)?;
-    if messaging_method.len() != 1 && messaging_method.len() != uuids.len() {
-        return n.prop_err("messaging-method", "expected one value, or one per uuid");
-    }
+    let services = n.child("services");
+    let (uuids, messaging_method) = match services {
+        Some(s) => services_node(n, s, binding)?,
+        None => root_services(n)?,
+    };
     // TF-A ffa-manifest-binding: bits 0-2, 9 and 10 are defined.
     if let Some(m) = messaging_method.iter().find(|m| **m & !0x607 != 0) {
         return n.prop_err(
@@ -187,6 +181,7 @@ fn partition(n: &Node) -> Res<Partition> {
     }
     Ok(Partition {
         binding,
+        services: services.is_some(),
         ffa_version,
         uuids,
         messaging_method,
@@ -452,6 +447,13 @@ fn ffa_bus(root: &Node, p: &Partition, virtio: &[VirtioDevice]) -> Res<()> {
             "virtio-msg-ffa devices are served by a secure partition (1 S-EL0 or 2 S-EL1)",
         );
     }
+    // The SPMC (Hafnium) reads an FF-A 1.1+ partition's UUIDs and messaging
+    // methods only from its `services` node.
+    if p.binding >= (1, 1) && !p.services {
+        return root.err(
+            "a secure partition's arm,ffa-manifest-1.1 manifest lists its UUIDs and messaging methods in a \"services\" node",
+        );
+    }
     let Some(i) = p.uuids.iter().position(|u| *u == VIRTIO_MSG_FFA_UUID) else {
         return root.prop_err(
             "uuid",
@@ -469,6 +471,62 @@ fn ffa_bus(root: &Node, p: &Partition, virtio: &[VirtioDevice]) -> Res<()> {
         );
     }
     Ok(())
+}
+
+/// `uuid` (groups of four cells) and `messaging-method` (one value, or one
+/// per UUID) at the root (binding 1.0, and 1.1 outside secure partitions).
+fn root_services(n: &Node) -> Res<(Vec<[u32; 4]>, Vec<u32>)> {
+    let uuid_cells = n.required("uuid", n.u32s("uuid")?)?;
+    if uuid_cells.is_empty() || uuid_cells.len() % 4 != 0 {
+        return n.prop_err("uuid", "expected groups of four 32-bit cells");
+    }
+    let uuids: Vec<[u32; 4]> = uuid_cells
+        .chunks_exact(4)
+        .map(|c| [c[0], c[1], c[2], c[3]])
+        .collect();
+    let messaging_method = n.required("messaging-method", n.u32s("messaging-method")?)?;
+    if messaging_method.len() != 1 && messaging_method.len() != uuids.len() {
+        return n.prop_err("messaging-method", "expected one value, or one per uuid");
+    }
+    Ok((uuids, messaging_method))
+}
+
+/// The FF-A 1.1+ `services` node: `compatible =
+/// "arm,ffa-manifest-services"`, one child per service with `uuid` (a
+/// canonical string) and `messaging-method` (one value).
+fn services_node(root: &Node, s: &Node, binding: (u32, u32)) -> Res<(Vec<[u32; 4]>, Vec<u32>)> {
+    if binding < (1, 1) {
+        return s.err(
+            "a \"services\" node needs compatible \"arm,ffa-manifest-1.1\" (FF-A 1.1+ binding)",
+        );
+    }
+    for p in ["uuid", "messaging-method"] {
+        if root.has(p) {
+            return root.prop_err(p, "belongs to the services node, which this manifest has");
+        }
+    }
+    s.only(&["compatible"])?;
+    if s.required("compatible", s.string("compatible")?)? != "arm,ffa-manifest-services" {
+        return s.prop_err("compatible", "must be \"arm,ffa-manifest-services\"");
+    }
+    let (mut uuids, mut methods) = (Vec::new(), Vec::new());
+    for c in &s.children {
+        c.only(&["uuid", "messaging-method", "description"])?;
+        c.only_children(&[])?;
+        let text = c.required("uuid", c.string("uuid")?)?;
+        let Some(words) = crate::model::uuid_words(&text) else {
+            return c.prop_err(
+                "uuid",
+                format_args!("\"{text}\" is not a canonical UUID (8-4-4-4-12 hex digits)"),
+            );
+        };
+        uuids.push(words);
+        methods.push(c.required("messaging-method", c.u32("messaging-method")?)?);
+    }
+    if uuids.is_empty() {
+        return s.err("no service: at least one child with uuid and messaging-method");
+    }
+    Ok((uuids, methods))
 }
 
 fn pairs(n: &Node, prop: &str) -> Res<Vec<(u32, u32)>> {

@@ -756,3 +756,90 @@ fn virtio_msg_ffa_devices_need_a_reachable_secure_partition() {
         "property \"max-areas\": only virtio-msg-ffa devices take FF-A shares",
     );
 }
+
+/// The secure partition's manifest in the FF-A 1.1 binding: its UUID and
+/// messaging method in a `services` node, as Hafnium reads 1.1 manifests.
+fn sp_with_services() -> String {
+    SP.replace(
+        "/include/ \"qemu-virt-scmi.dtsi\"",
+        include_str!("../qemu-virt-scmi.dtsi"),
+    )
+    .replace("arm,ffa-manifest-1.0", "arm,ffa-manifest-1.1")
+    .replace(
+        "\tuuid = <0xb52860c6 0xa14a9824 0xda77e79d 0xf0ab2261>;\n",
+        "",
+    )
+    .replace("\tmessaging-method = <0x204>;\n", "")
+    .replace(
+        "\tboot-info {",
+        "\tservices {\n\t\tcompatible = \"arm,ffa-manifest-services\";\n\t\tvirtio-msg {\n\t\t\tuuid = \"c66028b5-2498-4aa1-9de7-77da6122abf0\";\n\t\t\tmessaging-method = <0x204>;\n\t\t};\n\t};\n\n\tboot-info {",
+    )
+}
+
+#[test]
+fn ffa_1_1_services_nodes_name_the_partition_s_uuids() {
+    let sp = sp_with_services();
+    let (_, r) = load_in(&sp, "services-ok", "max-areas = <4>;", "max-areas = <4>;");
+    let m = r.expect("the services form loads");
+    let dir = std::env::temp_dir().join(format!("manifest-sp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = dir.join("sp.dts");
+    std::fs::write(
+        &plain,
+        SP.replace(
+            "/include/ \"qemu-virt-scmi.dtsi\"",
+            include_str!("../qemu-virt-scmi.dtsi"),
+        ),
+    )
+    .unwrap();
+    let one = manifest::load(&plain).unwrap();
+    // The same UUID and method as the 1.0 form's root properties.
+    assert!(m.partition.services && !one.partition.services);
+    assert_eq!(m.partition.uuids, one.partition.uuids);
+    assert_eq!(m.partition.messaging_method, one.partition.messaging_method);
+    assert_eq!(m.partition.binding, (1, 1));
+    // Written back, it keeps the services form and reads the same.
+    let rt = dir.join("rt.dts");
+    std::fs::write(&rt, manifest::dts::to_dts(&m)).unwrap();
+    let again = manifest::load(&rt).unwrap();
+    assert_eq!(again.partition, m.partition);
+    let _ = std::fs::remove_dir_all(&dir);
+    // Refused: a services node in a 1.0 manifest, root uuid beside one, a
+    // secure 1.1 partition without one, a UUID that is not canonical.
+    let plain_sp = SP.replace(
+        "/include/ \"qemu-virt-scmi.dtsi\"",
+        include_str!("../qemu-virt-scmi.dtsi"),
+    );
+    refused_exactly(
+        &sp,
+        "services-1.0",
+        "arm,ffa-manifest-1.1",
+        "arm,ffa-manifest-1.0",
+        "/services",
+        "a \"services\" node needs compatible \"arm,ffa-manifest-1.1\" (FF-A 1.1+ binding)",
+    );
+    refused_exactly(
+        &sp,
+        "services-and-root",
+        "\tnotification-support;",
+        "\tnotification-support;\n\tuuid = <0xb52860c6 0xa14a9824 0xda77e79d 0xf0ab2261>;",
+        "/",
+        "property \"uuid\": belongs to the services node, which this manifest has",
+    );
+    refused_exactly(
+        &plain_sp,
+        "sp-1.1-no-services",
+        "arm,ffa-manifest-1.0",
+        "arm,ffa-manifest-1.1",
+        "/",
+        "a secure partition's arm,ffa-manifest-1.1 manifest lists its UUIDs and messaging methods in a \"services\" node",
+    );
+    refused_exactly(
+        &sp,
+        "services-uuid",
+        "uuid = \"c66028b5-2498-4aa1-9de7-77da6122abf0\";",
+        "uuid = \"c66028b5-2498-4aa1-9de7-77da6122abf\";",
+        "/services/virtio-msg",
+        "property \"uuid\": \"c66028b5-2498-4aa1-9de7-77da6122abf\" is not a canonical UUID (8-4-4-4-12 hex digits)",
+    );
+}
