@@ -131,7 +131,12 @@ step "miri: virtio-backend (all unsafe lives in its memory module)"
 MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-ignore-leaks" cargo +nightly miri test -p virtio-backend 2>&1 | tee "$LOG"
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "miri"
 n=$(count_passed "$LOG" "miri")
-done_step "miri virtio-backend" "$n tests passed"
+# The stage-1 table pool of the FF-A partition (pointer arithmetic over a
+# static pool): its host tests under Miri.
+MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-ignore-leaks" cargo +nightly miri test -p platform-qemu-virt stage1 2>&1 | tee "$LOG"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "miri stage1"
+n2=$(count_passed "$LOG" "miri stage1")
+done_step "miri virtio-backend, stage1" "$n + $n2 tests passed"
 
 step "demo: virtio-drivers front-end against our device core"
 cargo run --release --locked -p frontend-tests --example demo

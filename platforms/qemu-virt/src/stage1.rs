@@ -104,8 +104,16 @@ impl<const N: usize> Translation<El1Attributes> for TablePool<N> {
     }
 
     fn physical_to_virtual(&self, pa: PhysicalAddress) -> NonNull<Table> {
-        // Identity: the tables lie in the image, mapped at their address.
-        NonNull::new(pa.0 as *mut Table).unwrap_or(NonNull::dangling())
+        // Identity: the tables lie in the image, mapped at their address;
+        // the pointer is the pool's own, at the table's index.
+        let base = self.tables.cast::<Table>();
+        let i = pa.0.wrapping_sub(base.as_ptr() as usize) / size_of::<Table>();
+        if i < N {
+            // SAFETY: `i < N`: table `i` of the pool, in bounds.
+            unsafe { base.add(i) }
+        } else {
+            NonNull::dangling()
+        }
     }
 }
 
@@ -219,5 +227,64 @@ mod tests {
         assert_eq!(tables_needed(0x4000_0000, 0), 0);
         // 4 MiB at 0x0e300000: three 2 MiB blocks touched, one GiB.
         assert_eq!(tables_needed(0x0e30_0000, 0x40_0000), 4);
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    extern crate std;
+    use super::*;
+    use std::boxed::Box;
+
+    fn exhausted() -> ! {
+        panic!("the pool ran dry")
+    }
+
+    fn stage1() -> Stage1<8> {
+        let tables: &'static mut [Table; 8] = Box::leak(Box::new([Table::EMPTY; 8]));
+        // SAFETY: leaked, so valid for the rest of the test program, and
+        // only this pool uses it.
+        let pool = unsafe { TablePool::new(NonNull::from(tables), exhausted) };
+        Stage1::new(pool, (0x0e30_0000, 0x40_0000))
+    }
+
+    #[test]
+    fn mapping_and_unmapping_gives_every_table_back() {
+        let mut s = stage1();
+        // The root table is the pool's first.
+        let root_only = s.free_tables();
+        assert_eq!(root_only, 7);
+        s.map_non_secure(0x4000_0000, 0x3000, true).unwrap();
+        s.map_non_secure(0x4020_0000, 0x1000, false).unwrap();
+        assert!(s.free_tables() < root_only);
+        s.unmap(0x4000_0000, 0x3000);
+        s.unmap(0x4020_0000, 0x1000);
+        assert_eq!(s.free_tables(), root_only, "emptied tables went back");
+        // Mapped again after that: the tables are reused.
+        s.map_non_secure(0x4000_0000, 0x1000, true).unwrap();
+        s.unmap(0x4000_0000, 0x1000);
+        assert_eq!(s.free_tables(), root_only);
+    }
+
+    #[test]
+    fn refusals_change_nothing() {
+        let mut s = stage1();
+        let free = s.free_tables();
+        // Over the image.
+        assert_eq!(
+            s.map_non_secure(0x0e30_1000, 0x1000, true),
+            Err(Refused::OverImage)
+        );
+        // More tables than the pool holds: one level-2 per GiB and one
+        // level-3 per 2 MiB of four GiB boundaries' worth of ranges.
+        assert_eq!(
+            s.map_non_secure(0x7fe0_1000, 0x8000_0000, true),
+            Err(Refused::NoTables)
+        );
+        assert_eq!(
+            s.map_non_secure(u64::MAX - 0xfff, 0x2000, true),
+            Err(Refused::Wraps)
+        );
+        assert_eq!(s.free_tables(), free);
     }
 }
