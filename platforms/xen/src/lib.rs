@@ -1,0 +1,184 @@
+//! Xen on Arm, as a bare-metal AArch64 DomU sees it.
+//!
+//! # What it is for
+//!
+//! A virtio-msg transport between two Xen guests needs a handful of
+//! hypercalls: send an event on an inter-domain channel, wait for one,
+//! map or copy a page another domain granted, and print. This crate is
+//! those calls and nothing else:
+//!
+//! * [`hypercall`]: the instruction (`hvc #0xEA1`, the number in x16, up to
+//!   five arguments in x0–x4, the result in x0), one `asm!` block whose
+//!   SAFETY comment names every register Xen may change;
+//! * [`abi`]: the argument structures of the calls used, laid out as Xen's
+//!   public headers define them (checked by size and offset);
+//! * [`Xen`]: the calls as a trait, so that transport logic runs in host
+//!   tests against a double; [`Hvc`] is the real one (AArch64 only).
+//!
+//! # What it refuses to know about
+//!
+//! Virtio, SCMI, the transport built on it, which pages or ports a guest
+//! uses (the guest's manifest and Xen's device tree say), and XenStore
+//! (dom0less guests with `xen,enhanced = "no-xenstore"` have none).
+//! It allocates nothing.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod abi;
+pub mod hypercall;
+
+pub use abi::{DomId, GrantRef, Port};
+
+/// A hypercall's failure: Xen's negative errno (`-EINVAL` is -22, ...),
+/// or, for a grant operation, its `GNTST_*` status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XenError {
+    /// The hypercall returned this negative value.
+    Errno(i64),
+    /// The grant operation's status (`GNTST_*`, negative).
+    Grant(i16),
+}
+
+/// The hypercalls a virtio-msg transport between DomUs makes.
+pub trait Xen {
+    /// EVTCHNOP_send: raises an event on `port` (its peer's end sees it).
+    fn send(&mut self, port: Port) -> Result<(), XenError>;
+    /// SCHEDOP_poll: blocks until one of `ports` is pending, or
+    /// `timeout_ns` (absolute system time, 0: none) passes.
+    fn poll(&mut self, ports: &[Port], timeout_ns: u64) -> Result<(), XenError>;
+    /// GNTTABOP_map_grant_ref: maps `(dom, gref)` at guest-physical
+    /// `host_addr` (one 4 KiB page), read-only unless `writable`; the
+    /// handle to unmap it with.
+    fn map_grant(
+        &mut self,
+        dom: DomId,
+        gref: GrantRef,
+        host_addr: u64,
+        writable: bool,
+    ) -> Result<u32, XenError>;
+    /// GNTTABOP_unmap_grant_ref of a mapping [`map_grant`](Self::map_grant)
+    /// made.
+    fn unmap_grant(&mut self, host_addr: u64, handle: u32) -> Result<(), XenError>;
+    /// CONSOLEIO_write: `bytes` to Xen's console.
+    fn console_write(&mut self, bytes: &[u8]) -> Result<(), XenError>;
+}
+
+/// The real hypercalls (AArch64 guests under Xen).
+#[cfg(target_arch = "aarch64")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Hvc;
+
+#[cfg(target_arch = "aarch64")]
+fn check(r: i64) -> Result<i64, XenError> {
+    if r < 0 {
+        Err(XenError::Errno(r))
+    } else {
+        Ok(r)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+impl Xen for Hvc {
+    fn send(&mut self, port: Port) -> Result<(), XenError> {
+        let mut op = abi::EvtchnSend { port };
+        // SAFETY: `op` is a live EVTCHNOP_send argument Xen reads.
+        let r = unsafe {
+            hypercall::call(
+                abi::HYPERVISOR_EVENT_CHANNEL_OP,
+                [abi::EVTCHNOP_SEND, (&raw mut op) as u64, 0, 0, 0],
+            )
+        };
+        check(r).map(|_| ())
+    }
+
+    fn poll(&mut self, ports: &[Port], timeout_ns: u64) -> Result<(), XenError> {
+        let mut op = abi::SchedPoll {
+            ports: ports.as_ptr() as u64,
+            nr_ports: ports.len() as u32,
+            _pad: 0,
+            timeout: timeout_ns,
+        };
+        // SAFETY: `op` and the ports it points to are live for the call;
+        // Xen only reads them.
+        let r = unsafe {
+            hypercall::call(
+                abi::HYPERVISOR_SCHED_OP,
+                [abi::SCHEDOP_POLL, (&raw mut op) as u64, 0, 0, 0],
+            )
+        };
+        check(r).map(|_| ())
+    }
+
+    fn map_grant(
+        &mut self,
+        dom: DomId,
+        gref: GrantRef,
+        host_addr: u64,
+        writable: bool,
+    ) -> Result<u32, XenError> {
+        let mut op = abi::GnttabMapGrantRef {
+            host_addr,
+            flags: abi::GNTMAP_HOST_MAP | if writable { 0 } else { abi::GNTMAP_READONLY },
+            gref,
+            dom,
+            status: 0,
+            handle: 0,
+            dev_bus_addr: 0,
+        };
+        // SAFETY: one live GNTTABOP_map_grant_ref argument; Xen writes its
+        // status, handle and bus address, and maps the page at
+        // `host_addr` in our physmap (a hole the caller keeps for it).
+        let r = unsafe {
+            hypercall::call(
+                abi::HYPERVISOR_GRANT_TABLE_OP,
+                [abi::GNTTABOP_MAP_GRANT_REF, (&raw mut op) as u64, 1, 0, 0],
+            )
+        };
+        check(r)?;
+        if op.status != 0 {
+            return Err(XenError::Grant(op.status));
+        }
+        Ok(op.handle)
+    }
+
+    fn unmap_grant(&mut self, host_addr: u64, handle: u32) -> Result<(), XenError> {
+        let mut op = abi::GnttabUnmapGrantRef {
+            host_addr,
+            dev_bus_addr: 0,
+            handle,
+            status: 0,
+        };
+        // SAFETY: one live GNTTABOP_unmap_grant_ref argument.
+        let r = unsafe {
+            hypercall::call(
+                abi::HYPERVISOR_GRANT_TABLE_OP,
+                [abi::GNTTABOP_UNMAP_GRANT_REF, (&raw mut op) as u64, 1, 0, 0],
+            )
+        };
+        check(r)?;
+        if op.status != 0 {
+            return Err(XenError::Grant(op.status));
+        }
+        Ok(())
+    }
+
+    fn console_write(&mut self, bytes: &[u8]) -> Result<(), XenError> {
+        // SAFETY: Xen reads `bytes.len()` bytes at `bytes`, live for the
+        // call.
+        let r = unsafe {
+            hypercall::call(
+                abi::HYPERVISOR_CONSOLE_IO,
+                [
+                    abi::CONSOLEIO_WRITE,
+                    bytes.len() as u64,
+                    bytes.as_ptr() as u64,
+                    0,
+                    0,
+                ],
+            )
+        };
+        check(r).map(|_| ())
+    }
+}
