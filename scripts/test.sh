@@ -45,7 +45,7 @@ done_step "clippy host"
 
 step "cargo clippy (aarch64-unknown-none, thumbv8r-none-eabihf) -D warnings"
 for c in "${FIRMWARE_CRATES[@]}" static-device transport-shmem transport-ffa platform-arm-common \
-    platform-qemu-virt platform-xen firmware-frontend scmi-fw-qemu-virt scmi-sp-qemu-virt; do
+    platform-qemu-virt platform-xen transport-xen firmware-frontend scmi-fw-qemu-virt scmi-sp-qemu-virt; do
     cargo clippy -p "$c" --target aarch64-unknown-none --locked -- -D warnings
 done
 cargo clippy -p scmi-fw-qemu-virt --target aarch64-unknown-none --features frontend --locked -- -D warnings
