@@ -9,6 +9,8 @@ pub type DomId = u16;
 /// A grant reference.
 pub type GrantRef = u32;
 
+/// `__HYPERVISOR_memory_op`.
+pub const HYPERVISOR_MEMORY_OP: u64 = 12;
 /// `__HYPERVISOR_console_io`.
 pub const HYPERVISOR_CONSOLE_IO: u64 = 18;
 /// `__HYPERVISOR_grant_table_op`.
@@ -17,6 +19,18 @@ pub const HYPERVISOR_GRANT_TABLE_OP: u64 = 20;
 pub const HYPERVISOR_SCHED_OP: u64 = 29;
 /// `__HYPERVISOR_event_channel_op`.
 pub const HYPERVISOR_EVENT_CHANNEL_OP: u64 = 32;
+
+/// `XENMEM_add_to_physmap`.
+pub const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
+/// `XENMAPSPACE_shared_info`.
+pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
+/// `XENMAPSPACE_grant_table`.
+pub const XENMAPSPACE_GRANT_TABLE: u32 = 1;
+/// `DOMID_SELF`.
+pub const DOMID_SELF: DomId = 0x7ff0;
+/// Offset of `evtchn_pending` in `struct shared_info` on arm64 (one
+/// `vcpu_info` of 48 bytes before it).
+pub const SHARED_INFO_EVTCHN_PENDING: usize = 48;
 
 /// `CONSOLEIO_write`.
 pub const CONSOLEIO_WRITE: u64 = 0;
@@ -98,6 +112,22 @@ pub struct GnttabUnmapGrantRef {
     pub status: i16,
 }
 
+/// `struct xen_add_to_physmap`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XenAddToPhysmap {
+    /// The domain ([`DOMID_SELF`]).
+    pub domid: DomId,
+    /// Pages for the gmfn_range space (else unused).
+    pub size: u16,
+    /// `XENMAPSPACE_*`.
+    pub space: u32,
+    /// Index into the space (the grant-table frame, 0 for shared_info).
+    pub idx: u64,
+    /// Guest frame number to map it at.
+    pub gpfn: u64,
+}
+
 /// `struct grant_entry_v1`: what a granting domain writes in its grant
 /// table (the frame and domain first, then the flags, behind a barrier).
 #[repr(C)]
@@ -133,6 +163,9 @@ mod tests {
         assert_eq!(offset_of!(GnttabUnmapGrantRef, handle), 16);
         assert_eq!(offset_of!(GnttabUnmapGrantRef, status), 20);
         assert_eq!(size_of::<GrantEntryV1>(), 8);
+        assert_eq!(size_of::<XenAddToPhysmap>(), 24);
+        assert_eq!(offset_of!(XenAddToPhysmap, idx), 8);
+        assert_eq!(offset_of!(XenAddToPhysmap, gpfn), 16);
         assert_eq!(offset_of!(GrantEntryV1, frame), 4);
     }
 }

@@ -63,6 +63,11 @@ pub trait Xen {
     fn unmap_grant(&mut self, host_addr: u64, handle: u32) -> Result<(), XenError>;
     /// CONSOLEIO_write: `bytes` to Xen's console.
     fn console_write(&mut self, bytes: &[u8]) -> Result<(), XenError>;
+    /// XENMEM_add_to_physmap: page `idx` of `space` (`XENMAPSPACE_*`) at
+    /// our guest frame `gpfn` (the grant table's frames a granting domain
+    /// writes its entries in, the shared info page with the pending
+    /// events).
+    fn add_to_physmap(&mut self, space: u32, idx: u64, gpfn: u64) -> Result<(), XenError>;
 }
 
 /// The real hypercalls (AArch64 guests under Xen).
@@ -162,6 +167,25 @@ impl Xen for Hvc {
             return Err(XenError::Grant(op.status));
         }
         Ok(())
+    }
+
+    fn add_to_physmap(&mut self, space: u32, idx: u64, gpfn: u64) -> Result<(), XenError> {
+        let mut op = abi::XenAddToPhysmap {
+            domid: abi::DOMID_SELF,
+            size: 0,
+            space,
+            idx,
+            gpfn,
+        };
+        // SAFETY: one live argument Xen reads; it maps the page at `gpfn`
+        // in our physmap, a hole the caller keeps for it.
+        let r = unsafe {
+            hypercall::call(
+                abi::HYPERVISOR_MEMORY_OP,
+                [abi::XENMEM_ADD_TO_PHYSMAP, (&raw mut op) as u64, 0, 0, 0],
+            )
+        };
+        check(r).map(|_| ())
     }
 
     fn console_write(&mut self, bytes: &[u8]) -> Result<(), XenError> {

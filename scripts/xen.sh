@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Xen (issue 13, groundwork): Debian's Xen 4.17 hypervisor in dom0less mode
+# under QEMU, two bare-metal DomUs of ours (tests/xen-smoke) on it.
+#
+#   scripts/xen.sh smoke   DomU 1 grants a page to DomU 2 over Xen's grant
+#                          table; they signal each other over the static
+#                          event channel the host device tree declares;
+#                          DomU 2 maps the page and answers in it; DomU 1
+#                          checks and ends QEMU with its verdict. Judged by
+#                          both guests' verdicts, not only QEMU's status
+#                          (a Xen panic with -no-reboot exits 0).
+#
+# The hypervisor comes from Debian (xen-hypervisor-4.17-arm64, the arm64
+# package: this host is amd64, so the architecture is added to dpkg and the
+# package downloaded and unpacked, not installed), pinned to XEN_VERSION and
+# cached in ${VSCMI_CACHE:-target/qemu-cache}.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+XEN_VERSION="4.17.7+13-g2445b30a44-0+deb12u1"
+CACHE="${VSCMI_CACHE:-$REPO/target/qemu-cache}/xen-$XEN_VERSION"
+OUT="$REPO/target/xen"
+mkdir -p "$OUT"
+
+die() { printf 'xen: FAILED: %s\n' "$*" >&2; exit 1; }
+
+# The machine, the same for the device-tree dump and the run.
+MACHINE=(-M virt,virtualization=on,gic-version=3 -cpu cortex-a57 -smp 2 -m 2G)
+
+fetch_xen() {
+    [ -f "$CACHE/boot/xen-4.17-arm64" ] && return
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+    apt-get update -qq
+    local dl
+    dl=$(mktemp -d)
+    # apt downloads as its own user (_apt): the directory must be writable.
+    chmod 1777 "$dl"
+    (cd "$dl" && apt-get download -q "xen-hypervisor-4.17-arm64:arm64=$XEN_VERSION") ||
+        die "xen-hypervisor-4.17-arm64 $XEN_VERSION is not in the archive any more: update XEN_VERSION"
+    mkdir -p "$CACHE"
+    dpkg-deb -x "$dl"/xen-hypervisor-4.17-arm64_*_arm64.deb "$CACHE"
+    rm -rf "$dl"
+    [ -f "$CACHE/boot/xen-4.17-arm64" ] || die "no boot/xen-4.17-arm64 in the package"
+}
+
+objcopy_tool() {
+    echo "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-objcopy"
+}
+
+# image ELF OUT: the raw image behind a 4 KiB page that starts with the
+# arm64 Image header Xen 4.17 loads (it takes no ELF): a branch over the
+# page (b #0x1000), text_offset 0, an image size that covers bss and
+# stacks (2 MiB), flags little-endian with 4 KiB pages, the "ARM\x64" magic.
+image() {
+    "$(objcopy_tool)" -O binary "$1" "$OUT/raw.bin"
+    {
+        printf '\x00\x04\x00\x14\x00\x00\x00\x00'   # code0: b #0x1000, code1
+        printf '\x00\x00\x00\x00\x00\x00\x00\x00'   # text_offset
+        printf '\x00\x00\x20\x00\x00\x00\x00\x00'   # image_size: 2 MiB
+        printf '\x02\x00\x00\x00\x00\x00\x00\x00'   # flags: LE, 4 KiB pages
+        printf '\x00%.0s' $(seq 24)                  # res2..res4
+        printf 'ARM\x64\x00\x00\x00\x00'             # magic, res5
+    } >"$2"
+    truncate -s 4096 "$2"
+    cat "$OUT/raw.bin" >>"$2"
+}
+
+cmd_smoke() {
+    fetch_xen
+    cargo build -q --locked --release -p xen-smoke --target aarch64-unknown-none
+    local a="$OUT/domu-a.img" b="$OUT/domu-b.img"
+    image "$REPO/target/aarch64-unknown-none/release/xen-smoke-a" "$a"
+    image "$REPO/target/aarch64-unknown-none/release/xen-smoke-b" "$b"
+    # The host device tree: QEMU's, and /chosen for Xen: its command line
+    # (xsm=dummy: the default SILO policy denies grants between DomUs) and
+    # the two domains, each with a static event-channel end (compatible
+    # "xen,evtchn-v1"; Xen ignores plain "xen,evtchn" without a word).
+    qemu-system-aarch64 "${MACHINE[@]}" -nographic -machine dumpdtb="$OUT/virt.dtb" >/dev/null
+    dtc -q -I dtb -O dts -o "$OUT/virt.dts" "$OUT/virt.dtb"
+    local sa sb
+    sa=$(printf '%#x' "$(stat -c %s "$a")")
+    sb=$(printf '%#x' "$(stat -c %s "$b")")
+    cat >"$OUT/host.dts" <<EOF
+/include/ "virt.dts"
+/ {
+	chosen {
+		#address-cells = <0x2>;
+		#size-cells = <0x2>;
+		xen,xen-bootargs = "console=dtuart dtuart=serial0 xsm=dummy bootscrub=0 guest_loglvl=all";
+		domu-a {
+			compatible = "xen,domain";
+			#address-cells = <0x2>;
+			#size-cells = <0x1>;
+			memory = <0x0 0x20000>;
+			cpus = <0x1>;
+			vpl011;
+			xen,enhanced = "no-xenstore";
+			module@60000000 {
+				compatible = "multiboot,kernel", "multiboot,module";
+				reg = <0x0 0x60000000 $sa>;
+			};
+			evtchn_a: evtchn@a {
+				compatible = "xen,evtchn-v1";
+				xen,evtchn = <10 &evtchn_b>;
+			};
+		};
+		domu-b {
+			compatible = "xen,domain";
+			#address-cells = <0x2>;
+			#size-cells = <0x1>;
+			memory = <0x0 0x20000>;
+			cpus = <0x1>;
+			vpl011;
+			xen,enhanced = "no-xenstore";
+			module@60100000 {
+				compatible = "multiboot,kernel", "multiboot,module";
+				reg = <0x0 0x60100000 $sb>;
+			};
+			evtchn_b: evtchn@b {
+				compatible = "xen,evtchn-v1";
+				xen,evtchn = <11 &evtchn_a>;
+			};
+		};
+	};
+};
+EOF
+    dtc -q -I dts -O dtb -o "$OUT/host.dtb" "$OUT/host.dts"
+    local log="$OUT/smoke.log" status=0
+    timeout 120 qemu-system-aarch64 "${MACHINE[@]}" -display none -monitor none -serial stdio -no-reboot \
+        -semihosting-config enable=on,target=native \
+        -kernel "$CACHE/boot/xen-4.17-arm64" -dtb "$OUT/host.dtb" \
+        -device loader,file="$a",addr=0x60000000,force-raw=on \
+        -device loader,file="$b",addr=0x60100000,force-raw=on \
+        </dev/null >"$log" 2>&1 || status=$?
+    grep -E 'xen-smoke|: (ok|FAIL): |spurious|no event pending' "$log" || true
+    [ "$status" -eq 0 ] && grep -q 'xen-smoke A: VERDICT PASS' "$log" &&
+        grep -q 'xen-smoke B: VERDICT PASS' "$log" || {
+        tail -n 40 "$log"
+        die "smoke: QEMU exited with $status (log: $log)"
+    }
+    echo "xen: smoke ok"
+}
+
+case "${1:-}" in
+    smoke) cmd_smoke ;;
+    *) sed -n '2,17p' "$0"; exit 2 ;;
+esac
