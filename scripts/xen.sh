@@ -9,6 +9,13 @@
 #                          checks and ends QEMU with its verdict. Judged by
 #                          both guests' verdicts, not only QEMU's status
 #                          (a Xen panic with -no-reboot exits 0).
+#   scripts/xen.sh pair    issue 13 in progress: the SCMI back-end in DomU 2
+#                          (tests/xen-pair) serves the tour's front-end in
+#                          DomU 1 over virtio-msg on the shared-memory channel
+#                          in the first page DomU 1 grants it; its rings and
+#                          buffers are reached through grants too
+#                          (transport-xen's GrantMemory); an event channel
+#                          each way. Judged by the front-end's verdict.
 #
 # The hypervisor comes from Debian (xen-hypervisor-4.17-arm64, the arm64
 # package: this host is amd64, so the architecture is added to dpkg and the
@@ -66,12 +73,14 @@ image() {
     cat "$OUT/raw.bin" >>"$2"
 }
 
-cmd_smoke() {
+# boot ELF_A ELF_B LOG: DomU A (domain 1) and DomU B (domain 2) from the
+# two ELFs under Xen, a static event channel between them (A's port 10,
+# B's port 11); returns QEMU's status (A's semihosting exit).
+boot() {
     fetch_xen
-    cargo build -q --locked --release -p xen-smoke --target aarch64-unknown-none
-    local a="$OUT/domu-a.img" b="$OUT/domu-b.img"
-    image "$REPO/target/aarch64-unknown-none/release/xen-smoke-a" "$a"
-    image "$REPO/target/aarch64-unknown-none/release/xen-smoke-b" "$b"
+    local a="$OUT/domu-a.img" b="$OUT/domu-b.img" log=$3
+    image "$1" "$a"
+    image "$2" "$b"
     # The host device tree: QEMU's, and /chosen for Xen: its command line
     # (xsm=dummy: the default SILO policy denies grants between DomUs) and
     # the two domains, each with a static event-channel end (compatible
@@ -113,9 +122,9 @@ cmd_smoke() {
 			cpus = <0x1>;
 			vpl011;
 			xen,enhanced = "no-xenstore";
-			module@60100000 {
+			module@60400000 {
 				compatible = "multiboot,kernel", "multiboot,module";
-				reg = <0x0 0x60100000 $sb>;
+				reg = <0x0 0x60400000 $sb>;
 			};
 			evtchn_b: evtchn@b {
 				compatible = "xen,evtchn-v1";
@@ -126,13 +135,21 @@ cmd_smoke() {
 };
 EOF
     dtc -q -I dts -O dtb -o "$OUT/host.dtb" "$OUT/host.dts"
-    local log="$OUT/smoke.log" status=0
-    timeout 120 qemu-system-aarch64 "${MACHINE[@]}" -display none -monitor none -serial stdio -no-reboot \
+    local status=0
+    timeout "${XEN_TIMEOUT:-120}" qemu-system-aarch64 "${MACHINE[@]}" -display none -monitor none -serial stdio -no-reboot \
         -semihosting-config enable=on,target=native \
         -kernel "$CACHE/boot/xen-4.17-arm64" -dtb "$OUT/host.dtb" \
         -device loader,file="$a",addr=0x60000000,force-raw=on \
-        -device loader,file="$b",addr=0x60100000,force-raw=on \
+        -device loader,file="$b",addr=0x60400000,force-raw=on \
         </dev/null >"$log" 2>&1 || status=$?
+    return "$status"
+}
+
+cmd_smoke() {
+    cargo build -q --locked --release -p xen-smoke --target aarch64-unknown-none
+    local log="$OUT/smoke.log" status=0
+    boot "$REPO/target/aarch64-unknown-none/release/xen-smoke-a" \
+        "$REPO/target/aarch64-unknown-none/release/xen-smoke-b" "$log" || status=$?
     grep -E 'xen-smoke|: (ok|FAIL): |spurious|no event pending' "$log" || true
     [ "$status" -eq 0 ] && grep -q 'xen-smoke A: VERDICT PASS' "$log" &&
         grep -q 'xen-smoke B: VERDICT PASS' "$log" || {
@@ -142,7 +159,21 @@ EOF
     echo "xen: smoke ok"
 }
 
+cmd_pair() {
+    cargo build -q --locked --release -p xen-pair --target aarch64-unknown-none
+    local log="$OUT/pair.log" status=0
+    boot "$REPO/target/aarch64-unknown-none/release/xen-frontend" \
+        "$REPO/target/aarch64-unknown-none/release/xen-backend" "$log" || status=$?
+    grep -E '^\(d[12]\)' "$log" | sed 's/^(d[12]) //' || true
+    [ "$status" -eq 0 ] && grep -q '^(d1) result: [0-9]* checks passed, 0 failed' "$log" || {
+        tail -n 40 "$log"
+        die "pair: QEMU exited with $status (log: $log)"
+    }
+    echo "xen: pair ok"
+}
+
 case "${1:-}" in
     smoke) cmd_smoke ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    pair) cmd_pair ;;
+    *) sed -n '2,24p' "$0"; exit 2 ;;
 esac
