@@ -8,7 +8,7 @@
 mod image {
     use core::ptr::NonNull;
 
-    use aarch64_rt::{InitialPagetable, entry};
+    use aarch64_rt::entry;
     use platform_host_vhost_user as builtin;
     use platform_xen::{DomId, GrantRef, Hvc, Xen, XenError, abi};
     use scmi_server::Server;
@@ -26,14 +26,7 @@ mod image {
     // (left empty here).
     use firmware_frontend as _;
 
-    const NORMAL: usize = 1 | (1 << 2) | (3 << 8) | (1 << 10);
-
-    aarch64_rt::initial_pagetable!(InitialPagetable({
-        let mut t = [0; 512];
-        t[0] = NORMAL;
-        t[1] = NORMAL | 0x4000_0000;
-        t
-    }));
+    xen_smoke::domu_pagetable!();
 
     entry!(main, 8);
 

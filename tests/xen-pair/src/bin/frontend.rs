@@ -8,7 +8,7 @@
 mod image {
     use core::fmt::Write;
 
-    use aarch64_rt::{InitialPagetable, entry};
+    use aarch64_rt::entry;
     use firmware_frontend::{Clock, CoreLink, WindowHal, install_at, spin};
     use platform_xen::abi::{self, GrantEntryV1};
     use platform_xen::{Hvc, Xen};
@@ -16,14 +16,7 @@ mod image {
     use xen_pair::*;
     use xen_smoke::{GRANT_TABLE_GPA, SHARED_INFO_GPA, say};
 
-    const NORMAL: usize = 1 | (1 << 2) | (3 << 8) | (1 << 10);
-
-    aarch64_rt::initial_pagetable!(InitialPagetable({
-        let mut t = [0; 512];
-        t[0] = NORMAL;
-        t[1] = NORMAL | 0x4000_0000;
-        t
-    }));
+    xen_smoke::domu_pagetable!();
 
     entry!(main, 16);
 

@@ -6,20 +6,12 @@
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 mod image {
-    use aarch64_rt::{InitialPagetable, entry};
+    use aarch64_rt::entry;
     use platform_xen::abi;
     use platform_xen::{Hvc, Xen, XenError};
     use xen_smoke::*;
 
-    /// Normal memory, inner shareable, accessed (see a.rs).
-    const NORMAL: usize = 1 | (1 << 2) | (3 << 8) | (1 << 10);
-
-    aarch64_rt::initial_pagetable!(InitialPagetable({
-        let mut t = [0; 512];
-        t[0] = NORMAL;
-        t[1] = NORMAL | 0x4000_0000;
-        t
-    }));
+    xen_smoke::domu_pagetable!();
 
     entry!(main, 4);
 
