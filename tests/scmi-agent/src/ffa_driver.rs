@@ -27,7 +27,7 @@ use arm_ffa::memory_management::{
     MemTransactionDesc, MemType, Shareability,
 };
 use arm_ffa::notification::{NotificationBindFlags, NotificationGetFlags};
-use arm_ffa::{FfaError, Interface, Version};
+use arm_ffa::{FfaError, Interface};
 use smccc::Call;
 use virtio_backend::GuestMemory;
 use virtio_backend::bus::{
@@ -40,8 +40,8 @@ use crate::msg_driver::{Exchange, MAX_FRAME, MsgDriver};
 
 pub use transport_ffa::DEVICE_UUID;
 
-/// The FF-A version the driver speaks.
-const FFA_VERSION: Version = Version(1, 2);
+/// The FF-A version the driver speaks: the partition's.
+use transport_ffa::FFA_VERSION;
 
 /// One virtio-msg device on the FF-A bus as a `virtio_drivers` transport.
 pub type FfaDriver<C, M = virtio_backend::FixedWindow<'static>> = MsgDriver<FfaChannel<C, M>>;
@@ -118,22 +118,11 @@ pub struct FfaChannel<C, M> {
 
 /// Makes an FF-A call through `C`.
 fn ffa<C: Call>(iface: &Interface) -> Result<Interface, ConnectError> {
-    let mut regs = [0u64; 18];
-    iface.to_regs(FFA_VERSION, &mut regs);
-    let fid = regs[0] as u32;
-    let mut args = [0u64; 17];
-    args.copy_from_slice(&regs[1..]);
-    let out = C::call64(fid, args);
-    // FF-A §13.2.1: FFA_VERSION answers with the version itself in w0.
-    if matches!(iface, Interface::Version { .. }) {
-        return arm_ffa::VersionOut::try_from(out[0] as u32)
-            .map(|output_version| Interface::VersionOut { output_version })
-            .map_err(|_| ConnectError::Call(fid, FfaError::NotSupported));
-    }
-    match Interface::from_regs(FFA_VERSION, &out) {
+    let fid = iface.function_id().map_or(0, |f| f as u32);
+    match transport_ffa::call::<C>(iface) {
         Ok(Interface::Error { error_code, .. }) => Err(ConnectError::Call(fid, error_code)),
         Ok(i) => Ok(i),
-        Err(_) => Err(ConnectError::Call(fid, FfaError::NotSupported)),
+        Err(e) => Err(ConnectError::Call(e.function, e.error)),
     }
 }
 

@@ -166,8 +166,10 @@ pub struct FfaDevice<
     conduit: PhantomData<C>,
 }
 
-/// Encodes `iface` into registers, makes the call, decodes the answer.
-fn call<C: Call>(iface: &Interface) -> Result<Interface, CallError> {
+/// Encodes `iface` into registers (FF-A 1.2), makes the call through `C`,
+/// decodes the answer (an FFA_ERROR answer is returned as it is; only an
+/// answer that does not decode is an `Err`). Shared by both roles.
+pub fn call<C: Call>(iface: &Interface) -> Result<Interface, CallError> {
     let mut regs = [0u64; 18];
     iface.to_regs(FFA_VERSION, &mut regs);
     let function = regs[0] as u32;
