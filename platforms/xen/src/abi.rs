@@ -19,6 +19,11 @@ pub const HYPERVISOR_GRANT_TABLE_OP: u64 = 20;
 pub const HYPERVISOR_SCHED_OP: u64 = 29;
 /// `__HYPERVISOR_event_channel_op`.
 pub const HYPERVISOR_EVENT_CHANNEL_OP: u64 = 32;
+/// `__HYPERVISOR_vcpu_op`.
+pub const HYPERVISOR_VCPU_OP: u64 = 24;
+/// `VCPUOP_register_runstate_memory_area` (one of the two vCPU operations
+/// Xen on Arm allows a guest).
+pub const VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA: u64 = 5;
 
 /// `XENMEM_add_to_physmap`.
 pub const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
@@ -53,6 +58,11 @@ pub const GNTMAP_READONLY: u32 = 1 << 2;
 pub const GTF_PERMIT_ACCESS: u16 = 1;
 /// Read-only access.
 pub const GTF_READONLY: u16 = 1 << 2;
+/// Set by Xen while the grantee has the page mapped (`GTF_reading`).
+pub const GTF_READING: u16 = 1 << 3;
+/// Set by Xen while the grantee has the page mapped writable
+/// (`GTF_writing`).
+pub const GTF_WRITING: u16 = 1 << 4;
 
 /// `struct evtchn_send`.
 #[repr(C)]
@@ -141,6 +151,30 @@ pub struct GrantEntryV1 {
     pub frame: u32,
 }
 
+/// `struct vcpu_runstate_info` (`vcpu.h`): Xen writes it at the address a
+/// guest registers, whenever the vCPU is scheduled in.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VcpuRunstateInfo {
+    /// `RUNSTATE_*` (0: running).
+    pub state: i32,
+    /// Padding to the next 8-byte field.
+    pub _pad: u32,
+    /// Xen's system time (ns) when `state` was entered.
+    pub state_entry_time: u64,
+    /// Time spent in each state (ns).
+    pub time: [u64; 4],
+}
+
+/// `struct vcpu_register_runstate_memory_area`: the guest handle (8 bytes
+/// on Arm, a guest virtual address).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VcpuRegisterRunstateMemoryArea {
+    /// Where Xen writes the runstate (guest virtual).
+    pub addr: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +201,8 @@ mod tests {
         assert_eq!(offset_of!(XenAddToPhysmap, idx), 8);
         assert_eq!(offset_of!(XenAddToPhysmap, gpfn), 16);
         assert_eq!(offset_of!(GrantEntryV1, frame), 4);
+        assert_eq!(size_of::<VcpuRunstateInfo>(), 48);
+        assert_eq!(offset_of!(VcpuRunstateInfo, state_entry_time), 8);
+        assert_eq!(size_of::<VcpuRegisterRunstateMemoryArea>(), 8);
     }
 }

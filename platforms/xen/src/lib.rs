@@ -27,9 +27,11 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
+pub mod guest;
 pub mod hypercall;
 
 pub use abi::{DomId, GrantRef, Port};
+pub use guest::{Runstate, SharedInfo, SystemClock};
 
 /// A hypercall's failure: Xen's negative errno (`-EINVAL` is -22, ...),
 /// or, for a grant operation, its `GNTST_*` status.
@@ -81,6 +83,41 @@ fn check(r: i64) -> Result<i64, XenError> {
         Err(XenError::Errno(r))
     } else {
         Ok(r)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+impl Hvc {
+    /// VCPUOP_register_runstate_memory_area: Xen writes vCPU `vcpu`'s
+    /// runstate into `area` from now on (at once, and whenever it schedules
+    /// the vCPU in).
+    ///
+    /// `area`'s address is taken as a guest virtual address, translated
+    /// with the guest's stage-1 map at each write: the guest keeps it
+    /// mapped (an identity map does) for as long as it runs.
+    pub fn register_runstate(
+        &mut self,
+        vcpu: u32,
+        area: &'static Runstate,
+    ) -> Result<(), XenError> {
+        let mut op = abi::VcpuRegisterRunstateMemoryArea {
+            addr: area.address(),
+        };
+        // SAFETY: `op` is live for the call; the area it names is a
+        // `static` that only Xen writes (see `Runstate`).
+        let r = unsafe {
+            hypercall::call(
+                abi::HYPERVISOR_VCPU_OP,
+                [
+                    abi::VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA,
+                    u64::from(vcpu),
+                    (&raw mut op) as u64,
+                    0,
+                    0,
+                ],
+            )
+        };
+        check(r).map(|_| ())
     }
 }
 

@@ -122,6 +122,12 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
         Ok(())
     }
 
+    /// The device status the driver last set (virtio v1.2 §2.1); 0 after a
+    /// reset.
+    pub fn status(&self) -> u8 {
+        self.core.status()
+    }
+
     /// What the bus did so far.
     pub fn stats(&self) -> AmpStats {
         self.bus.as_ref().map(AmpBus::stats).unwrap_or_default()

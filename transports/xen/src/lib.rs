@@ -16,16 +16,21 @@
 //! first time and none after, and the cache keeps the few pages a queue
 //! uses (its rings and the driver's buffer pool) mapped.
 //!
+//! The messages travel on the library's shared-memory channel
+//! (`transport-shmem`) in the first page the driver grants; each side
+//! rings the other over a static inter-domain event channel, and the
+//! device waits in `SCHEDOP_poll` ([`bus::XenDevice`]).
+//!
 //! # What it refuses to know about
 //!
 //! Where the slots lie in our physical address space and how a mapped page
 //! is reached (the platform's [`grant::GrantMapper`]: it owns the `unsafe`),
-//! the hypercall instruction (`platform-xen`), and the device type.
-//!
-//! Status: the memory seam is done and tested; the channel, the event
-//! channels and the images are issue 13's remaining work.
+//! where the shared info page and the runstate area are ([`bus::Guest`]),
+//! the hypercall instruction (`platform-xen`), the domains, ports and
+//! grants (the image's manifest), and the device type.
 
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod bus;
 pub mod grant;
