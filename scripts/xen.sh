@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Xen (issue 13, groundwork): Debian's Xen 4.17 hypervisor in dom0less mode
-# under QEMU, two bare-metal DomUs of ours (tests/xen-smoke) on it.
+# Xen: Debian's Xen 4.17 hypervisor in dom0less mode under QEMU, two
+# bare-metal DomUs of ours on it.
 #
 #   scripts/xen.sh smoke   DomU 1 grants a page to DomU 2 over Xen's grant
 #                          table; they signal each other over the static
@@ -9,13 +9,25 @@
 #                          checks and ends QEMU with its verdict. Judged by
 #                          both guests' verdicts, not only QEMU's status
 #                          (a Xen panic with -no-reboot exits 0).
-#   scripts/xen.sh pair    issue 13 in progress: the SCMI back-end in DomU 2
-#                          (tests/xen-pair) serves the tour's front-end in
-#                          DomU 1 over virtio-msg on the shared-memory channel
-#                          in the first page DomU 1 grants it; its rings and
-#                          buffers are reached through grants too
-#                          (transport-xen's GrantMemory); an event channel
-#                          each way. Judged by the front-end's verdict.
+#   scripts/xen.sh pair    the SCMI back-end DomU (the product image
+#                          scmi-xen-domu, --profile firmware, from
+#                          manifests/xen-domu.dts) in domain 2 serves the
+#                          front-end DomU (tests/xen-pair) in domain 1 over
+#                          virtio-msg on the shared-memory channel in the
+#                          first page domain 1 grants it, rings and buffers
+#                          reached through grants, an event channel each way:
+#                          the tour, a restart (reset, pages unmapped, a
+#                          fresh probe), 200 timed round trips. Judged by the
+#                          front-end's verdict; the back-end must have
+#                          reported the sessions the resets ended.
+#   scripts/xen.sh hostile the same pair, the front-end hostile: events
+#                          before anything is granted, garbage on the
+#                          channel, rings and chains it cannot use, grants it
+#                          cannot map; the back-end must stay up and serve a
+#                          fresh probe at the end.
+#   scripts/xen.sh figures the pair under -icount shift=4 (a counter tick is
+#                          an instruction): instructions per round trip,
+#                          hypercalls per request, image sizes, glue lines.
 #
 # The hypervisor comes from Debian (xen-hypervisor-4.17-arm64, the arm64
 # package: this host is amd64, so the architecture is added to dpkg and the
@@ -60,7 +72,8 @@ objcopy_tool() {
 # page (b #0x1000), text_offset 0, an image size that covers bss and
 # stacks (2 MiB), flags little-endian with 4 KiB pages, the "ARM\x64" magic.
 image() {
-    "$(objcopy_tool)" -O binary "$1" "$OUT/raw.bin"
+    rm -f "$OUT/raw.bin"
+    "$(objcopy_tool)" -O binary "$1" "$OUT/raw.bin" || return 1
     {
         printf '\x00\x04\x00\x14\x00\x00\x00\x00'   # code0: b #0x1000, code1
         printf '\x00\x00\x00\x00\x00\x00\x00\x00'   # text_offset
@@ -73,14 +86,16 @@ image() {
     cat "$OUT/raw.bin" >>"$2"
 }
 
-# boot ELF_A ELF_B LOG: DomU A (domain 1) and DomU B (domain 2) from the
-# two ELFs under Xen, a static event channel between them (A's port 10,
-# B's port 11); returns QEMU's status (A's semihosting exit).
+# boot ELF_A ELF_B LOG [QEMU ARGS...]: DomU A (domain 1) and DomU B
+# (domain 2) from the two ELFs under Xen, a static event channel between
+# them (A's port 10, B's port 11); returns QEMU's status (A's semihosting
+# exit).
 boot() {
     fetch_xen
     local a="$OUT/domu-a.img" b="$OUT/domu-b.img" log=$3
-    image "$1" "$a"
-    image "$2" "$b"
+    image "$1" "$a" || die "no image of $1"
+    image "$2" "$b" || die "no image of $2"
+    shift 3
     # The host device tree: QEMU's, and /chosen for Xen: its command line
     # (xsm=dummy: the default SILO policy denies grants between DomUs) and
     # the two domains, each with a static event-channel end (compatible
@@ -137,7 +152,7 @@ EOF
     dtc -q -I dts -O dtb -o "$OUT/host.dtb" "$OUT/host.dts"
     local status=0
     timeout "${XEN_TIMEOUT:-120}" qemu-system-aarch64 "${MACHINE[@]}" -display none -monitor none -serial stdio -no-reboot \
-        -semihosting-config enable=on,target=native \
+        "$@" \
         -kernel "$CACHE/boot/xen-4.17-arm64" -dtb "$OUT/host.dtb" \
         -device loader,file="$a",addr=0x60000000,force-raw=on \
         -device loader,file="$b",addr=0x60400000,force-raw=on \
@@ -149,7 +164,8 @@ cmd_smoke() {
     cargo build -q --locked --release -p xen-smoke --target aarch64-unknown-none
     local log="$OUT/smoke.log" status=0
     boot "$REPO/target/aarch64-unknown-none/release/xen-smoke-a" \
-        "$REPO/target/aarch64-unknown-none/release/xen-smoke-b" "$log" || status=$?
+        "$REPO/target/aarch64-unknown-none/release/xen-smoke-b" "$log" \
+        -semihosting-config enable=on,target=native || status=$?
     grep -E 'xen-smoke|: (ok|FAIL): |spurious|no event pending' "$log" || true
     [ "$status" -eq 0 ] && grep -q 'xen-smoke A: VERDICT PASS' "$log" &&
         grep -q 'xen-smoke B: VERDICT PASS' "$log" || {
@@ -159,21 +175,102 @@ cmd_smoke() {
     echo "xen: smoke ok"
 }
 
-cmd_pair() {
+BACKEND="$REPO/target/aarch64-unknown-none/firmware/scmi-xen-domu"
+FRONTEND="$REPO/target/aarch64-unknown-none/release/xen-frontend"
+
+# Separate builds: the front-end's features (alloc) must not reach the
+# product image.
+build_pair() {
+    cargo build -q --locked -p scmi-xen-domu --target aarch64-unknown-none --profile firmware
     cargo build -q --locked --release -p xen-pair --target aarch64-unknown-none
-    local log="$OUT/pair.log" status=0
-    boot "$REPO/target/aarch64-unknown-none/release/xen-frontend" \
-        "$REPO/target/aarch64-unknown-none/release/xen-backend" "$log" || status=$?
+}
+
+# run MODE LOG [QEMU ARGS...]: the pair, the front-end in MODE; checks the
+# verdicts, prints the guests' lines.
+run_pair() {
+    local mode=$1 log=$2 status=0
+    shift 2
+    build_pair
+    boot "$FRONTEND" "$BACKEND" "$log" \
+        -semihosting-config "enable=on,target=native,arg=xen-frontend,arg=$mode" "$@" || status=$?
     grep -E '^\(d[12]\)' "$log" | sed 's/^(d[12]) //' || true
     [ "$status" -eq 0 ] && grep -q '^(d1) result: [0-9]* checks passed, 0 failed' "$log" || {
         tail -n 40 "$log"
-        die "pair: QEMU exited with $status (log: $log)"
+        die "$mode: QEMU exited with $status (log: $log)"
     }
+    grep -q '^(d2) scmi-xen: virtio-scmi' "$log" || die "$mode: the back-end did not start"
+    if grep -q '^(d2) scmi-xen: \(panic\|unexpected\|FAILED\)' "$log"; then
+        die "$mode: the back-end failed (log: $log)"
+    fi
+    grep -q '^(d2) scmi-xen: driver reset the device' "$log" ||
+        die "$mode: the back-end reported no session"
+}
+
+# The product image links no allocator and no function of ours can reach a
+# panic unless partition/panic-allowlist.txt names it (machine "xen").
+check_product() {
+    local n f list count=0
+    n=$(nm -C "$BACKEND" | grep -Ec '__rust_alloc|__rg_alloc|__rust_no_alloc_shim' || true)
+    [ "$n" -eq 0 ] || die "scmi-xen-domu links an allocator"
+    list=$(scripts/panic-sites.sh --ours "$BACKEND" | cut -f1 | sort -u)
+    while IFS= read -r f; do
+        [ -n "$f" ] || continue
+        count=$((count + 1))
+        awk -F'\t' -v f="$f" '$1 == "xen" && $2 == f {found = 1} END {exit !found}' \
+            partition/panic-allowlist.txt || die "xen: $f can reach a panic and is not in partition/panic-allowlist.txt"
+    done <<<"$list"
+    echo "xen: scmi-xen-domu: no allocator; functions of ours that can reach a panic: $count"
+}
+
+cmd_pair() {
+    build_pair
+    check_product
+    run_pair tour "$OUT/pair.log"
     echo "xen: pair ok"
+}
+
+cmd_hostile() {
+    run_pair hostile "$OUT/hostile.log"
+    echo "xen: hostile ok"
+}
+
+# Non-comment, non-blank lines of the Rust files given, unit tests (from a
+# `#[cfg(test)]` line on) left out.
+glue_lines() {
+    local f n total=0
+    for f in "$@"; do
+        n=$(sed '/^#\[cfg(test)\]/,$d' "$f" | grep -cvE '^\s*(//|$)')
+        printf '  %-40s %5d\n' "${f#"$REPO"/}" "$n"
+        total=$((total + n))
+    done
+    printf '  %-40s %5d\n' total "$total"
+}
+
+cmd_figures() {
+    local log="$OUT/figures.log"
+    run_pair tour "$log" -icount shift=4 >/dev/null
+    echo "Xen pair under -icount shift=4 (Cortex-A57: the 62.5 MHz counter ticks once per instruction):"
+    grep -E '^\(d1\) measure:' "$log" | sed 's/^(d1) /  /'
+    # The session the measurement's reset ended: the probe and the round
+    # trips (the last report).
+    grep -E '^\(d2\) scmi-xen: driver reset the device' "$log" | tail -n 1 | sed 's/^(d2) /  back-end, that session: /'
+    grep -E '^\(d2\) scmi-xen: driver reset the device' "$log" | tail -n 1 |
+        sed -E 's/.*: ([0-9]+) messages, ([0-9]+) hypercalls.*\), ([0-9]+) counter ticks serving.*/\1 \2 \3/' |
+        awk '{ printf "  back-end: %.2f hypercalls and %d instructions serving per message\n", $2 / $1, $3 / $1 }'
+    echo "Image sizes (bytes):"
+    size -A "$BACKEND" | awk '$1 ~ /^\.(text|rodata|data|bss|stack)/ { printf "  scmi-xen-domu %-10s %8d\n", $1, $2 }'
+    image "$BACKEND" "$OUT/scmi-xen-domu.img" || die "no image of $BACKEND"
+    printf '  scmi-xen-domu image as Xen loads it: %d (the 4 KiB header page, then the raw binary)\n' \
+        "$(stat -c %s "$OUT/scmi-xen-domu.img")"
+    echo "Xen glue (non-comment, non-blank lines, without unit tests):"
+    glue_lines "$REPO"/platforms/xen/src/*.rs "$REPO"/transports/xen/src/*.rs \
+        "$REPO"/partition/xen-domu/src/*.rs
 }
 
 case "${1:-}" in
     smoke) cmd_smoke ;;
     pair) cmd_pair ;;
-    *) sed -n '2,24p' "$0"; exit 2 ;;
+    hostile) cmd_hostile ;;
+    figures) cmd_figures ;;
+    *) sed -n '2,40p' "$0"; exit 2 ;;
 esac

@@ -339,7 +339,8 @@ pub const PLATFORM: Platform = match {SIM}::SimPlatform::new(&TABLES) {{
 pub struct VirtioDevice {
     /// Virtio device id (32: SCMI).
     pub device_id: u32,
-    /// \"vhost-user\", \"virtio-mmio\", \"virtio-msg\" or \"virtio-msg-ffa\".
+    /// \"vhost-user\", \"virtio-mmio\", \"virtio-msg\", \"virtio-msg-ffa\" or
+    /// \"virtio-msg-xen\".
     pub transport: &'static str,
     /// The SCMI agent its driver is.
     pub agent: u32,
@@ -468,6 +469,51 @@ pub mod ffa_device{i} {{
 ",
             i = d.index,
             areas = d.max_areas.unwrap_or(1),
+            agent = d.agent,
+            p2a = d.p2a,
+            cmdq = d.queue_sizes.first().copied().unwrap_or(0),
+            eventq = d.queue_sizes.get(1).copied().unwrap_or(0),
+        );
+    }
+
+    for d in m.virtio.iter() {
+        let Some(x) = d.xen else { continue };
+        let (elements, element_size) = d.channel_geometry.unwrap_or((0, 0));
+        let _ = writeln!(
+            o,
+            "/// virtio device {i} (virtio-msg between Xen DomUs), wired.
+pub mod xen_device{i} {{
+    /// The driver's domain, whose grants the device maps.
+    pub const DRIVER_DOMAIN: u16 = {dom};
+    /// Our end of the static event channel to the driver.
+    pub const EVENT_CHANNEL: u32 = {port};
+    /// The grant of the page holding the channel.
+    pub const CHANNEL_GRANT: u32 = {gref};
+    /// Where granted pages are mapped: (base, size), one page a slot.
+    pub const GRANT_WINDOW: (u64, u64) = ({wbase:#x}, {wsize:#x});
+    /// Granted pages mapped at a time.
+    pub const SLOTS: usize = {slots};
+    /// Channel queues: elements per direction.
+    pub const ELEMENTS: u16 = {elements};
+    /// Channel queues: bytes per element.
+    pub const ELEMENT_SIZE: u16 = {element_size};
+    /// The SCMI agent the driver is.
+    pub const AGENT: u32 = {agent};
+    /// Whether P2A channels (an eventq) are offered.
+    pub const P2A: bool = {p2a};
+    /// Most descriptors of the cmdq.
+    pub const CMDQ_SIZE: u16 = {cmdq};
+    /// Most descriptors of the eventq (0 without P2A channels).
+    pub const EVENTQ_SIZE: u16 = {eventq};
+}}
+",
+            i = d.index,
+            dom = x.driver_domain,
+            port = x.event_channel,
+            gref = x.channel_grant,
+            wbase = x.grant_window.0,
+            wsize = x.grant_window.1,
+            slots = x.grant_window.1 / 4096,
             agent = d.agent,
             p2a = d.p2a,
             cmdq = d.queue_sizes.first().copied().unwrap_or(0),

@@ -163,6 +163,13 @@ pub fn to_dts(m: &Manifest) -> String {
             if let Some(n) = d.max_areas {
                 o.u32("max-areas", n);
             }
+            if let Some(x) = d.xen {
+                o.u32("xen,driver-domain", u32::from(x.driver_domain));
+                o.u32("xen,event-channel", x.event_channel);
+                o.u32("xen,channel-grant", x.channel_grant);
+                let (b, s) = x.grant_window;
+                o.bits64("xen,grant-window", [format!("{b:#x}"), format!("{s:#x}")]);
+            }
             o.close();
         }
         o.close();

@@ -42,6 +42,8 @@ extern crate std;
 
 use alloc::string::String;
 
+#[cfg(feature = "std")]
+pub mod build;
 pub mod codegen;
 pub mod dts;
 pub mod hafnium;

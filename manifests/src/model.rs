@@ -125,6 +125,10 @@ pub enum Transport {
     /// Virtio-msg messages on the FF-A bus (Arm DEN0153): the partition is
     /// an FF-A secure partition, driver memory arrives as FF-A shares.
     VirtioMsgFfa,
+    /// Virtio-msg between two Xen DomUs: the shared-memory channel in a
+    /// page the driver's domain grants, a static event channel each way,
+    /// driver memory reached through its grants.
+    VirtioMsgXen,
 }
 
 impl Transport {
@@ -135,6 +139,7 @@ impl Transport {
             Transport::VirtioMmio => "virtio-mmio",
             Transport::VirtioMsg => "virtio-msg",
             Transport::VirtioMsgFfa => "virtio-msg-ffa",
+            Transport::VirtioMsgXen => "virtio-msg-xen",
         }
     }
 }
@@ -175,6 +180,22 @@ pub struct VirtioDevice {
     /// `max-areas` (virtio-msg-ffa): most memory areas the driver may
     /// share at a time.
     pub max_areas: Option<u32>,
+    /// The `xen,*` properties (virtio-msg-xen).
+    pub xen: Option<XenBus>,
+}
+
+/// Where a virtio-msg-xen device finds its driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XenBus {
+    /// `xen,driver-domain`: the domain that grants its memory.
+    pub driver_domain: u16,
+    /// `xen,event-channel`: our end of the static event channel to it.
+    pub event_channel: u32,
+    /// `xen,channel-grant`: the grant of the page holding the channel.
+    pub channel_grant: u32,
+    /// `xen,grant-window`: (base, size) of the unpopulated guest-physical
+    /// space where granted pages are mapped, one 4 KiB slot each.
+    pub grant_window: (u64, u64),
 }
 
 /// The SCMI server (`/scmi`).

@@ -561,6 +561,10 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             "interrupts",
             "socket",
             "max-areas",
+            "xen,driver-domain",
+            "xen,event-channel",
+            "xen,channel-grant",
+            "xen,grant-window",
         ])?;
         c.only_children(&[])?;
         let device_id = c.required("device-id", c.u32("device-id")?)?;
@@ -576,11 +580,12 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             "virtio-mmio" => Transport::VirtioMmio,
             "virtio-msg" => Transport::VirtioMsg,
             "virtio-msg-ffa" => Transport::VirtioMsgFfa,
+            "virtio-msg-xen" => Transport::VirtioMsgXen,
             other => {
                 return c.prop_err(
                     "transport",
                     format_args!(
-                        "\"{other}\" is not \"vhost-user\", \"virtio-mmio\", \"virtio-msg\" or \"virtio-msg-ffa\""
+                        "\"{other}\" is not \"vhost-user\", \"virtio-mmio\", \"virtio-msg\", \"virtio-msg-ffa\" or \"virtio-msg-xen\""
                     ),
                 );
             }
@@ -650,11 +655,12 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
         let interrupts = pairs(c, "interrupts")?;
         if transport != Transport::VirtioMsg {
             for p in ["channel", "channel-geometry"] {
-                if c.has(p) {
+                if c.has(p) && (p == "channel" || transport != Transport::VirtioMsgXen) {
                     return c.prop_err(p, "only virtio-msg devices have a message channel");
                 }
             }
         }
+        let xen = xen_bus(c, transport, channel_geometry)?;
         let max_areas = c.u32("max-areas")?;
         if transport != Transport::VirtioMsgFfa && max_areas.is_some() {
             return c.prop_err("max-areas", "only virtio-msg-ffa devices take FF-A shares");
@@ -687,6 +693,22 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
                     None => {
                         return c.err(
                             "missing required property \"max-areas\" (virtio-msg-ffa needs one)",
+                        );
+                    }
+                }
+            }
+            Transport::VirtioMsgXen => {
+                for p in [
+                    "shared-window",
+                    "mmio-base",
+                    "doorbell",
+                    "interrupts",
+                    "socket",
+                ] {
+                    if c.has(p) {
+                        return c.prop_err(
+                            p,
+                            "not used with virtio-msg-xen (the driver grants the channel page and its memory; events travel on the event channel)",
                         );
                     }
                 }
@@ -744,9 +766,121 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             interrupts,
             socket,
             max_areas,
+            xen,
         });
     }
     Ok(out)
+}
+
+/// The `xen,*` properties of a virtio-msg-xen device (and none on any
+/// other): the driver's domain, our end of the static event channel, the
+/// grant of the channel page, and where granted pages are mapped.
+fn xen_bus(c: &Node, transport: Transport, geometry: Option<(u32, u32)>) -> Res<Option<XenBus>> {
+    const PROPS: [&str; 4] = [
+        "xen,driver-domain",
+        "xen,event-channel",
+        "xen,channel-grant",
+        "xen,grant-window",
+    ];
+    if transport != Transport::VirtioMsgXen {
+        return match PROPS.iter().find(|p| c.has(p)) {
+            Some(p) => c.prop_err(p, "only virtio-msg-xen devices have Xen properties"),
+            None => Ok(None),
+        };
+    }
+    for p in PROPS {
+        if !c.has(p) {
+            return c.err(format!(
+                "missing required property \"{p}\" (virtio-msg-xen needs one)"
+            ));
+        }
+    }
+    let Some((elements, element_size)) = geometry else {
+        return c.err("missing required property \"channel-geometry\" (virtio-msg-xen needs one)");
+    };
+    // The channel is the driver's first granted page, whole.
+    channel_fits(c, elements, element_size, 4096)?;
+    let domain = c.required("xen,driver-domain", c.u32("xen,driver-domain")?)?;
+    // Xen's public xen.h: ids from DOMID_FIRST_RESERVED (0x7ff0) are
+    // special; domain 0 is the control domain, never a dom0less DomU.
+    if !(1..0x7ff0).contains(&domain) {
+        return c.prop_err(
+            "xen,driver-domain",
+            format_args!("{domain} is not a DomU id (1..=0x7fef)"),
+        );
+    }
+    let port = c.required("xen,event-channel", c.u32("xen,event-channel")?)?;
+    // Static event channels (docs/misc/arm/device-tree/booting.txt):
+    // ports below the domain's limit, 1023 by default; 0 is never valid.
+    if !(1..=1023).contains(&port) {
+        return c.prop_err(
+            "xen,event-channel",
+            format_args!("port {port} is not in 1..=1023"),
+        );
+    }
+    let gref = c.required("xen,channel-grant", c.u32("xen,channel-grant")?)?;
+    // grant_table.h: GNTTAB_NR_RESERVED_ENTRIES (8) are the toolstack's.
+    if gref < 8 {
+        return c.prop_err(
+            "xen,channel-grant",
+            format_args!("grant {gref} is reserved (0..=7)"),
+        );
+    }
+    let window = match c.u64s("xen,grant-window")?.as_deref() {
+        Some(&[base, size])
+            if base.is_multiple_of(4096)
+                && size.is_multiple_of(4096)
+                && (2 * 4096..=256 * 4096).contains(&size)
+                && base.checked_add(size).is_some() =>
+        {
+            (base, size)
+        }
+        _ => {
+            return c.prop_err(
+                "xen,grant-window",
+                "expected /bits/ 64 <base size>: page-aligned, 2 to 256 pages (a slot per mapped page)",
+            );
+        }
+    };
+    Ok(Some(XenBus {
+        driver_domain: domain as u16,
+        event_channel: port,
+        channel_grant: gref,
+        grant_window: window,
+    }))
+}
+
+/// The channel's queue geometry (vmamp_shmem) and whether it fits `size`
+/// bytes.
+fn channel_fits(c: &Node, elements: u32, element_size: u32, size: u64) -> Res<()> {
+    // vmamp_shmem_layout.num_queue_elements: at least two (one element
+    // always stays free to tell a full queue from an empty one), at most
+    // 2^15 so the 16-bit free-running head and tail indices stay
+    // unambiguous.
+    if !(2..=0x8000).contains(&elements) {
+        return c.prop_err(
+            "channel-geometry",
+            format_args!("{elements} elements: expected 2..=32768"),
+        );
+    }
+    // vmamp_shmem_layout.size_queue_elements (16 bits): Linux's receive
+    // copies 64 bytes, and elements stay on whole 64-byte lines.
+    if element_size < 64 || !element_size.is_multiple_of(64) || element_size > 0xffc0 {
+        return c.prop_err(
+            "channel-geometry",
+            format_args!("element size {element_size}: expected a multiple of 64 in 64..=65472"),
+        );
+    }
+    let needed = channel_bytes(elements, element_size);
+    if needed > size {
+        return c.prop_err(
+            "channel-geometry",
+            format_args!(
+                "{elements} elements of {element_size} bytes need {needed:#x} bytes; the channel has {size:#x}"
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// Bytes of a `vmamp_shmem` layout as the device publishes it: the 64-byte
@@ -801,33 +935,7 @@ fn virtio_msg(
             ),
         );
     }
-    // vmamp_shmem_layout.num_queue_elements: at least two (one element
-    // always stays free to tell a full queue from an empty one), at most
-    // 2^15 so the 16-bit free-running head and tail indices stay
-    // unambiguous.
-    if !(2..=0x8000).contains(&elements) {
-        return c.prop_err(
-            "channel-geometry",
-            format_args!("{elements} elements: expected 2..=32768"),
-        );
-    }
-    // vmamp_shmem_layout.size_queue_elements (16 bits): Linux's receive
-    // copies 64 bytes, and elements stay on whole 64-byte lines.
-    if element_size < 64 || element_size % 64 != 0 || element_size > 0xffc0 {
-        return c.prop_err(
-            "channel-geometry",
-            format_args!("element size {element_size}: expected a multiple of 64 in 64..=65472"),
-        );
-    }
-    let needed = channel_bytes(elements, element_size);
-    if needed > size {
-        return c.prop_err(
-            "channel-geometry",
-            format_args!(
-                "{elements} elements of {element_size} bytes need {needed:#x} bytes; the channel has {size:#x}"
-            ),
-        );
-    }
+    channel_fits(c, elements, element_size, size)?;
     // GIC INTIDs 1020..=1023 are special (Arm IHI 0069 §2.2) and LPIs
     // (8192 and up) cannot be raised as a doorbell: both ends are SGIs,
     // PPIs or SPIs.

@@ -843,3 +843,80 @@ fn ffa_1_1_services_nodes_name_the_partition_s_uuids() {
         "property \"uuid\": \"c66028b5-2498-4aa1-9de7-77da6122abf\" is not a canonical UUID (8-4-4-4-12 hex digits)",
     );
 }
+
+/// The Xen DomU's manifest, for the Xen bus rules.
+const XEN: &str = include_str!("../xen-domu.dts");
+
+#[test]
+fn virtio_msg_xen_devices_need_a_driver_domain_a_port_a_grant_and_a_window() {
+    let xen = XEN.replace(
+        "/include/ \"qemu-virt-scmi.dtsi\"",
+        include_str!("../qemu-virt-scmi.dtsi"),
+    );
+    let dev = "/virtio/device@0";
+    let cases: [(&str, &str, &str, &str); 10] = [
+        (
+            "xen-dom0",
+            "xen,driver-domain = <1>;",
+            "xen,driver-domain = <0>;",
+            "property \"xen,driver-domain\": 0 is not a DomU id (1..=0x7fef)",
+        ),
+        (
+            "xen-domid-reserved",
+            "xen,driver-domain = <1>;",
+            "xen,driver-domain = <0x7ff0>;",
+            "property \"xen,driver-domain\": 32752 is not a DomU id (1..=0x7fef)",
+        ),
+        (
+            "xen-port",
+            "xen,event-channel = <11>;",
+            "xen,event-channel = <1024>;",
+            "property \"xen,event-channel\": port 1024 is not in 1..=1023",
+        ),
+        (
+            "xen-grant-reserved",
+            "xen,channel-grant = <8>;",
+            "xen,channel-grant = <7>;",
+            "property \"xen,channel-grant\": grant 7 is reserved (0..=7)",
+        ),
+        (
+            "xen-window-unaligned",
+            "<0x39100000 0x10000>",
+            "<0x39100800 0x10000>",
+            "property \"xen,grant-window\": expected /bits/ 64 <base size>: page-aligned, 2 to 256 pages (a slot per mapped page)",
+        ),
+        (
+            "xen-window-one-slot",
+            "<0x39100000 0x10000>",
+            "<0x39100000 0x1000>",
+            "property \"xen,grant-window\": expected /bits/ 64 <base size>: page-aligned, 2 to 256 pages (a slot per mapped page)",
+        ),
+        (
+            "xen-no-port",
+            "xen,event-channel = <11>;",
+            "",
+            "missing required property \"xen,event-channel\" (virtio-msg-xen needs one)",
+        ),
+        (
+            "xen-channel-too-big",
+            "channel-geometry = <16 64>;",
+            "channel-geometry = <32 64>;",
+            "property \"channel-geometry\": 32 elements of 64 bytes need 0x1100 bytes; the channel has 0x1000",
+        ),
+        (
+            "xen-doorbell",
+            "xen,channel-grant = <8>;",
+            "xen,channel-grant = <8>; doorbell = <1>;",
+            "property \"doorbell\": not used with virtio-msg-xen (the driver grants the channel page and its memory; events travel on the event channel)",
+        ),
+        (
+            "xen-window-on-msg",
+            "transport = \"virtio-msg-xen\";",
+            "transport = \"virtio-msg\";",
+            "property \"xen,driver-domain\": only virtio-msg-xen devices have Xen properties",
+        ),
+    ];
+    for (case, from, to, message) in cases {
+        refused_exactly(&xen, case, from, to, dev, message);
+    }
+}

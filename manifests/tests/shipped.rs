@@ -164,6 +164,7 @@ fn the_dts_writer_round_trips() {
         "qemu-virt-aarch64.dts",
         "mps3-an536.dts",
         "qemu-virt-sp.dts",
+        "xen-domu.dts",
     ]
     .into_iter()
     .enumerate()
@@ -373,6 +374,48 @@ fn qemu_virt_sp_manifest_describes_the_secure_partition() {
     );
     assert_eq!(d.queue_sizes, [16, 16]);
     assert_eq!((d.shared_window, d.doorbell), (None, None));
+    // The SCMI resources are the virt firmware's (one included file).
+    let fw = manifest::load(shipped_file("qemu-virt-aarch64.dts")).unwrap();
+    assert_eq!(m.scmi, fw.scmi);
+}
+
+#[test]
+fn xen_domu_manifest_describes_the_back_end_domu() {
+    let m = manifest::load(shipped_file("xen-domu.dts")).unwrap();
+    let p = &m.partition;
+    // EL1, AArch64, one vCPU, linked after the Image header page at the
+    // guest's RAM base.
+    assert_eq!(
+        (p.exception_level, p.execution_state, p.execution_ctx_count),
+        (0, 0, 1)
+    );
+    assert_eq!(p.load_address, Some(0x4000_1000));
+    let d = &m.virtio[0];
+    assert_eq!(
+        (d.transport, d.agent, d.p2a),
+        (Transport::VirtioMsgXen, 1, true)
+    );
+    assert_eq!(d.channel_geometry, Some((16, 64)));
+    assert_eq!((d.shared_window, d.channel, d.doorbell), (None, None, None));
+    let x = d.xen.expect("the Xen bus");
+    assert_eq!(
+        (x.driver_domain, x.event_channel, x.channel_grant),
+        (1, 11, 8)
+    );
+    assert_eq!(x.grant_window, (0x3910_0000, 0x1_0000));
+    // Generated for the image: the bus, wired.
+    let rust = manifest::codegen::to_rust(&m);
+    for line in [
+        "pub mod xen_device0 {",
+        "pub const DRIVER_DOMAIN: u16 = 1;",
+        "pub const EVENT_CHANNEL: u32 = 11;",
+        "pub const CHANNEL_GRANT: u32 = 8;",
+        "pub const GRANT_WINDOW: (u64, u64) = (0x39100000, 0x10000);",
+        "pub const SLOTS: usize = 16;",
+        "pub const ELEMENTS: u16 = 16;",
+    ] {
+        assert!(rust.contains(line), "{line} in\n{rust}");
+    }
     // The SCMI resources are the virt firmware's (one included file).
     let fw = manifest::load(shipped_file("qemu-virt-aarch64.dts")).unwrap();
     assert_eq!(m.scmi, fw.scmi);

@@ -27,3 +27,44 @@ pub mod stack;
 pub mod timer;
 
 pub use console::Print;
+
+/// Installs exception handlers for an image that expects no exception
+/// (IRQs stay masked; a fault is a bug): each of `aarch64-rt`'s handlers
+/// calls `$fatal` with the exception's name (`fn(&str) -> !`: report it
+/// and end the run). The image must depend on `aarch64-rt` with its
+/// `exceptions` feature (AArch64 images only).
+#[macro_export]
+macro_rules! fatal_exceptions {
+    ($fatal:path) => {
+        struct FatalExceptions;
+
+        impl aarch64_rt::ExceptionHandlers for FatalExceptions {
+            extern "C" fn sync_current(_: aarch64_rt::RegisterStateRef) {
+                $fatal("synchronous exception")
+            }
+            extern "C" fn irq_current(_: aarch64_rt::RegisterStateRef) {
+                $fatal("IRQ")
+            }
+            extern "C" fn fiq_current(_: aarch64_rt::RegisterStateRef) {
+                $fatal("FIQ")
+            }
+            extern "C" fn serror_current(_: aarch64_rt::RegisterStateRef) {
+                $fatal("SError")
+            }
+            extern "C" fn sync_lower(_: aarch64_rt::RegisterStateRef) {
+                $fatal("synchronous exception from a lower EL")
+            }
+            extern "C" fn irq_lower(_: aarch64_rt::RegisterStateRef) {
+                $fatal("IRQ from a lower EL")
+            }
+            extern "C" fn fiq_lower(_: aarch64_rt::RegisterStateRef) {
+                $fatal("FIQ from a lower EL")
+            }
+            extern "C" fn serror_lower(_: aarch64_rt::RegisterStateRef) {
+                $fatal("SError from a lower EL")
+            }
+        }
+
+        aarch64_rt::exception_handlers!(FatalExceptions);
+    };
+}

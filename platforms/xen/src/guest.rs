@@ -9,6 +9,21 @@ use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use crate::Port;
 use crate::abi::{SHARED_INFO_EVTCHN_PENDING, VcpuRunstateInfo};
 
+/// The level-1 table (1 GiB blocks) a bare-metal DomU of ours boots with
+/// (`aarch64-rt`'s initial page table, MAIR index 1 normal memory): GiB 0,
+/// the unpopulated guest-physical space below RAM where Xen's pages and
+/// mapped grants go, and GiB 1, RAM from 0x4000_0000; both Normal
+/// Write-Back Inner Shareable, which Xen requires of memory shared with it
+/// and other domains (`arch-arm.h`). Nothing else is mapped.
+pub const BOOT_MAP: [usize; 512] = {
+    // Valid block, AttrIndx 1, inner shareable, accessed.
+    const NORMAL: usize = 1 | (1 << 2) | (3 << 8) | (1 << 10);
+    let mut t = [0; 512];
+    t[0] = NORMAL;
+    t[1] = NORMAL | 0x4000_0000;
+    t
+};
+
 /// The shared info page, mapped: the 2-level event ABI's pending bits.
 #[derive(Debug, Clone, Copy)]
 pub struct SharedInfo(NonNull<u8>);
@@ -45,7 +60,7 @@ impl SharedInfo {
     }
 }
 
-/// One vCPU's runstate area, for [`Runstate::register`]: Xen rewrites it
+/// One vCPU's runstate area, for `Hvc::register_runstate`: Xen rewrites it
 /// each time it schedules the vCPU in.
 #[repr(C, align(64))]
 pub struct Runstate(UnsafeCell<VcpuRunstateInfo>);

@@ -13,7 +13,11 @@
 //! * [`abi`]: the argument structures of the calls used, laid out as Xen's
 //!   public headers define them (checked by size and offset);
 //! * [`Xen`]: the calls as a trait, so that transport logic runs in host
-//!   tests against a double; [`Hvc`] is the real one (AArch64 only).
+//!   tests against a double; [`Hvc`] is the real one (AArch64 only);
+//! * [`guest`]: what the guest reads that Xen writes — the pending bits
+//!   of the shared info page, the runstate area — and [`SystemClock`],
+//!   Xen's time (which `SCHEDOP_poll` timeouts count in) estimated from the
+//!   runstate's entry times.
 //!
 //! # What it refuses to know about
 //!

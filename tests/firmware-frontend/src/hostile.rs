@@ -304,18 +304,76 @@ pub fn run<H: Hal, M: GuestMemory + Clone, L: Link, W: Write>(
     a.o
 }
 
-/// Sets the device up with a cmdq of [`QUEUE`] entries in a page of its own
-/// and hands it four chains: a readable buffer outside the window, a
-/// descriptor chained to itself, a 2 GiB readable buffer, and a good BASE
-/// PROTOCOL_VERSION request (4 bytes out, 12 in). Returns the used length of
-/// each (by head) and the device status.
+/// Where a descriptor points.
+#[derive(Clone, Copy)]
+enum At {
+    /// The good request (BASE PROTOCOL_VERSION, 4 bytes).
+    Request,
+    /// Room for its reply (12 bytes).
+    Reply,
+    /// Anywhere.
+    Addr(u64),
+}
+
+/// Descriptor flags (§2.7.5).
+const NEXT: u16 = 1;
+const WRITE: u16 = 2;
+
+/// Four chains: a readable buffer outside the window, a descriptor
+/// chained to itself, a 2 GiB readable buffer, and a good BASE
+/// PROTOCOL_VERSION request (4 bytes out, 12 in). Returns the used length
+/// of each (by head) and the device status.
 fn bad_chains<H: Hal, M: GuestMemory, L: Link>(
     t: &mut AmpDriver<M, L>,
     ring: &M,
 ) -> ([u32; 4], u32) {
-    /// Descriptor flags (§2.7.5).
-    const NEXT: u16 = 1;
-    const WRITE: u16 = 2;
+    chains::<H, _, _, 4>(
+        t,
+        ring,
+        &[
+            (At::Addr(0xffff_0000_0000), 16, 0, 0),
+            (At::Request, 8, NEXT, 1),
+            (At::Request, 0x8000_0000, 0, 0),
+            (At::Request, 4, NEXT, 4),
+            (At::Reply, 12, WRITE, 0),
+        ],
+        [0, 1, 2, 3],
+    )
+}
+
+/// Chains whose buffers lie at `addrs` (three driver addresses the device
+/// cannot reach: pages not granted, granted to someone else, read-only,
+/// ...): for each, a request it cannot read, then a good request whose
+/// reply it cannot write; last a good request. The used length of each
+/// (the last is the good one) and the device status.
+pub fn foreign_chains<H: Hal, M: GuestMemory, L: Link>(
+    t: &mut AmpDriver<M, L>,
+    ring: &M,
+    addrs: [u64; 3],
+) -> ([u32; 7], u32) {
+    let mut d = [(At::Request, 0, 0, 0); 14];
+    for (i, a) in addrs.into_iter().enumerate() {
+        let k = 4 * i as u16;
+        d[4 * i] = (At::Addr(a), 4, NEXT, k + 1);
+        d[4 * i + 1] = (At::Reply, 12, WRITE, 0);
+        d[4 * i + 2] = (At::Request, 4, NEXT, k + 3);
+        d[4 * i + 3] = (At::Addr(a), 12, WRITE, 0);
+    }
+    d[12] = (At::Request, 4, NEXT, 13);
+    d[13] = (At::Reply, 12, WRITE, 0);
+    chains::<H, _, _, 7>(t, ring, &d, [0, 2, 4, 6, 8, 10, 12])
+}
+
+/// Sets the device up with a cmdq of [`QUEUE`] entries in a page of its
+/// own, writes `descs` (where, length, flags, next) and makes `heads`
+/// available; waits for them all to be used. The used length of each (by
+/// head, in `heads`' order) and the device status.
+fn chains<H: Hal, M: GuestMemory, L: Link, const N: usize>(
+    t: &mut AmpDriver<M, L>,
+    ring: &M,
+    descs: &[(At, u32, u16, u16)],
+    heads: [u16; N],
+) -> ([u32; N], u32) {
     t.set_status(DeviceStatus::empty());
     t.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
     t.write_driver_features(VERSION_1);
@@ -331,41 +389,41 @@ fn bad_chains<H: Hal, M: GuestMemory, L: Link>(
             | DeviceStatus::FEATURES_OK
             | DeviceStatus::DRIVER_OK,
     );
-    let put_desc = |i: u64, addr: u64, len: u32, flags: u16, next: u16| {
+    for (i, &(at, len, flags, next)) in descs.iter().enumerate() {
+        let addr = match at {
+            At::Request => request,
+            At::Reply => reply,
+            At::Addr(a) => a,
+        };
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&addr.to_le_bytes());
         b[8..12].copy_from_slice(&len.to_le_bytes());
         b[12..14].copy_from_slice(&flags.to_le_bytes());
         b[14..].copy_from_slice(&next.to_le_bytes());
-        let _ = ring.write(desc + 16 * i, &b);
-    };
-    put_desc(0, 0xffff_0000_0000, 16, 0, 0);
-    put_desc(1, request, 8, NEXT, 1);
-    put_desc(2, request, 0x8000_0000, 0, 0);
+        let _ = ring.write(desc + 16 * i as u64, &b);
+    }
     // BASE PROTOCOL_VERSION, token 5: header only.
     let _ = ring.write(request, &(5u32 << 18 | 0x10 << 10).to_le_bytes());
-    put_desc(3, request, 4, NEXT, 4);
-    put_desc(4, reply, 12, WRITE, 0);
-    for (slot, head) in [0u16, 1, 2, 3].into_iter().enumerate() {
+    for (slot, head) in heads.iter().enumerate() {
         let _ = ring.write(avail + 4 + 2 * slot as u64, &head.to_le_bytes());
     }
-    let _ = ring.store_u16_release(avail + 2, 4);
+    let _ = ring.store_u16_release(avail + 2, N as u16);
     t.notify(0);
-    // Wait for the four used entries.
+    // Wait for every used entry.
     let start = t.link().now();
-    while ring.load_u16_acquire(used + 2).unwrap_or(0) < 4
+    while ring.load_u16_acquire(used + 2).unwrap_or(0) < N as u16
         && t.link().now().saturating_sub(start) < TIMEOUT
     {
         t.link().idle();
     }
-    let mut lens = [u32::MAX; 4];
-    for i in 0..4u64 {
+    let mut lens = [u32::MAX; N];
+    for i in 0..N as u64 {
         let mut e = [0u8; 8];
         if ring.read(used + 4 + 8 * i, &mut e).is_ok() {
-            let id = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            let id = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as u16;
             let len = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
-            if let Some(l) = lens.get_mut(id as usize) {
-                *l = len;
+            if let Some(k) = heads.iter().position(|&h| h == id) {
+                lens[k] = len;
             }
         }
     }

@@ -31,21 +31,12 @@ pub const PATTERN: &[u8; 16] = b"granted by DomU1";
 /// B's answer.
 pub const REPLY: &[u8; 16] = b"mapped by DomU 2";
 
-/// The stage-1 map every DomU of ours boots with (`aarch64-rt`'s initial
-/// page table): GiB 0 (where Xen's pages and mapped grants go) and GiB 1
-/// (RAM) as Normal Write-Back Inner Shareable memory, which Xen requires
-/// of memory shared with it and other domains (`arch-arm.h`).
+/// The stage-1 map every DomU of ours boots with
+/// ([`platform_xen::guest::BOOT_MAP`]).
 #[macro_export]
 macro_rules! domu_pagetable {
     () => {
-        aarch64_rt::initial_pagetable!(aarch64_rt::InitialPagetable({
-            // Valid, MAIR index 1 (normal), inner shareable, accessed.
-            const NORMAL: usize = 1 | (1 << 2) | (3 << 8) | (1 << 10);
-            let mut t = [0; 512];
-            t[0] = NORMAL;
-            t[1] = NORMAL | 0x4000_0000;
-            t
-        }));
+        aarch64_rt::initial_pagetable!(aarch64_rt::InitialPagetable(platform_xen::guest::BOOT_MAP));
     };
 }
 
