@@ -52,6 +52,10 @@ pub struct ShmemDevice<D, const NQ: usize, const H: usize> {
     rev: Revision,
     /// The bus, once the channel is published.
     bus: Option<AmpBus<1>>,
+    /// The time last given to the core: the same time again is not given
+    /// (time has not moved; the SCMI platform would only redo its
+    /// simulation to find nothing changed).
+    last_ms: Option<u64>,
 }
 
 /// What one [`ShmemDevice::serve`] did.
@@ -97,6 +101,7 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
             core,
             rev,
             bus: None,
+            last_ms: None,
         }
     }
 
@@ -143,8 +148,9 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
     /// Serves what waits: moves the handshake on (a lost driver resets the
     /// device: nothing it set up survives), then steps the core until the
     /// channel is drained or [`MAX_STEPS_PER_SERVE`] steps were taken
-    /// ([`Served::more`]), time passing to `now_ms` first. Notifications go out as event messages followed by one
-    /// ring of `bell` per step.
+    /// ([`Served::more`]), time passing to `now_ms` first (if it moved).
+    /// Notifications go out as event messages followed by one ring of
+    /// `bell` per step.
     pub fn serve<M: GuestMemory, B: Doorbell>(
         &mut self,
         mem: &M,
@@ -163,7 +169,8 @@ impl<D: VirtioDevice, const NQ: usize, const H: usize> ShmemDevice<D, NQ, H> {
         }
         out.up = state == BusState::Up;
         let rev = self.rev;
-        let mut now = Some(now_ms);
+        let mut now = (self.last_ms != Some(now_ms)).then_some(now_ms);
+        self.last_ms = Some(now_ms);
         loop {
             let port = bus.bind(mem);
             let notifier = port.notifier(DEV_NUM, &mut *bell);
