@@ -88,8 +88,8 @@ image() {
 
 # boot ELF_A ELF_B LOG [QEMU ARGS...]: DomU A (domain 1) and DomU B
 # (domain 2) from the two ELFs under Xen, a static event channel between
-# them (A's port 10, B's port 11); returns QEMU's status (A's semihosting
-# exit).
+# them (A's port PORT_A, default 10; B's port PORT_B, default 11); returns
+# QEMU's status (A's semihosting exit).
 boot() {
     fetch_xen
     local a="$OUT/domu-a.img" b="$OUT/domu-b.img" log=$3
@@ -126,7 +126,7 @@ boot() {
 			};
 			evtchn_a: evtchn@a {
 				compatible = "xen,evtchn-v1";
-				xen,evtchn = <10 &evtchn_b>;
+				xen,evtchn = <${PORT_A:-10} &evtchn_b>;
 			};
 		};
 		domu-b {
@@ -143,7 +143,7 @@ boot() {
 			};
 			evtchn_b: evtchn@b {
 				compatible = "xen,evtchn-v1";
-				xen,evtchn = <11 &evtchn_a>;
+				xen,evtchn = <${PORT_B:-11} &evtchn_a>;
 			};
 		};
 	};
@@ -185,13 +185,24 @@ build_pair() {
     cargo build -q --locked --release -p xen-pair --target aarch64-unknown-none
 }
 
+# manifest_const NAME: a constant the back-end's manifest generates.
+manifest_const() {
+    cargo run -q --locked -p manifest --bin manifest-tool -- rust manifests/xen-domu.dts |
+        sed -n "s/^ *pub const $1: [a-z0-9]* = \([0-9]*\);/\1/p" | head -n 1
+}
+
 # run MODE LOG [QEMU ARGS...]: the pair, the front-end in MODE; checks the
-# verdicts, prints the guests' lines.
+# verdicts, prints the guests' lines. The back-end's end of the event
+# channel is its manifest's; its driver must be the first domain.
 run_pair() {
     local mode=$1 log=$2 status=0
     shift 2
     build_pair
-    boot "$FRONTEND" "$BACKEND" "$log" \
+    [ "$(manifest_const DRIVER_DOMAIN)" = 1 ] ||
+        die "manifests/xen-domu.dts: xen,driver-domain must be 1 (the front-end is the first xen,domain node)"
+    PORT_B=$(manifest_const EVENT_CHANNEL)
+    [ -n "$PORT_B" ] || die "manifests/xen-domu.dts: no event channel"
+    PORT_B=$PORT_B boot "$FRONTEND" "$BACKEND" "$log" \
         -semihosting-config "enable=on,target=native,arg=xen-frontend,arg=$mode" "$@" || status=$?
     grep -E '^\(d[12]\)' "$log" | sed 's/^(d[12]) //' || true
     [ "$status" -eq 0 ] && grep -q '^(d1) result: [0-9]* checks passed, 0 failed' "$log" || {
@@ -255,8 +266,14 @@ cmd_figures() {
     # trips (the last report).
     grep -E '^\(d2\) scmi-xen: driver reset the device' "$log" | tail -n 1 | sed 's/^(d2) /  back-end, that session: /'
     grep -E '^\(d2\) scmi-xen: driver reset the device' "$log" | tail -n 1 |
-        sed -E 's/.*: ([0-9]+) messages, ([0-9]+) hypercalls.*\), ([0-9]+) counter ticks serving.*/\1 \2 \3/' |
-        awk '{ printf "  back-end: %.2f hypercalls and %d instructions serving per message\n", $2 / $1, $3 / $1 }'
+        sed -E 's/.*: ([0-9]+) messages, ([0-9]+) hypercalls.*\), ([0-9]+) grant-page accesses, ([0-9]+) counter ticks serving.*/\1 \2 \3 \4/' |
+        awk '{ printf "  back-end: %.2f hypercalls, %.1f grant-page accesses (each a GNTTABOP_copy without the mapping cache) and %d instructions serving per message\n", $2 / $1, $3 / $1, $4 / $1 }'
+    echo "The device alone on the host (callgrind; fake hypercalls, the driver's arena behind grants):"
+    if command -v valgrind >/dev/null 2>&1; then
+        cargo run -q --release --locked -p bench --bin bench-xen | head -n 1
+    else
+        echo "  (valgrind not installed: scripts/setup-host.sh tools)"
+    fi
     echo "Image sizes (bytes):"
     size -A "$BACKEND" | awk '$1 ~ /^\.(text|rodata|data|bss|stack)/ { printf "  scmi-xen-domu %-10s %8d\n", $1, $2 }'
     image "$BACKEND" "$OUT/scmi-xen-domu.img" || die "no image of $BACKEND"

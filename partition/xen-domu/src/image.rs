@@ -157,6 +157,8 @@ fn report(s: &Session) {
         .str(" map, ")
         .dec(s.unmaps)
         .str(" unmap), ")
+        .dec(s.accesses)
+        .str(" grant-page accesses, ")
         .dec(s.serve_ticks)
         .str(" counter ticks serving, ")
         .dec(s.dropped)

@@ -17,6 +17,8 @@
 //!   memory outside it.
 //! * [`ffa`]: the device as an FF-A secure partition behind the scripted
 //!   SPMC double, and the normal-world driver bound to it.
+//! * [`xen`]: the device on its Xen bus (`transport-xen`), the driver's
+//!   arena behind grants, fake hypercalls.
 //! * [`loopback`]: the device side. A core behind the virtio-msg handler
 //!   (mailboxes and an event ring in the arena's transport page) or behind
 //!   the virtio-mmio register file (a trapped register page), a doorbell,
@@ -60,6 +62,7 @@ pub mod loopback;
 pub mod mmio_transport;
 pub mod msg_transport;
 pub mod transport;
+pub mod xen;
 
 /// The SCMI agent (crate `scmi-agent`), where the host tests name it.
 pub use ::scmi_agent::agent as scmi_agent;

@@ -8,7 +8,7 @@
 
 #![no_std]
 
-use platform_xen::{Port, Xen, XenError};
+use platform_xen::{Port, SharedInfo, Xen, XenError};
 
 /// Where the granting DomU maps its grant table's frame 0.
 pub const GRANT_TABLE_GPA: u64 = 0x3800_0000;
@@ -54,37 +54,49 @@ pub fn check<X: Xen + Copy>(x: X, who: &str, name: &str, r: Result<(), XenError>
     r.is_ok()
 }
 
-/// The pending-event bit of `port` in the shared info page at `shared`
-/// (`evtchn_pending`, arm64 layout): whether set; cleared if `clear`.
+/// The shared info page at [`SHARED_INFO_GPA`].
 ///
 /// # Safety
 ///
-/// `shared` is the shared info page, mapped (Xen owns it and sets bits
-/// concurrently: accessed atomically).
-pub unsafe fn pending(shared: *mut u8, port: Port, clear: bool) -> bool {
-    use core::sync::atomic::{AtomicU64, Ordering};
-    let word = platform_xen::abi::SHARED_INFO_EVTCHN_PENDING + (port as usize / 64) * 8;
-    // SAFETY: inside the shared info page, 8-byte aligned; the caller's
-    // contract.
-    let w = unsafe { AtomicU64::from_ptr(shared.add(word).cast::<u64>()) };
-    let bit = 1u64 << (port % 64);
-    if clear {
-        w.fetch_and(!bit, Ordering::SeqCst) & bit != 0
-    } else {
-        w.load(Ordering::SeqCst) & bit != 0
+/// The caller mapped it there (`XENMEM_add_to_physmap`); GiB 0 of the
+/// boot map is normal memory.
+pub unsafe fn shared_info() -> SharedInfo {
+    let page = core::ptr::NonNull::new(SHARED_INFO_GPA as usize as *mut u8);
+    // SAFETY: the caller's contract.
+    unsafe { SharedInfo::at(page.unwrap_or(core::ptr::NonNull::dangling())) }
+}
+
+/// Grants `frame` to `dom` as grant `gref` with `flags` (`GTF_*`), in the
+/// grant table's frame 0 at [`GRANT_TABLE_GPA`] (512 entries).
+///
+/// # Safety
+///
+/// The caller mapped that frame there (`XENMEM_add_to_physmap`) and owns
+/// entry `gref` (< 512).
+pub unsafe fn grant(gref: u32, dom: u16, frame: u32, flags: u16) {
+    let e = grant_entry(gref);
+    // SAFETY: the caller's contract. Frame and domain first, then the
+    // flags behind a barrier (grant_table.h: the entry is live once the
+    // flags are written).
+    unsafe {
+        (&raw mut (*e).domid).write_volatile(dom);
+        (&raw mut (*e).frame).write_volatile(frame);
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        (&raw mut (*e).flags).write_volatile(flags);
     }
 }
 
-/// Waits (SCHEDOP_poll) until `port` is pending, then clears it.
-///
-/// # Safety
-///
-/// As for [`pending`].
-pub unsafe fn wait_event<X: Xen>(x: &mut X, shared: *mut u8, port: Port) -> Result<(), XenError> {
-    // Bounded: a peer that never signals ends the wait with an error.
+/// Entry `gref` of the grant table's frame 0 at [`GRANT_TABLE_GPA`].
+pub fn grant_entry(gref: u32) -> *mut platform_xen::abi::GrantEntryV1 {
+    (GRANT_TABLE_GPA as usize as *mut platform_xen::abi::GrantEntryV1).wrapping_add(gref as usize)
+}
+
+/// Waits (SCHEDOP_poll) until `port` is pending, then clears it; gives up
+/// after 1000 polls (a peer that never signals ends the wait with an
+/// error).
+pub fn wait_event<X: Xen>(x: &mut X, shared: SharedInfo, port: Port) -> Result<(), XenError> {
     for _ in 0..1000 {
-        // SAFETY: the caller's contract.
-        if unsafe { pending(shared, port, true) } {
+        if shared.take(port) {
             return Ok(());
         }
         x.poll(&[port], 0)?;

@@ -68,6 +68,7 @@ struct Cache<'a, M, const SLOTS: usize> {
     clock: u64,
     maps: u64,
     unmaps: u64,
+    accesses: u64,
 }
 
 /// Figures of the cache.
@@ -79,6 +80,9 @@ pub struct GrantStats {
     pub unmaps: u64,
     /// Pages mapped now.
     pub mapped: usize,
+    /// Accesses to a granted page (each piece of a read or write, each
+    /// ring index): what `GNTTABOP_copy` would have made hypercalls of.
+    pub accesses: u64,
 }
 
 /// Memory of domain `dom` reached through its grants, at most `SLOTS`
@@ -105,6 +109,7 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
                 clock: 0,
                 maps: 0,
                 unmaps: 0,
+                accesses: 0,
             }),
         }
     }
@@ -116,6 +121,7 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
             maps: c.maps,
             unmaps: c.unmaps,
             mapped: c.slots.iter().flatten().count(),
+            accesses: c.accesses,
         }
     }
 
@@ -153,6 +159,7 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
         };
         let mut c = self.cache.borrow_mut();
         c.clock += 1;
+        c.accesses += 1;
         let now = c.clock;
         if let Some(i) = c
             .slots

@@ -23,7 +23,6 @@
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 mod image {
     use core::fmt::Write;
-    use core::ptr::NonNull;
     use core::sync::atomic::{AtomicU64, Ordering};
     use core::time::Duration;
 
@@ -32,7 +31,7 @@ mod image {
     use firmware_frontend::pair::{Mode, ROUND_TRIPS, mode_from_semihosting};
     use firmware_frontend::{Clock, CoreLink, QUEUE, TIMEOUT, WindowHal, install_at};
     use platform_arm_common::timer;
-    use platform_xen::abi::{self, GrantEntryV1};
+    use platform_xen::abi;
     use platform_xen::{Hvc, Runstate, SharedInfo, SystemClock, Xen};
     use scmi_agent::agent::{AgentOptions, ScmiAgent};
     use scmi_agent::amp_driver::AmpDriver;
@@ -75,13 +74,8 @@ mod image {
     }
 
     fn shared() -> SharedInfo {
-        // SAFETY: `main` mapped our shared info page there first thing
-        // (GiB 0 of the boot map, normal memory); only this vCPU uses it.
-        unsafe {
-            SharedInfo::at(
-                NonNull::new(SHARED_INFO_GPA as usize as *mut u8).unwrap_or(NonNull::dangling()),
-            )
-        }
+        // SAFETY: `main` mapped our shared info page there first thing.
+        unsafe { xen_smoke::shared_info() }
     }
 
     fn ring() {
@@ -110,30 +104,18 @@ mod image {
         clock: Clock { now, idle },
     };
 
-    /// Grant entry `gref` of our table (frame 0, mapped at boot).
-    fn entry(gref: u32) -> *mut GrantEntryV1 {
-        (GRANT_TABLE_GPA as usize as *mut GrantEntryV1).wrapping_add(gref as usize)
-    }
-
     /// Grants `frame` to `dom` as `gref` with `flags`.
     fn grant(gref: u32, dom: u16, frame: u32, flags: u16) {
-        let e = entry(gref);
-        // SAFETY: grant-table frame 0 (mapped in `main`; 512 entries, all
-        // ours to write), frame and domain first, then the flags behind a
-        // barrier, as grant_table.h asks.
-        unsafe {
-            (&raw mut (*e).domid).write_volatile(dom);
-            (&raw mut (*e).frame).write_volatile(frame);
-            core::sync::atomic::fence(Ordering::SeqCst);
-            (&raw mut (*e).flags).write_volatile(flags);
-        }
+        // SAFETY: `main` mapped grant-table frame 0 first thing; its
+        // entries are all ours to write.
+        unsafe { xen_smoke::grant(gref, dom, frame, flags) }
     }
 
     /// Whether the grantee has page `gref` mapped (Xen sets
     /// `GTF_reading`/`GTF_writing` in our entry while it does).
     fn in_use(gref: u32) -> bool {
         // SAFETY: as in `grant`; Xen writes the flags concurrently.
-        let f = unsafe { (&raw const (*entry(gref)).flags).read_volatile() };
+        let f = unsafe { (&raw const (*xen_smoke::grant_entry(gref)).flags).read_volatile() };
         f & (abi::GTF_READING | abi::GTF_WRITING) != 0
     }
 

@@ -6,7 +6,7 @@
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 mod image {
     use aarch64_rt::entry;
-    use platform_xen::abi::{self, GrantEntryV1};
+    use platform_xen::abi;
     use platform_xen::{Hvc, Xen, XenError};
     use xen_smoke::*;
 
@@ -21,7 +21,6 @@ mod image {
 
     fn run(x: &mut Hvc) -> bool {
         let mut ok = true;
-        let shared = SHARED_INFO_GPA as usize as *mut u8;
         ok &= check(
             *x,
             "A",
@@ -37,26 +36,27 @@ mod image {
         let page = (&raw mut GRANTED).cast::<u8>();
         // SAFETY: our own static page, not yet granted.
         unsafe { core::ptr::copy_nonoverlapping(PATTERN.as_ptr(), page, PATTERN.len()) };
-        let entry = (GRANT_TABLE_GPA as usize as *mut GrantEntryV1).wrapping_add(GREF as usize);
         // SAFETY: grant-table frame 0, mapped just above; entry GREF is
-        // ours. Frame and domain first, then the flags, behind a barrier
-        // (grant_table.h: the entry is live once the flags are written).
+        // ours.
         unsafe {
-            (&raw mut (*entry).domid).write_volatile(DOM_B);
-            (&raw mut (*entry).frame).write_volatile((page as u64 >> 12) as u32);
-            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-            (&raw mut (*entry).flags).write_volatile(abi::GTF_PERMIT_ACCESS);
-        }
-        // B says it is ready (its first event), then A signals the grant.
+            grant(
+                GREF,
+                DOM_B,
+                (page as u64 >> 12) as u32,
+                abi::GTF_PERMIT_ACCESS,
+            )
+        };
         // SAFETY: the shared info page, mapped above.
-        ok &= check(*x, "A", "B ready (event on the static channel)", unsafe {
-            wait_event(x, shared, PORT_A)
-        });
+        let shared = unsafe { shared_info() };
+        // B says it is ready (its first event), then A signals the grant.
+        ok &= check(
+            *x,
+            "A",
+            "B ready (event on the static channel)",
+            wait_event(x, shared, PORT_A),
+        );
         ok &= check(*x, "A", "grant signalled", x.send(PORT_A));
-        // SAFETY: as above.
-        ok &= check(*x, "A", "B done (event)", unsafe {
-            wait_event(x, shared, PORT_A)
-        });
+        ok &= check(*x, "A", "B done (event)", wait_event(x, shared, PORT_A));
         let mut got = [0u8; 16];
         // SAFETY: our page; B has unmapped it (it signalled done after).
         unsafe { core::ptr::copy_nonoverlapping(page.add(16), got.as_mut_ptr(), 16) };
