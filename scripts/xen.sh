@@ -213,7 +213,7 @@ run_pair() {
     if grep -q '^(d2) scmi-xen: \(panic\|unexpected\|FAILED\)' "$log"; then
         die "$mode: the back-end failed (log: $log)"
     fi
-    grep -q '^(d2) scmi-xen: driver reset the device' "$log" ||
+    grep -q '^(d2) scmi-xen: reset:' "$log" ||
         die "$mode: the back-end reported no session"
 }
 
@@ -264,9 +264,9 @@ cmd_figures() {
     grep -E '^\(d1\) measure:' "$log" | sed 's/^(d1) /  /'
     # The session the measurement's reset ended: the probe and the round
     # trips (the last report).
-    grep -E '^\(d2\) scmi-xen: driver reset the device' "$log" | tail -n 1 | sed 's/^(d2) /  back-end, that session: /'
-    grep -E '^\(d2\) scmi-xen: driver reset the device' "$log" | tail -n 1 |
-        sed -E 's/.*: ([0-9]+) messages, ([0-9]+) hypercalls.*\), ([0-9]+) grant-page accesses, ([0-9]+) counter ticks serving.*/\1 \2 \3 \4/' |
+    grep -E '^\(d2\) scmi-xen: reset:' "$log" | tail -n 1 | sed 's/^(d2) /  back-end, that session: /'
+    grep -E '^\(d2\) scmi-xen: reset:' "$log" | tail -n 1 |
+        sed -E 's/.*: ([0-9]+) messages, ([0-9]+) hypercalls.*\), ([0-9]+) page accesses, ([0-9]+) ticks serving.*/\1 \2 \3 \4/' |
         awk '{ printf "  back-end: %.2f hypercalls, %.1f grant-page accesses (each a GNTTABOP_copy without the mapping cache) and %d instructions serving per message\n", $2 / $1, $3 / $1, $4 / $1 }'
     echo "The device alone on the host (callgrind; fake hypercalls, the driver's arena behind grants):"
     if command -v valgrind >/dev/null 2>&1; then

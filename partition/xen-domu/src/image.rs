@@ -144,7 +144,7 @@ impl Guest for DomU {
 /// One driver's session ended: what it cost.
 fn report(s: &Session) {
     Console
-        .str("scmi-xen: driver reset the device: ")
+        .str("scmi-xen: reset: ")
         .dec(s.messages)
         .str(" messages, ")
         .dec(s.hypercalls())
@@ -158,11 +158,11 @@ fn report(s: &Session) {
         .dec(s.unmaps)
         .str(" unmap), ")
         .dec(s.accesses)
-        .str(" grant-page accesses, ")
+        .str(" page accesses, ")
         .dec(s.serve_ticks)
-        .str(" counter ticks serving, ")
+        .str(" ticks serving, ")
         .dec(s.dropped)
-        .str(" dropped; its pages unmapped\n");
+        .str(" dropped; pages unmapped\n");
 }
 
 fn main(_: u64, _: u64, _: u64, _: u64) -> ! {

@@ -155,13 +155,38 @@ mod image {
         AmpDriver::connect(view, CHANNEL.0, CHANNEL.1, LINK, Revision::V2, TIMEOUT).ok()
     }
 
-    /// The restart: the driver resets the device; the back-end unmaps
-    /// every page of ours but the channel's (which it reads at each tick),
-    /// and a fresh probe finds a fresh device.
+    /// Whether an SCMI notification arrives on `a`'s eventq within `limit`.
+    fn notified<T: Transport>(
+        a: &mut ScmiAgent<T, WindowHal, QUEUE, QUEUE>,
+        limit: Duration,
+    ) -> bool {
+        let start = now();
+        while now() - start < limit {
+            if !a.drain_events().is_empty() {
+                return true;
+            }
+            idle();
+        }
+        false
+    }
+
+    /// The restart: a first driver leaves sensor 0's SENSOR_UPDATE
+    /// notifications on (and sees one), then resets the device; the
+    /// back-end must unmap every page of ours but the channel's (which it
+    /// reads at each tick), a fresh probe must find a fresh device, and
+    /// none of the first driver's notifications may reach the second.
     fn restart(view: &'static FixedWindow<'static>, c: &mut Checks<'_>) {
-        let Some(mut d) = connect(view) else {
+        let Some(d) = connect(view) else {
             return c.check(false, "restart: the device came back");
         };
+        let mut first = agent(d);
+        let on = first.callw(0x15, 0xB, &[0, 1], 0).status == 0;
+        let seen = notified(&mut first, Duration::from_secs(2));
+        c.check(
+            on && seen,
+            "restart: the first driver's SENSOR_UPDATE notifications arrive",
+        );
+        let mut d = first.into_transport();
         d.set_status(DeviceStatus::empty());
         let start = now();
         let held = |g: &u32| in_use(*g);
@@ -181,11 +206,22 @@ mod image {
             status == 0 && p.complaints.is_empty(),
             "restart: a fresh probe finds a fresh device",
         );
+        let leaked = notified(&mut a, Duration::from_millis(500));
+        c.check(
+            !leaked,
+            "restart: none of the first driver's notifications reach the second",
+        );
         let _ = writeln!(
             c.out,
-            "restart: device reset, {still} pages still mapped by the back-end, status {status:#x}, probe: {} protocols, {} complaints",
+            "restart: the first driver left SENSOR_UPDATE on ({}) and reset the device",
+            if seen { "one arrived" } else { "none arrived" },
+        );
+        let _ = writeln!(
+            c.out,
+            "restart: {still} pages still mapped, status {status:#x}, probe: {} protocols, {} complaints, notifications: {}",
             p.base.protocols.len(),
-            p.complaints.len()
+            p.complaints.len(),
+            if leaked { "some" } else { "none" }
         );
     }
 
@@ -274,6 +310,39 @@ mod image {
         }
     }
 
+    /// Events before the channel page exists, then a storm of them; then
+    /// the channel page granted read-only, and an event: the back-end
+    /// cannot map it writable, so it must not publish there, and must wait
+    /// for the real grant. Whether the page stayed untouched.
+    fn before_grants(base: usize) -> bool {
+        for _ in 0..64 {
+            ring();
+        }
+        grant(
+            FIRST_GREF,
+            DOM_BACKEND,
+            (base >> 12) as u32,
+            abi::GTF_PERMIT_ACCESS | abi::GTF_READONLY,
+        );
+        ring();
+        let start = now();
+        while now() - start < Duration::from_millis(50) {
+            idle();
+        }
+        // SAFETY: the pool's first word, ours; only read.
+        let magic = unsafe { core::ptr::read_volatile(base as *const u64) };
+        let _ = writeln!(
+            Console,
+            "hostile: 65 events before any grant, then the channel page read-only: {}",
+            if magic == 0 {
+                "nothing published, the back-end waits"
+            } else {
+                "PUBLISHED"
+            }
+        );
+        magic == 0
+    }
+
     fn main(_dtb: u64, _: u64, _: u64, _: u64) -> ! {
         let mut out = Console;
         let mode = mode_from_semihosting();
@@ -286,14 +355,13 @@ mod image {
             .is_ok();
         ok &= Hvc.register_runstate(0, &RUNSTATE).is_ok();
         XEN_TIME.observe(RUNSTATE.entered_ns(), now().as_nanos() as u64);
-        if mode == Mode::Hostile {
-            // Out of order: events before the channel page exists, then a
-            // storm of them; the back-end must wait for the grant.
-            for _ in 0..64 {
-                ring();
-            }
-        }
         let base = (&raw mut POOL) as usize;
+        // The hostile run's first attack: out of order.
+        let early = if mode == Mode::Hostile {
+            before_grants(base)
+        } else {
+            true
+        };
         for i in 0..POOL_PAGES {
             grant(
                 FIRST_GREF + i as u32,
@@ -351,6 +419,16 @@ mod image {
                 c.o
             }
         };
+        let mut o = o;
+        if !early {
+            o.failed += 1;
+            let _ = writeln!(
+                out,
+                "FAIL: the back-end published its channel in a page granted read-only"
+            );
+        } else if mode == Mode::Hostile {
+            o.passed += 1;
+        }
         let pass = ok && o.failed == 0;
         if !ok {
             let _ = writeln!(
