@@ -131,7 +131,10 @@ impl Guest for DomU {
         self.0.take(port)
     }
     fn now_ns(&self) -> u64 {
-        timer::since_boot().as_nanos() as u64
+        // Whole-number arithmetic (no `Duration`, whose constructor can
+        // panic): ns = ticks * 10^9 / frequency, in 128 bits.
+        let hz = u128::from(timer::frequency().max(1));
+        (u128::from(timer::counter()) * 1_000_000_000 / hz) as u64
     }
     fn entered_ns(&self) -> Option<u64> {
         RUNSTATE.entered_ns()

@@ -116,7 +116,11 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
 
     /// What the cache did so far.
     pub fn stats(&self) -> GrantStats {
-        let c = self.cache.borrow();
+        // Nothing else borrows the cache while a caller can ask (an access
+        // holds it only inside `with_page`).
+        let Ok(c) = self.cache.try_borrow() else {
+            return GrantStats::default();
+        };
         GrantStats {
             maps: c.maps,
             unmaps: c.unmaps,
@@ -129,7 +133,9 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
     /// nothing of its memory stays mapped). Errors are counted, not
     /// returned: the slots are free either way.
     pub fn release_all(&self) -> usize {
-        let mut c = self.cache.borrow_mut();
+        let Ok(mut c) = self.cache.try_borrow_mut() else {
+            return 0;
+        };
         let mut failed = 0;
         let Cache {
             mapper,
@@ -157,7 +163,9 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
             addr: grant_address(gref, 0),
             len: PAGE,
         };
-        let mut c = self.cache.borrow_mut();
+        // Never borrowed twice (`f` does not reach the memory again); a
+        // refusal, not a panic, if it ever were.
+        let mut c = self.cache.try_borrow_mut().map_err(|_| refused)?;
         c.clock += 1;
         c.accesses += 1;
         let now = c.clock;
@@ -166,7 +174,7 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
             .iter()
             .position(|s| s.as_ref().is_some_and(|s| s.gref == gref))
         {
-            let slot = c.slots[i].as_mut().ok_or(refused)?;
+            let slot = c.slots.get_mut(i).and_then(Option::as_mut).ok_or(refused)?;
             slot.used = now;
             return f(&slot.mapped.page);
         }
@@ -181,7 +189,7 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
                     .filter_map(|(i, s)| s.as_ref().map(|s| (i, s.used)))
                     .min_by_key(|&(_, used)| used)
                     .ok_or(refused)?;
-                let old = c.slots[i].take().ok_or(refused)?;
+                let old = c.slots.get_mut(i).and_then(Option::take).ok_or(refused)?;
                 c.unmaps += 1;
                 // An unmap that fails leaves the slot unusable: refuse.
                 c.mapper.unmap(old.mapped).map_err(|_| refused)?;
@@ -190,7 +198,7 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GrantMemory<'a, M, SLOTS> {
         };
         let mapped = c.mapper.map(i, self.dom, gref, true).map_err(|_| refused)?;
         c.maps += 1;
-        let slot = c.slots[i].insert(Slot {
+        let slot = c.slots.get_mut(i).ok_or(refused)?.insert(Slot {
             gref,
             mapped,
             used: now,
@@ -232,7 +240,11 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GuestMemory for GrantMemory<'a,
             self.check_range(addr, buf.len() as u64, 1)?;
         }
         Self::pieces(addr, buf.len() as u64, |gref, off, at, n| {
-            self.with_page(gref, |p| p.read(off, &mut buf[at..at + n]))
+            let part = buf.get_mut(at..at + n).ok_or(MemoryError::OutOfRange {
+                addr,
+                len: n as u64,
+            })?;
+            self.with_page(gref, |p| p.read(off, part))
         })
     }
 
@@ -241,7 +253,11 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GuestMemory for GrantMemory<'a,
             self.check_range(addr, data.len() as u64, 1)?;
         }
         Self::pieces(addr, data.len() as u64, |gref, off, at, n| {
-            self.with_page(gref, |p| p.write(off, &data[at..at + n]))
+            let part = data.get(at..at + n).ok_or(MemoryError::OutOfRange {
+                addr,
+                len: n as u64,
+            })?;
+            self.with_page(gref, |p| p.write(off, part))
         })
     }
 
