@@ -153,23 +153,21 @@ step "FF-A figures: sizes, glue lines, instructions per round trip (figures, not
 scripts/ffa.sh figures
 done_step "ffa figures"
 
-step "miri: virtio-backend (all unsafe lives in its memory module)"
-# The library allocates nothing (no_std, no alloc); only test helpers leak
-# (Box::leak to hand out 'static responses), so leak reports are noise.
-MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-ignore-leaks" cargo +nightly miri test -p virtio-backend 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "miri"
-n=$(count_passed "$LOG" "miri")
-# The stage-1 table pool of the FF-A partition (pointer arithmetic over a
-# static pool): its host tests under Miri.
-MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-ignore-leaks" cargo +nightly miri test -p platform-qemu-virt stage1 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "miri stage1"
-n2=$(count_passed "$LOG" "miri stage1")
-# platform-xen's guest pages (the shared info page's pending bits, read
-# atomically through a raw pointer; the runstate area).
-MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-ignore-leaks" cargo +nightly miri test -p platform-xen 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "miri platform-xen"
-n3=$(count_passed "$LOG" "miri platform-xen")
-done_step "miri virtio-backend, stage1, platform-xen" "$n + $n2 + $n3 tests passed"
+step "miri: the crates with unsafe code (virtio-backend's memory module, the stage-1 pool, platform-xen's guest pages)"
+# virtio-backend: all its unsafe lives in its memory module. The stage-1
+# table pool of the FF-A partition: pointer arithmetic over a static pool.
+# platform-xen: the shared info page's pending bits, read atomically through
+# a raw pointer, and the runstate area. The libraries allocate nothing; only
+# test helpers leak (Box::leak to hand out 'static values), so leak reports
+# are noise.
+counts=""
+for target in "virtio-backend" "platform-qemu-virt stage1" "platform-xen"; do
+    # shellcheck disable=SC2086 # package and test filter
+    MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-ignore-leaks" cargo +nightly miri test -p $target 2>&1 | tee "$LOG"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || die "miri $target"
+    counts="${counts:+$counts + }$(count_passed "$LOG" "miri $target")"
+done
+done_step "miri virtio-backend, stage1, platform-xen" "$counts tests passed"
 
 step "demo: virtio-drivers front-end against our device core"
 cargo run --release --locked -p frontend-tests --example demo

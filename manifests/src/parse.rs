@@ -669,22 +669,19 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
             Transport::VirtioMsgFfa => {
                 // Everything arrives through the SPMC: messages in FF-A
                 // calls, memory as FF-A shares the driver names.
-                for p in [
-                    "shared-window",
-                    "mmio-base",
-                    "doorbell",
-                    "interrupts",
-                    "socket",
-                    "channel",
-                    "channel-geometry",
-                ] {
-                    if c.has(p) {
-                        return c.prop_err(
-                            p,
-                            "not used with virtio-msg-ffa (messages arrive in FF-A calls, memory as FF-A shares)",
-                        );
-                    }
-                }
+                unused(
+                    c,
+                    &[
+                        "shared-window",
+                        "mmio-base",
+                        "doorbell",
+                        "interrupts",
+                        "socket",
+                        "channel",
+                        "channel-geometry",
+                    ],
+                    "virtio-msg-ffa (messages arrive in FF-A calls, memory as FF-A shares)",
+                )?;
                 match max_areas {
                     Some(1..=16) => {}
                     Some(n) => {
@@ -697,32 +694,22 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
                     }
                 }
             }
-            Transport::VirtioMsgXen => {
-                for p in [
+            Transport::VirtioMsgXen => unused(
+                c,
+                &[
                     "shared-window",
                     "mmio-base",
                     "doorbell",
                     "interrupts",
                     "socket",
-                ] {
-                    if c.has(p) {
-                        return c.prop_err(
-                            p,
-                            "not used with virtio-msg-xen (the driver grants the channel page and its memory; events travel on the event channel)",
-                        );
-                    }
-                }
-            }
-            Transport::VhostUser => {
-                for p in ["shared-window", "mmio-base", "doorbell", "interrupts"] {
-                    if c.has(p) {
-                        return c.prop_err(
-                            p,
-                            "not used with vhost-user (memory and kicks arrive over the socket)",
-                        );
-                    }
-                }
-            }
+                ],
+                "virtio-msg-xen (the driver grants the channel page and its memory; events travel on the event channel)",
+            )?,
+            Transport::VhostUser => unused(
+                c,
+                &["shared-window", "mmio-base", "doorbell", "interrupts"],
+                "vhost-user (memory and kicks arrive over the socket)",
+            )?,
             Transport::VirtioMmio | Transport::VirtioMsg => {
                 if socket.is_some() {
                     return c.prop_err("socket", "only vhost-user devices have a socket");
@@ -770,6 +757,15 @@ fn virtio(n: &Node, scmi: &Scmi) -> Res<Vec<VirtioDevice>> {
         });
     }
     Ok(out)
+}
+
+/// Refuses the first of `props` the device has: not used with `transport`
+/// (a transport name and why).
+fn unused(c: &Node, props: &[&str], transport: &str) -> Res<()> {
+    match props.iter().find(|p| c.has(p)) {
+        Some(p) => c.prop_err(p, format_args!("not used with {transport}")),
+        None => Ok(()),
+    }
 }
 
 /// The `xen,*` properties of a virtio-msg-xen device (and none on any

@@ -59,6 +59,31 @@ pub mod callgrind {
     /// runs the measured code instead of measuring it.
     pub const WORKER: &str = "__worker";
 
+    /// The `main` of a callgrind benchmark binary `name`: as a worker
+    /// (first argument [`WORKER`]) runs `worker` on the rest; otherwise
+    /// `measure` with `--iterations N` (default `iterations`). Errors and
+    /// the usage go to stderr with a failing status.
+    pub fn main(
+        name: &str,
+        iterations: u64,
+        worker: fn(&[String]) -> Result<(), String>,
+        measure: fn(u64) -> Result<(), String>,
+    ) -> std::process::ExitCode {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let result = match args.first().map(String::as_str) {
+            Some(WORKER) => worker(&args[1..]),
+            _ => crate::args::parse_count(&args, "--iterations", iterations).and_then(measure),
+        };
+        match result {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                eprintln!("usage: {name} [--iterations N]");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+
     /// Extracts the total of the first event (`Ir`) from a callgrind output
     /// file: the `totals:` line, or failing that the `summary:` line.
     pub fn parse_callgrind_total(text: &str) -> Result<u64, String> {

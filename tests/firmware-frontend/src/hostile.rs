@@ -19,7 +19,7 @@ use virtio_drivers::transport::{DeviceStatus, InterruptStatus, Transport};
 
 use virtio_drivers::{BufferDirection, Hal};
 
-use crate::{Clock, QUEUE, TIMEOUT};
+use crate::{Checks, Clock, QUEUE, TIMEOUT};
 
 /// `VIRTIO_F_VERSION_1`.
 const VERSION_1: u64 = 1 << 32;
@@ -44,22 +44,6 @@ impl Garbage {
         for c in b.chunks_mut(4) {
             let w = self.next().to_le_bytes();
             c.copy_from_slice(&w[..c.len()]);
-        }
-    }
-}
-
-struct Attack<W: Write> {
-    out: W,
-    o: Outcome,
-}
-
-impl<W: Write> Attack<W> {
-    fn check(&mut self, ok: bool, what: &str) {
-        if ok {
-            self.o.passed += 1;
-        } else {
-            self.o.failed += 1;
-            let _ = writeln!(self.out, "FAIL: {what}");
         }
     }
 }
@@ -98,7 +82,7 @@ pub fn run<H: Hal, M: GuestMemory + Clone, L: Link, W: Write>(
     clock: Clock,
     out: W,
 ) -> Outcome {
-    let mut a = Attack {
+    let mut a = Checks {
         out,
         o: Outcome::default(),
     };

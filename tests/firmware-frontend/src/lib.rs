@@ -86,6 +86,26 @@ impl Link for CoreLink {
     }
 }
 
+/// Checks counted into an [`Outcome`]; a failed one is reported on `out`.
+pub struct Checks<W: Write> {
+    /// Where failures are reported.
+    pub out: W,
+    /// The count so far.
+    pub o: Outcome,
+}
+
+impl<W: Write> Checks<W> {
+    /// Counts one check; reports it on `out` if it failed.
+    pub fn check(&mut self, ok: bool, what: &str) {
+        if ok {
+            self.o.passed += 1;
+        } else {
+            self.o.failed += 1;
+            let _ = writeln!(self.out, "FAIL: {what}");
+        }
+    }
+}
+
 /// How long the front-end waits for the device before it fails the run.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -29,14 +29,13 @@ mod image {
     use aarch64_rt::entry;
     use firmware_frontend::hostile::{self, foreign_chains};
     use firmware_frontend::pair::{Mode, ROUND_TRIPS, mode_from_semihosting};
-    use firmware_frontend::{Clock, CoreLink, QUEUE, TIMEOUT, WindowHal, install_at};
+    use firmware_frontend::{Checks, Clock, CoreLink, QUEUE, TIMEOUT, WindowHal, install_at};
     use platform_arm_common::timer;
     use platform_xen::abi;
     use platform_xen::{Hvc, Runstate, SharedInfo, SystemClock, Xen};
     use scmi_agent::agent::{AgentOptions, ScmiAgent};
     use scmi_agent::amp_driver::AmpDriver;
     use scmi_agent::probe::Prober;
-    use scmi_agent::tour::Outcome;
     use transport_xen::grant::grant_address;
     use virtio_backend::FixedWindow;
     use virtio_backend::msg::Revision;
@@ -119,22 +118,6 @@ mod image {
         f & (abi::GTF_READING | abi::GTF_WRITING) != 0
     }
 
-    struct Checks<'o> {
-        out: &'o mut Console,
-        o: Outcome,
-    }
-
-    impl Checks<'_> {
-        fn check(&mut self, ok: bool, what: &str) {
-            if ok {
-                self.o.passed += 1;
-            } else {
-                self.o.failed += 1;
-                let _ = writeln!(self.out, "FAIL: {what}");
-            }
-        }
-    }
-
     fn agent<M: virtio_backend::GuestMemory>(
         d: AmpDriver<M, CoreLink>,
     ) -> ScmiAgent<AmpDriver<M, CoreLink>, WindowHal, QUEUE, QUEUE> {
@@ -175,7 +158,7 @@ mod image {
     /// back-end must unmap every page of ours but the channel's (which it
     /// reads at each tick), a fresh probe must find a fresh device, and
     /// none of the first driver's notifications may reach the second.
-    fn restart(view: &'static FixedWindow<'static>, c: &mut Checks<'_>) {
+    fn restart(view: &'static FixedWindow<'static>, c: &mut Checks<&mut Console>) {
         let Some(d) = connect(view) else {
             return c.check(false, "restart: the device came back");
         };
@@ -229,7 +212,7 @@ mod image {
     /// `-icount shift=4` with the Cortex-A57's 62.5 MHz counter, a tick is
     /// an instruction on whichever vCPU runs); then a reset, so the
     /// back-end reports what the session cost it.
-    fn measure(view: &'static FixedWindow<'static>, c: &mut Checks<'_>) {
+    fn measure(view: &'static FixedWindow<'static>, c: &mut Checks<&mut Console>) {
         let Some(d) = connect(view) else {
             return c.check(false, "measure: the device came back");
         };
@@ -263,7 +246,7 @@ mod image {
     }
 
     /// The Xen-specific attacks: buffers the back-end cannot map.
-    fn foreign(view: &'static FixedWindow<'static>, c: &mut Checks<'_>) {
+    fn foreign(view: &'static FixedWindow<'static>, c: &mut Checks<&mut Console>) {
         let first_bad = FIRST_GREF + POOL_PAGES as u32;
         // SAFETY: only the address of the pool is taken.
         let ours = ((&raw const POOL) as usize >> 12) as u32;

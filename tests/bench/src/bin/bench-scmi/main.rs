@@ -34,26 +34,13 @@ mod scmi;
 
 use std::process::ExitCode;
 
-use bench::args::parse_count;
-use bench::callgrind::{WORKER, callgrind_run, callgrind_setup};
+use bench::callgrind::{callgrind_run, callgrind_setup};
 
 /// Default number of measured SCMI round trips per command and part.
 const DEFAULT_ITERATIONS: u64 = 100_000;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some(WORKER) => worker(&args[1..]),
-        _ => parse_count(&args, "--iterations", DEFAULT_ITERATIONS).and_then(measure_scmi),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("usage: bench-scmi [--iterations N]");
-            ExitCode::FAILURE
-        }
-    }
+    bench::callgrind::main("bench-scmi", DEFAULT_ITERATIONS, worker, measure_scmi)
 }
 
 /// Worker mode: `__worker scmi <command> <setup> <part> <iterations>` runs

@@ -20,7 +20,6 @@
 
 use std::process::ExitCode;
 
-use bench::args::parse_count;
 use bench::callgrind::{WORKER, callgrind_run, callgrind_setup};
 use frontend_tests::arena::ARENA_SIZE;
 use frontend_tests::xen::{agent, connect, install, turn, with_bus};
@@ -33,19 +32,7 @@ const WARM_UP: u64 = 16;
 const SENSOR: (u8, u8) = (0x15, 0x06);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some(WORKER) => worker(&args[1..]),
-        _ => parse_count(&args, "--iterations", DEFAULT_ITERATIONS).and_then(measure),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("usage: bench-xen [--iterations N]");
-            ExitCode::FAILURE
-        }
-    }
+    bench::callgrind::main("bench-xen", DEFAULT_ITERATIONS, worker, measure)
 }
 
 /// Worker mode: `__worker xen <iterations>`.
