@@ -143,19 +143,7 @@ heap_symbols() { nm -C "$(product_elf "$1")" | grep -Ec '__rust_alloc|__rg_alloc
 # check_panics MACHINE: every function of ours that can reach a panic in the
 # product image must be in partition/panic-allowlist.txt with its reason.
 check_panics() {
-    local m=$1 elf list f n=0
-    elf=$(product_elf "$m")
-    list=$(scripts/panic-sites.sh --ours "$elf" | cut -f1 | sort -u)
-    while IFS= read -r f; do
-        [ -n "$f" ] || continue
-        n=$((n + 1))
-        if ! awk -F'\t' -v m="$m" -v f="$f" '$1 == m && $2 == f {found = 1} END {exit !found}' \
-            "$REPO/partition/panic-allowlist.txt"; then
-            scripts/panic-sites.sh "$elf" | grep -F "$f" >&2 || true
-            die "$m: $f can reach a panic and is not in partition/panic-allowlist.txt"
-        fi
-    done <<<"$list"
-    printf '%s: functions of ours that can reach a panic: %d, all in partition/panic-allowlist.txt\n' "$m" "$n"
+    scripts/panic-sites.sh --check "$1" "$(product_elf "$1")" || die "$1: panic sites"
 }
 
 cmd_demo() {

@@ -5,6 +5,12 @@
 #   scripts/panic-sites.sh --ours ELF     the lines of functions of our crates
 #   scripts/panic-sites.sh --count ELF    number of distinct functions of our
 #                                         crates that reach a panic
+#   scripts/panic-sites.sh --check MACHINE ELF
+#                                         the gate of the product images: every
+#                                         function of ours that reaches a panic
+#                                         must be in partition/panic-allowlist.txt
+#                                         under MACHINE, with its reason; fails
+#                                         naming the first that is not
 #
 # DESIGN.md, rules of the house: "Firmware paths must not panic". The
 # compiler proves many checks away; those it cannot prove leave a branch to a
@@ -40,24 +46,41 @@
 # (unwrap_failed -> panic -> panic_fmt) are not listed.
 #
 # --count prints only how many distinct FUNCTION names of our crates
-# (virtio_backend, scmi_server, virtio_scmi, platform_sim, transport_shmem,
-# scmi_fw_*, platform_qemu_virt, platform_mps3_an536; a trait impl
+# (virtio_backend, scmi_server, virtio_scmi, platform_*, transport_*,
+# scmi_fw_*, scmi_sp_*, scmi_xen_*; a trait impl
 # "<our::Type as Trait>::f" counts as ours) appear. core, compiler_builtins,
 # the runtimes (aarch64_rt, aarch32_rt: their default exception handlers
 # panic by design) and third-party crates (arm_gic, safe_mmio, ...) are left
 # out of the count, not out of the list.
 #
-# Exits 0 whatever it finds (it is a report, not a gate); non-zero only if
-# the ELF or a disassembler is missing.
+# Exits 0 whatever it finds (it is a report, not a gate; --check is the
+# gate); non-zero only if the ELF or a disassembler is missing.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--count | --ours] ELF" >&2; exit 2; }
+usage() { echo "usage: $0 [--count | --ours | --check MACHINE] ELF" >&2; exit 2; }
 
 COUNT=0
 OURS=0
 case "${1:-}" in
     --count) COUNT=1; shift ;;
     --ours) OURS=1; shift ;;
+    --check)
+        [ $# -eq 3 ] || usage
+        machine=$2 elf=$3 n=0
+        allow="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/partition/panic-allowlist.txt"
+        list=$("$0" --ours "$elf" | cut -f1 | sort -u)
+        while IFS= read -r f; do
+            [ -n "$f" ] || continue
+            n=$((n + 1))
+            if ! awk -F'\t' -v m="$machine" -v f="$f" '$1 == m && $2 == f {found = 1} END {exit !found}' "$allow"; then
+                "$0" "$elf" | grep -F "$f" >&2 || true
+                echo "$machine: $f can reach a panic and is not in partition/panic-allowlist.txt" >&2
+                exit 1
+            fi
+        done <<<"$list"
+        printf '%s: functions of ours that can reach a panic: %d, all in partition/panic-allowlist.txt\n' "$machine" "$n"
+        exit 0
+        ;;
 esac
 [ $# -eq 1 ] || usage
 ELF=$1
@@ -122,7 +145,7 @@ function is_transparent(p,    o) {
     return o == "core" || o == "alloc"
 }
 function ours(p) {
-    return owner(p) ~ /^(virtio_backend|scmi_server|virtio_scmi|platform_sim|transport_shmem|scmi_fw_.*|platform_qemu_virt|platform_mps3_an536|kmain|kmain_secondary)$/
+    return owner(p) ~ /^(virtio_backend|scmi_server|virtio_scmi|platform_.*|transport_.*|scmi_fw_.*|scmi_sp_.*|scmi_xen_.*|kmain|kmain_secondary)$/
 }
 # AArch32 mapping symbols ($a code, $d data, $t Thumb) are no functions.
 function is_mapping(name) { return name ~ /^\$[adtx](\..*)?$/ }

@@ -1387,10 +1387,11 @@ impl<const AREAS: usize> FfaBus<AREAS> {
                 // PoC driver: the answer is one pending event frame as it
                 // is, or the empty EVENT_POLL response.
                 let room = out.len().min(FFA_MAX_MSG_SIZE);
-                // `room` <= out.len(): the slice is in bounds.
-                let polled = match host.next_event(&mut out[..room]) {
+                // `room` <= out.len(): `get_mut` always gives the window
+                // (`get`, not indexing: no panic path in a firmware image).
+                let polled = match out.get_mut(..room).and_then(|w| host.next_event(w)) {
                     None => Polled::Empty,
-                    Some(n) if n <= room && is_event_frame(&out[..n]) => {
+                    Some(n) if n <= room && out.get(..n).is_some_and(is_event_frame) => {
                         return Handled {
                             response_len: Some(n),
                             outcome: Outcome::Served,

@@ -142,7 +142,9 @@ impl Board<'static, REGIONS> for SpBoard {
     }
 
     fn now_ms(&self) -> u64 {
-        timer::since_boot().as_millis() as u64
+        // Whole-number arithmetic (no `Duration`, whose constructor can
+        // panic): the same milliseconds, rounded down.
+        timer::ticks_to_ms(timer::counter(), timer::frequency())
     }
 }
 
@@ -160,10 +162,15 @@ mod symbols {
 
 /// The partition's own map: the boot area read-only, code read-only and
 /// executable, read-only data, and data, bss and stacks read-write, all
-/// secure; everything else unmapped until retrieved.
-fn stage1() -> Result<Stage1<TABLES>, FfaError> {
+/// secure; everything else unmapped until retrieved. A map that does not
+/// fit ends the partition (FFA_ERROR NO_MEMORY) before it is dropped:
+/// `aarch64-paging` panics when an active map is dropped, and this one
+/// never is.
+fn stage1() -> Stage1<TABLES> {
     let addr = |s: *const u8| s as u64;
-    let tables = NonNull::new(&raw mut POOL).ok_or(FfaError::NoMemory)?;
+    let Some(tables) = NonNull::new(&raw mut POOL) else {
+        abort::<Smc>(FfaError::NoMemory)
+    };
     // SAFETY: the pool is a static of the image (mapped at its own
     // address, read-write, by the boot map and by the map built here);
     // this is its only user.
@@ -189,12 +196,11 @@ fn stage1() -> Result<Stage1<TABLES>, FfaError> {
         (rodata, ro.union(xn)),
         (data, NORMAL_MEMORY.union(xn)),
     ] {
-        if range.1 > range.0 {
-            s.map(range.0, range.1 - range.0, attrs)
-                .map_err(|_| FfaError::NoMemory)?;
+        if range.1 > range.0 && s.map(range.0, range.1 - range.0, attrs).is_err() {
+            abort::<Smc>(FfaError::NoMemory)
         }
     }
-    Ok(s)
+    s
 }
 
 /// The manifest the boot information at `x0` names, if it is ours.
@@ -228,10 +234,7 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         out.str("scmi-sp: the boot information does not lead to this partition's manifest\n");
         abort::<Smc>(e)
     }
-    let stage1 = match stage1() {
-        Ok(s) => s,
-        Err(e) => abort::<Smc>(e),
-    };
+    let stage1 = stage1();
     // SAFETY: the map covers the image (code, data, bss, stacks, the
     // RX/TX pages and the pool, all inside `data`) and the boot area with
     // the attributes they had in the boot map, minus write and execute

@@ -23,14 +23,33 @@ const NARROW: usize = 16;
 pub const WIDE: usize = 32;
 
 fn get(buf: &[u8], at: usize) -> Option<usize> {
-    let b = buf.get(at..at + 4)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    let b = buf.get(at..)?.first_chunk::<4>()?;
+    Some(u32::from_le_bytes(*b) as usize)
 }
 
 fn put(buf: &mut [u8], at: usize, v: usize) -> Option<()> {
-    buf.get_mut(at..at + 4)?
-        .copy_from_slice(&u32::try_from(v).ok()?.to_le_bytes());
+    *buf.get_mut(at..)?.first_chunk_mut::<4>()? = u32::try_from(v).ok()?.to_le_bytes();
     Some(())
+}
+
+/// `buf.copy_within(src..src + n, dst)` without its panic: `None`, and
+/// nothing moved, unless both ranges lie inside `buf`.
+fn move_within(buf: &mut [u8], src: usize, n: usize, dst: usize) -> Option<()> {
+    if src.checked_add(n)? > buf.len() || dst.checked_add(n)? > buf.len() {
+        return None;
+    }
+    let one = |buf: &mut [u8], i: usize| {
+        let b = *buf.get(src + i)?;
+        *buf.get_mut(dst + i)? = b;
+        Some(())
+    };
+    // The ranges may overlap: a move up copies from the end, a move down
+    // from the start, so that no byte is overwritten before it moved.
+    if dst > src {
+        (0..n).rev().try_for_each(|i| one(buf, i))
+    } else {
+        (0..n).try_for_each(|i| one(buf, i))
+    }
 }
 
 /// Converts the descriptor in `buf[..len]` between access-descriptor
@@ -43,43 +62,48 @@ fn relayout(buf: &mut [u8], len: usize, from: usize, to: usize) -> Option<usize>
     let count = get(buf, COUNT_AT)?;
     let array = get(buf, ARRAY_AT)?;
     let old_end = array.checked_add(count.checked_mul(from)?)?;
-    let new_end = array + count * to;
-    let new_len = (len + new_end).checked_sub(old_end)?;
+    let new_end = array.checked_add(count.checked_mul(to)?)?;
+    let new_len = len.checked_add(new_end)?.checked_sub(old_end)?;
     if old_end > len || new_len > buf.len() || count == 0 {
         return None;
     }
     // What follows the array (the composite descriptor) moves with its
     // end: first when the array grows, last when it shrinks, so that
     // nothing is overwritten before it moved.
+    let tail = len - old_end;
     if to > from {
-        buf.copy_within(old_end..len, new_end);
+        move_within(buf, old_end, tail, new_end)?;
     }
-    // The descriptors, in the order that never overwrites one not yet moved.
-    let moved = |buf: &[u8], i: usize| {
-        let o = array + i * from;
-        let n = array + i * to;
-        let mut d = [0u8; WIDE];
-        d[..8].copy_from_slice(&buf[o..o + 8]);
-        // The 8 reserved bytes end the descriptor in both layouts.
-        d[to - 8..to].copy_from_slice(&buf[o + from - 8..o + from]);
-        let composite = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) as usize;
+    // Descriptor `i`: its first 8 bytes (endpoint, permissions, flags,
+    // composite offset) and the 8 reserved bytes that end it in both
+    // layouts, taken before its new place is written; the bytes between
+    // are zero when widened, dropped when narrowed.
+    let moved = |buf: &mut [u8], i: usize| {
+        let old = buf.get(array + i * from..)?.get(..from)?;
+        let head = *old.first_chunk::<8>()?;
+        let reserved = *old.last_chunk::<8>()?;
+        let new = buf.get_mut(array + i * to..)?.get_mut(..to)?;
+        new.fill(0);
+        *new.first_chunk_mut::<8>()? = head;
+        *new.last_chunk_mut::<8>()? = reserved;
+        let composite = get(new, 4)?;
         if composite != 0 {
-            let c = (composite + new_end).checked_sub(old_end)?;
-            d[4..8].copy_from_slice(&u32::try_from(c).ok()?.to_le_bytes());
+            put(
+                new,
+                4,
+                composite.checked_add(new_end)?.checked_sub(old_end)?,
+            )?;
         }
-        Some((n, d))
+        Some(())
     };
-    let order: &mut dyn Iterator<Item = usize> = if to > from {
-        &mut (0..count).rev()
+    // The descriptors, in the order that never overwrites one not yet moved.
+    if to > from {
+        (0..count).rev().try_for_each(|i| moved(buf, i))?;
     } else {
-        &mut (0..count)
-    };
-    for i in order {
-        let (n, d) = moved(buf, i)?;
-        buf[n..n + to].copy_from_slice(&d[..to]);
+        (0..count).try_for_each(|i| moved(buf, i))?;
     }
     if to < from {
-        buf.copy_within(old_end..len, new_end);
+        move_within(buf, old_end, tail, new_end)?;
     }
     put(buf, SIZE_AT, to)?;
     Some(new_len)
@@ -162,6 +186,22 @@ mod tests {
         let (d, _, c) = MemTransactionDesc::unpack(&b[..m]).expect("unpacks");
         assert_eq!(d.handle, Handle(0x8000_0000_0000_0007));
         assert_eq!(c.expect("constituents").count(), 2);
+    }
+
+    #[test]
+    fn moves_within_overlap_either_way() {
+        let mut b: [u8; 8] = core::array::from_fn(|i| i as u8);
+        assert_eq!(move_within(&mut b, 1, 4, 3), Some(()));
+        assert_eq!(b, [0, 1, 2, 1, 2, 3, 4, 7]);
+        let mut b: [u8; 8] = core::array::from_fn(|i| i as u8);
+        assert_eq!(move_within(&mut b, 3, 4, 1), Some(()));
+        assert_eq!(b, [0, 3, 4, 5, 6, 5, 6, 7]);
+        // Either range past the end: refused, nothing moved.
+        let mut b: [u8; 8] = core::array::from_fn(|i| i as u8);
+        assert_eq!(move_within(&mut b, 1, 4, 5), None);
+        assert_eq!(move_within(&mut b, 5, 4, 0), None);
+        assert_eq!(move_within(&mut b, usize::MAX, 2, 0), None);
+        assert_eq!(b, core::array::from_fn(|i| i as u8));
     }
 
     #[test]

@@ -172,9 +172,9 @@ pub struct FfaDevice<
 pub fn call<C: Call>(iface: &Interface) -> Result<Interface, CallError> {
     let mut regs = [0u64; 18];
     iface.to_regs(FFA_VERSION, &mut regs);
-    let function = regs[0] as u32;
-    let mut args = [0u64; 17];
-    args.copy_from_slice(&regs[1..]);
+    // SMCCC: w0 the function id, x1–x17 its arguments.
+    let [w0, args @ ..] = regs;
+    let function = w0 as u32;
     let out = C::call64(function, args);
     // FF-A §13.2.1: FFA_VERSION answers with the version itself in w0,
     // not a function id.
@@ -220,7 +220,10 @@ pub fn abort<C: Call>(error: FfaError) -> ! {
 }
 
 /// Writes `msg` to our console (FFA_CONSOLE_LOG, FF-A §13.5; the 64-bit
-/// form carries up to 128 bytes per call). Failures are ignored.
+/// form carries up to 128 bytes per call). Failures are ignored. Out of
+/// line: `arm-ffa`'s `LogChars::push` checks stay here, in one function
+/// (partition/panic-allowlist.txt).
+#[inline(never)]
 pub fn console_log<C: Call>(msg: &[u8]) {
     use arm_ffa::interface_args::{ConsoleLogChars, LogChars};
     for chunk in msg.chunks(128) {
@@ -232,22 +235,71 @@ pub fn console_log<C: Call>(msg: &[u8]) {
     }
 }
 
+/// The bytes of a direct message's x4–x17 (FF-A §15.4: 14 registers).
+const DIRECT_BYTES: usize = 14 * 8;
+
+// A frame always fits a direct message's registers.
+const _: () = assert!(FFA_MAX_MSG_SIZE <= DIRECT_BYTES);
+
 /// The bytes of a direct message's x4–x17, little-endian (PoC: a frame
 /// fills the registers from x4 up).
-fn regs_to_bytes(args: &[u64; 14], out: &mut [u8; 112]) {
-    for (o, r) in out.chunks_exact_mut(8).zip(args) {
-        o.copy_from_slice(&r.to_le_bytes());
+fn regs_to_bytes(args: &[u64; 14], out: &mut [u8; DIRECT_BYTES]) {
+    for (o, r) in out.as_chunks_mut::<8>().0.iter_mut().zip(args) {
+        *o = r.to_le_bytes();
     }
 }
 
-fn bytes_to_regs(bytes: &[u8]) -> [u64; 14] {
+/// x4–x17 of a direct message carrying `bytes` (little-endian, zero after
+/// them); `None` if they do not fit (never: a frame is at most
+/// [`FFA_MAX_MSG_SIZE`] bytes).
+fn bytes_to_regs(bytes: &[u8]) -> Option<[u64; 14]> {
+    let mut padded = [0u8; DIRECT_BYTES];
+    copy_exact(padded.get_mut(..bytes.len())?, bytes)?;
     let mut regs = [0u64; 14];
-    for (r, b) in regs.iter_mut().zip(bytes.chunks(8)) {
-        let mut w = [0u8; 8];
-        w[..b.len()].copy_from_slice(b);
-        *r = u64::from_le_bytes(w);
+    for (r, w) in regs.iter_mut().zip(padded.as_chunks::<8>().0) {
+        *r = u64::from_le_bytes(*w);
     }
-    regs
+    Some(regs)
+}
+
+/// Copies `src` into `dst`, which must be as long: `None`, and nothing
+/// copied, if it is not. Unlike `copy_from_slice`, whose length check
+/// stays in the image when it is not inlined (opt-level z), this has no
+/// panic path.
+fn copy_exact(dst: &mut [u8], src: &[u8]) -> Option<()> {
+    (dst.len() == src.len()).then(|| {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    })
+}
+
+/// Writes `bytes` at offset `at` of `buf`; `None` if they do not fit.
+fn put<const N: usize>(buf: &mut [u8], at: usize, bytes: [u8; N]) -> Option<()> {
+    *buf.get_mut(at..)?.first_chunk_mut::<N>()? = bytes;
+    Some(())
+}
+
+/// An indirect message from `sender` to `receiver` carrying `payload`,
+/// written to `msg`: the bytes to send, or `None` if the payload does not
+/// fit (more than [`FFA_MAX_MSG_SIZE`] bytes: refused, never cut).
+fn indirect_message<'m>(
+    msg: &'m mut [u8; MSG_HEADER_SIZE + FFA_MAX_MSG_SIZE],
+    sender: u16,
+    receiver: u16,
+    payload: &[u8],
+) -> Option<&'m [u8]> {
+    let len = MSG_HEADER_SIZE.checked_add(payload.len())?;
+    // FF-A §6.3, Table 6.2: flags and reserved (zero), the payload's
+    // offset, the receiver and sender ids, the payload's size, reserved,
+    // the UUID; the payload after the header.
+    put(msg, 8, (MSG_HEADER_SIZE as u32).to_le_bytes())?;
+    put(msg, 12, receiver.to_le_bytes())?;
+    put(msg, 14, sender.to_le_bytes())?;
+    put(msg, 16, u32::try_from(payload.len()).ok()?.to_le_bytes())?;
+    put(msg, 24, *DEVICE_UUID.as_bytes())?;
+    copy_exact(msg.get_mut(MSG_HEADER_SIZE..len)?, payload)?;
+    msg.get(..len)
 }
 
 /// The mailbox of one frame: the step takes it, its answer is kept.
@@ -260,13 +312,17 @@ struct OneFrame<'f> {
 impl Mailbox for OneFrame<'_> {
     fn next(&mut self, buf: &mut [u8]) -> Option<(usize, usize)> {
         let f = self.frame.take()?;
-        buf.get_mut(..f.len())?.copy_from_slice(f);
+        copy_exact(buf.get_mut(..f.len())?, f)?;
         Some((0, f.len()))
     }
     fn reply(&mut self, _device: usize, response: &[u8]) {
-        let n = response.len().min(FFA_MAX_MSG_SIZE);
-        self.answer[..n].copy_from_slice(&response[..n]);
-        self.len = Some(n);
+        // The step answers in at most `frame_size()` bytes; a longer
+        // response (never) would go unanswered, not cut.
+        self.len = self
+            .answer
+            .get_mut(..response.len())
+            .and_then(|a| copy_exact(a, response))
+            .map(|()| response.len());
     }
     fn frame_size(&self) -> usize {
         FFA_MAX_MSG_SIZE
@@ -414,19 +470,19 @@ where
                 args,
             } => {
                 self.stats.direct += 1;
-                let mut bytes = [0u8; 112];
+                let mut bytes = [0u8; DIRECT_BYTES];
                 regs_to_bytes(&args.0, &mut bytes);
                 let mut answer = [0u8; FFA_MAX_MSG_SIZE];
                 // FF-A §15.4: a request for a UUID we do not implement
                 // (the nil UUID means the partition's default) is answered
                 // empty, never left waiting.
-                let len = if uuid == DEVICE_UUID || uuid.is_nil() {
+                let reply = if uuid == DEVICE_UUID || uuid.is_nil() {
                     self.frame(src_id, &bytes, &mut answer)
                 } else {
                     self.stats.dropped += 1;
                     None
                 };
-                let resp = bytes_to_regs(&answer[..len.unwrap_or(0)]);
+                let resp = reply.and_then(bytes_to_regs).unwrap_or_default();
                 self.signal(src_id);
                 // FF-A §15.4: the response goes back to the requester.
                 Interface::MsgSendDirectResp2 {
@@ -475,24 +531,21 @@ where
         let word = |o: usize| u32::from_le_bytes([msg[o], msg[o + 1], msg[o + 2], msg[o + 3]]);
         let (offset, size) = (word(8) as usize, word(16) as usize);
         let (receiver, sender) = (word(12) as u16, (word(12) >> 16) as u16);
-        // FF-A §6.3: the payload lies after the header, inside the buffer.
+        // FF-A §6.3: the payload lies after the header, inside the buffer
+        // (`get`: `None` past its end).
         let frame = offset
             .checked_add(size)
-            .filter(|&end| ok && offset >= MSG_HEADER_SIZE && end <= msg.len())
+            .filter(|_| ok && offset >= MSG_HEADER_SIZE)
             .filter(|_| receiver == self.id && size <= FFA_MAX_MSG_SIZE)
-            .map(|end| {
-                let mut f = [0u8; FFA_MAX_MSG_SIZE];
-                f[..size].copy_from_slice(&msg[offset..end]);
-                f
-            });
+            .and_then(|end| msg.get(offset..end));
         self.stats.indirect += 1;
         let Some(frame) = frame else {
             self.stats.dropped += 1;
             return;
         };
         let mut answer = [0u8; FFA_MAX_MSG_SIZE];
-        if let Some(n) = self.frame(sender, &frame[..size], &mut answer) {
-            self.send_indirect(sender, &answer[..n]);
+        if let Some(reply) = self.frame(sender, frame, &mut answer) {
+            self.send_indirect(sender, reply);
         }
         self.signal(sender);
     }
@@ -505,17 +558,14 @@ where
 
     /// Sends `frame` to `to` by FFA_MSG_SEND2 (FF-A §15.3): header and
     /// payload in our TX buffer. Whether it went (the driver's RX buffer
-    /// may be busy).
+    /// may be busy; a frame longer than [`FFA_MAX_MSG_SIZE`], never sent
+    /// here, is refused).
     fn send_indirect(&mut self, to: u16, frame: &[u8]) -> bool {
         let mut msg = [0u8; MSG_HEADER_SIZE + FFA_MAX_MSG_SIZE];
-        let n = frame.len().min(FFA_MAX_MSG_SIZE);
-        msg[8..12].copy_from_slice(&(MSG_HEADER_SIZE as u32).to_le_bytes());
-        msg[12..14].copy_from_slice(&to.to_le_bytes());
-        msg[14..16].copy_from_slice(&self.id.to_le_bytes());
-        msg[16..20].copy_from_slice(&(n as u32).to_le_bytes());
-        msg[24..40].copy_from_slice(DEVICE_UUID.as_bytes());
-        msg[MSG_HEADER_SIZE..MSG_HEADER_SIZE + n].copy_from_slice(&frame[..n]);
-        if self.bufs.tx.write(0, &msg[..MSG_HEADER_SIZE + n]).is_err() {
+        let Some(bytes) = indirect_message(&mut msg, self.id, to, frame) else {
+            return false;
+        };
+        if self.bufs.tx.write(0, bytes).is_err() {
             return false;
         }
         // FF-A §13.4.1: the sender VM id is a hypervisor's, forwarding
@@ -527,14 +577,14 @@ where
         call_ok::<C>(&send).is_ok()
     }
 
-    /// Serves one frame from endpoint `src`; the answer, if any, is in
-    /// `answer`.
-    fn frame(
+    /// Serves one frame from endpoint `src`; the answer, if any: the front
+    /// of `answer`.
+    fn frame<'f>(
         &mut self,
         src: u16,
         frame: &[u8],
-        answer: &mut [u8; FFA_MAX_MSG_SIZE],
-    ) -> Option<usize> {
+        answer: &'f mut [u8; FFA_MAX_MSG_SIZE],
+    ) -> Option<&'f [u8]> {
         if self.driver.is_some_and(|d| d != src) {
             self.stats.dropped += 1;
             return None;
@@ -574,7 +624,7 @@ where
             // The endpoint that completed VERSION is the driver until the
             // bus is reset (PoC: one driver per bus).
             self.driver = self.bus.is_negotiated().then_some(src);
-            return h.response_len;
+            return self.answered(answer, h.response_len);
         }
         // PoC: before VERSION completes only bus VERSION and RESET are
         // served; transport messages are dropped.
@@ -584,11 +634,26 @@ where
         }
         let mut one = OneFrame {
             frame: Some(frame),
-            answer,
+            answer: &mut *answer,
             len: None,
         };
         self.step(now, Some(&mut one));
-        one.len
+        let len = one.len;
+        self.answered(answer, len)
+    }
+
+    /// The first `len` bytes of `answer`, the answer to a frame; an answer
+    /// said to be longer than the buffer (never) is dropped, not cut.
+    fn answered<'f>(
+        &mut self,
+        answer: &'f [u8; FFA_MAX_MSG_SIZE],
+        len: Option<usize>,
+    ) -> Option<&'f [u8]> {
+        let reply = answer.get(..len?);
+        if reply.is_none() {
+            self.stats.dropped += 1;
+        }
+        reply
     }
 
     /// One service step: time to `now`, the frame in `mailbox` if any, the
@@ -640,7 +705,12 @@ where
                 // Bounded by the events pending; one left behind when the
                 // driver's RX buffer is busy waits for EVENT_POLL.
                 while let Some(n) = self.events.peek(&mut f) {
-                    if !self.send_indirect(driver, &f[..n]) {
+                    // An event longer than `f` (never: `peek` encodes into
+                    // it) waits for EVENT_POLL like one not sent.
+                    let Some(event) = f.get(..n) else {
+                        break;
+                    };
+                    if !self.send_indirect(driver, event) {
                         break;
                     }
                     self.events.pop();
@@ -649,5 +719,58 @@ where
             }
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_message_bytes_round_trip_and_pad_with_zeros() {
+        let regs: [u64; 14] = core::array::from_fn(|i| 0x0101_0101_0101_0101 * i as u64);
+        let mut bytes = [0u8; DIRECT_BYTES];
+        regs_to_bytes(&regs, &mut bytes);
+        assert_eq!(bytes_to_regs(&bytes), Some(regs));
+        // A short frame: its bytes from x4 up, zero after them.
+        let r = bytes_to_regs(&[1, 2, 3, 4, 5, 6, 7, 8, 9]).expect("fits");
+        assert_eq!(r[0], 0x0807_0605_0403_0201);
+        assert_eq!(r[1], 9);
+        assert!(r[2..].iter().all(|&x| x == 0));
+        // More than the registers hold: refused, not cut.
+        assert_eq!(bytes_to_regs(&[0; DIRECT_BYTES + 1]), None);
+    }
+
+    #[test]
+    fn indirect_messages_carry_the_header_and_refuse_long_payloads() {
+        let mut msg = [0u8; MSG_HEADER_SIZE + FFA_MAX_MSG_SIZE];
+        let m = indirect_message(&mut msg, 0x8001, 0x0002, &[0xaa; 10]).expect("fits");
+        assert_eq!(m.len(), MSG_HEADER_SIZE + 10);
+        let word = |o: usize| u32::from_le_bytes([m[o], m[o + 1], m[o + 2], m[o + 3]]);
+        assert_eq!(word(0), 0, "flags");
+        assert_eq!(word(8) as usize, MSG_HEADER_SIZE, "payload offset");
+        assert_eq!(word(12), 0x8001_0002, "sender and receiver");
+        assert_eq!(word(16), 10, "payload size");
+        assert_eq!(&m[24..40], DEVICE_UUID.as_bytes());
+        assert!(m[MSG_HEADER_SIZE..].iter().all(|&b| b == 0xaa));
+        let mut msg = [0u8; MSG_HEADER_SIZE + FFA_MAX_MSG_SIZE];
+        assert!(indirect_message(&mut msg, 1, 2, &[0; FFA_MAX_MSG_SIZE]).is_some());
+        assert_eq!(
+            indirect_message(&mut msg, 1, 2, &[0; FFA_MAX_MSG_SIZE + 1]),
+            None
+        );
+    }
+
+    #[test]
+    fn copies_need_equal_lengths() {
+        let mut d = [0u8; 4];
+        assert_eq!(copy_exact(&mut d, &[1, 2, 3]), None);
+        assert_eq!(d, [0; 4], "nothing copied");
+        assert_eq!(copy_exact(&mut d, &[1, 2, 3, 4]), Some(()));
+        assert_eq!(d, [1, 2, 3, 4]);
+        assert_eq!(put(&mut d, 2, [9, 9]), Some(()));
+        assert_eq!(put(&mut d, 3, [9, 9]), None);
+        assert_eq!(put(&mut d, 9, [9]), None);
+        assert_eq!(d, [1, 2, 9, 9]);
     }
 }
