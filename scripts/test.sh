@@ -19,6 +19,17 @@ step() { printf '\n=== %s\n' "$*"; STEP_START=$SECONDS; }
 done_step() { SUMMARY+=("$(printf '%-44s %4ss  %s' "$1" $((SECONDS - STEP_START)) "${2:-ok}")"); }
 die() { printf 'test.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 
+# checked NAME VERDICT CMD...: runs CMD, its output on the terminal and in
+# $LOG; fails the run unless CMD succeeds and prints a line starting with
+# VERDICT.
+checked() {
+    local name=$1 verdict=$2
+    shift 2
+    "$@" 2>&1 | tee "$LOG"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || die "$name"
+    grep -q "^$verdict" "$LOG" || die "$name: no verdict"
+}
+
 # Counts "N passed" over all `test result:` lines of a cargo test log and
 # fails when a run executed nothing or anything failed.
 count_passed() {
@@ -91,9 +102,7 @@ step "static device: the whole SCMI device in a static, bare-metal under QEMU (a
 # Needs QEMU 10 (qemu-system-aarch64 and -arm); prints the device's RAM and
 # the deepest stack of one SCMI round trip (stack painting) on both targets.
 scripts/setup-host.sh qemu
-tests/static-device/run.sh 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "static device"
-grep -q '^static-device: ok' "$LOG" || die "static device: no verdict"
+checked "static device" 'static-device: ok' tests/static-device/run.sh
 done_step "static device (QEMU)" "$(grep -E '^stack of one round trip' "$LOG" | tr -s ' ')"
 
 step "firmware: SCMI images for QEMU virt (AArch64) and MPS3-AN536 (Cortex-R52), front-end on core 1"
@@ -102,9 +111,7 @@ step "firmware: SCMI images for QEMU virt (AArch64) and MPS3-AN536 (Cortex-R52),
 # judged by the front-end's own verdict and compared with its golden file;
 # the product images must link no allocator; their sizes and panic sites are
 # printed.
-scripts/firmware.sh test 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "firmware"
-grep -q '^firmware: ok' "$LOG" || die "firmware: no verdict"
+checked "firmware" 'firmware: ok' scripts/firmware.sh test
 done_step "firmware (QEMU, 2 machines x 2 runs)" "$(grep -c '^result: .* 0 failed' "$LOG") runs passed"
 
 step "firmware figures: sizes, stack, instructions per SCMI round trip (figures, not pass/fail)"
@@ -119,9 +126,7 @@ step "FF-A secure partition: the SP image, its package, and both images under a 
 # and the unchanged package and BL33 front-end run the tour in QEMU virt
 # (secure=on) against tests/spmc-el3, a stand-in SPMC at EL3 (golden output).
 scripts/setup-host.sh qemu
-scripts/ffa.sh test 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "ffa"
-grep -q '^ffa: ok' "$LOG" || die "ffa: no verdict"
+checked "ffa" 'ffa: ok' scripts/ffa.sh test
 done_step "ffa package + stand-in (QEMU)" "$(grep -E '^sp image' "$LOG" | cut -d';' -f1); $(grep -E '^result:' "$LOG" | tail -n 1)"
 
 step "Xen: DomUs of ours under Debian's Xen 4.17 (dom0less, QEMU): the hypercalls; the SCMI back-end DomU serving a driver DomU, well-behaved and hostile"
@@ -132,17 +137,11 @@ step "Xen: DomUs of ours under Debian's Xen 4.17 (dom0less, QEMU): the hypercall
 # granted, every byte of its memory through grants: the tour, a restart, a
 # measurement; then a hostile front-end. Judged by the guests' own
 # verdicts.
-scripts/xen.sh smoke 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "xen smoke"
-grep -q '^xen: smoke ok' "$LOG" || die "xen smoke: no verdict"
+checked "xen smoke" 'xen: smoke ok' scripts/xen.sh smoke
 smoke=$(grep -c ': ok: ' "$LOG")
-scripts/xen.sh pair 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "xen pair"
-grep -q '^xen: pair ok' "$LOG" || die "xen pair: no verdict"
+checked "xen pair" 'xen: pair ok' scripts/xen.sh pair
 pair=$(grep -E '^result:' "$LOG")
-scripts/xen.sh hostile 2>&1 | tee "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || die "xen hostile"
-grep -q '^xen: hostile ok' "$LOG" || die "xen hostile: no verdict"
+checked "xen hostile" 'xen: hostile ok' scripts/xen.sh hostile
 done_step "xen (Xen 4.17, QEMU)" "smoke: $smoke checks; pair: $pair; hostile: $(grep -E '^result:' "$LOG")"
 
 step "Xen figures: instructions per round trip, hypercalls per request, sizes, glue lines (figures, not pass/fail)"

@@ -360,14 +360,6 @@ platform_qemu_virt::fatal_exceptions!(fatal);
 /// the partition with FFA_ERROR.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut out = Console;
-    out.str("scmi-sp: panic");
-    if let Some(l) = info.location() {
-        out.str(" at ")
-            .str(l.file())
-            .str(":")
-            .dec(u64::from(l.line()));
-    }
-    out.str("\n");
+    platform_qemu_virt::console::report_panic(&mut Console, "scmi-sp", info);
     abort::<Smc>(FfaError::Aborted)
 }

@@ -221,14 +221,6 @@ fn main(_: u64, _: u64, _: u64, _: u64) -> ! {
 /// Prints where the image panicked (no `core::fmt`) and stops.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut out = Console;
-    out.str("scmi-xen: panic");
-    if let Some(l) = info.location() {
-        out.str(" at ")
-            .str(l.file())
-            .str(":")
-            .dec(u64::from(l.line()));
-    }
-    out.str("\n");
+    platform_arm_common::console::report_panic(&mut Console, "scmi-xen", info);
     stop()
 }

@@ -76,6 +76,19 @@ fn hexadecimal(mut value: u64, buf: &mut [u8; 18]) -> &[u8] {
     buf.get(start..).unwrap_or_default()
 }
 
+/// Writes `who: panic at FILE:LINE` and a newline to `out` (the location
+/// only: no `core::fmt` in the image).
+pub fn report_panic<P: Print>(out: &mut P, who: &str, info: &core::panic::PanicInfo<'_>) {
+    out.str(who).str(": panic");
+    if let Some(l) = info.location() {
+        out.str(" at ")
+            .str(l.file())
+            .str(":")
+            .dec(u64::from(l.line()));
+    }
+    out.str("\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::Print;

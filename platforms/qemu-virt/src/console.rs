@@ -4,7 +4,7 @@
 use core::ptr::NonNull;
 
 use arm_pl011_uart::{PL011Registers, Uart, UniqueMmioPointer};
-pub use platform_arm_common::console::Print;
+pub use platform_arm_common::console::{Print, report_panic};
 
 /// A console on a PL011 UART: polled, blocking while the transmit FIFO is
 /// full. The UART is used as QEMU (or firmware before us) left it: no

@@ -59,6 +59,18 @@ pub mod callgrind {
     /// runs the measured code instead of measuring it.
     pub const WORKER: &str = "__worker";
 
+    /// The iteration count of a worker invoked as `__worker BENCH N`
+    /// (`args` after [`WORKER`]).
+    pub fn worker_count(args: &[String], bench: &str) -> Result<u64, String> {
+        let [b, n] = args else {
+            return Err(format!("worker: bad arguments {args:?}"));
+        };
+        if b != bench {
+            return Err(format!("worker: unknown bench {b:?}"));
+        }
+        n.parse().map_err(|_| format!("bad count {n:?}"))
+    }
+
     /// The `main` of a callgrind benchmark binary `name`: as a worker
     /// (first argument [`WORKER`]) runs `worker` on the rest; otherwise
     /// `measure` with `--iterations N` (default `iterations`). Errors and

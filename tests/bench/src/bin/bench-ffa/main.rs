@@ -40,13 +40,7 @@ fn main() -> ExitCode {
 
 /// Worker mode: `__worker ffa <iterations>`.
 fn worker(args: &[String]) -> Result<(), String> {
-    let [bench, n] = args else {
-        return Err(format!("worker: bad arguments {args:?}"));
-    };
-    if bench != "ffa" {
-        return Err(format!("worker: unknown bench {bench:?}"));
-    }
-    let n: u64 = n.parse().map_err(|_| format!("bad count {n:?}"))?;
+    let n = bench::callgrind::worker_count(args, "ffa")?;
     let spmc = Spmc::new(Config::default());
     start_partition(
         &spmc,

@@ -37,13 +37,7 @@ fn main() -> ExitCode {
 
 /// Worker mode: `__worker xen <iterations>`.
 fn worker(args: &[String]) -> Result<(), String> {
-    let [bench, n] = args else {
-        return Err(format!("worker: bad arguments {args:?}"));
-    };
-    if bench != "xen" {
-        return Err(format!("worker: unknown bench {bench:?}"));
-    }
-    let n: u64 = n.parse().map_err(|_| format!("bad count {n:?}"))?;
+    let n = bench::callgrind::worker_count(args, "xen")?;
     let s = install();
     s.granted.set((ARENA_SIZE / 4096) as u32);
     s.calls.pending.set(true);
