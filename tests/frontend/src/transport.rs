@@ -9,7 +9,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::loopback::{Kind, Loopback};
 use crate::mmio_transport::MmioRegTransport;
-use crate::msg_transport::MsgTransport;
+use crate::msg_transport::{MsgTransport, msg_transport};
 
 /// A driver end of either transport.
 pub enum AnyTransport<D: VirtioDevice, const NQ: usize> {
@@ -23,7 +23,7 @@ impl<D: VirtioDevice, const NQ: usize> AnyTransport<D, NQ> {
     /// A new driver end for `link`, over the link's transport.
     pub fn new(link: &Arc<Loopback<D, NQ>>) -> Self {
         match link.kind() {
-            Kind::Msg => AnyTransport::Msg(MsgTransport::new(Arc::clone(link))),
+            Kind::Msg => AnyTransport::Msg(msg_transport(Arc::clone(link))),
             Kind::Mmio => AnyTransport::Mmio(MmioRegTransport::new(Arc::clone(link))),
         }
     }
