@@ -86,6 +86,32 @@ image() {
     cat "$OUT/raw.bin" >>"$2"
 }
 
+# domain X IMAGE ADDRESS PORT PEER: the /chosen node of DomU X, its kernel
+# IMAGE loaded at ADDRESS, its end of the static event channel (PORT)
+# bound to PEER's.
+domain() {
+    local x=$1 img=$2 addr=$3 port=$4 peer=$5
+    cat <<EOF
+		domu-$x {
+			compatible = "xen,domain";
+			#address-cells = <0x2>;
+			#size-cells = <0x1>;
+			memory = <0x0 0x20000>;
+			cpus = <0x1>;
+			vpl011;
+			xen,enhanced = "no-xenstore";
+			module@${addr#0x} {
+				compatible = "multiboot,kernel", "multiboot,module";
+				reg = <0x0 $addr $(printf '%#x' "$(stat -c %s "$img")")>;
+			};
+			evtchn_$x: evtchn@$x {
+				compatible = "xen,evtchn-v1";
+				xen,evtchn = <$port &evtchn_$peer>;
+			};
+		};
+EOF
+}
+
 # boot ELF_A ELF_B LOG [QEMU ARGS...]: DomU A (domain 1) and DomU B
 # (domain 2) from the two ELFs under Xen, a static event channel between
 # them (A's port PORT_A, default 10; B's port PORT_B, default 11); returns
@@ -102,53 +128,13 @@ boot() {
     # "xen,evtchn-v1"; Xen ignores plain "xen,evtchn" without a word).
     qemu-system-aarch64 "${MACHINE[@]}" -nographic -machine dumpdtb="$OUT/virt.dtb" >/dev/null
     dtc -q -I dtb -O dts -o "$OUT/virt.dts" "$OUT/virt.dtb"
-    local sa sb
-    sa=$(printf '%#x' "$(stat -c %s "$a")")
-    sb=$(printf '%#x' "$(stat -c %s "$b")")
-    cat >"$OUT/host.dts" <<EOF
-/include/ "virt.dts"
-/ {
-	chosen {
-		#address-cells = <0x2>;
-		#size-cells = <0x2>;
-		xen,xen-bootargs = "console=dtuart dtuart=serial0 xsm=dummy bootscrub=0 guest_loglvl=all";
-		domu-a {
-			compatible = "xen,domain";
-			#address-cells = <0x2>;
-			#size-cells = <0x1>;
-			memory = <0x0 0x20000>;
-			cpus = <0x1>;
-			vpl011;
-			xen,enhanced = "no-xenstore";
-			module@60000000 {
-				compatible = "multiboot,kernel", "multiboot,module";
-				reg = <0x0 0x60000000 $sa>;
-			};
-			evtchn_a: evtchn@a {
-				compatible = "xen,evtchn-v1";
-				xen,evtchn = <${PORT_A:-10} &evtchn_b>;
-			};
-		};
-		domu-b {
-			compatible = "xen,domain";
-			#address-cells = <0x2>;
-			#size-cells = <0x1>;
-			memory = <0x0 0x20000>;
-			cpus = <0x1>;
-			vpl011;
-			xen,enhanced = "no-xenstore";
-			module@60400000 {
-				compatible = "multiboot,kernel", "multiboot,module";
-				reg = <0x0 0x60400000 $sb>;
-			};
-			evtchn_b: evtchn@b {
-				compatible = "xen,evtchn-v1";
-				xen,evtchn = <${PORT_B:-11} &evtchn_a>;
-			};
-		};
-	};
-};
-EOF
+    {
+        printf '/include/ "virt.dts"\n/ {\n\tchosen {\n\t\t#address-cells = <0x2>;\n\t\t#size-cells = <0x2>;\n'
+        printf '\t\txen,xen-bootargs = "console=dtuart dtuart=serial0 xsm=dummy bootscrub=0 guest_loglvl=all";\n'
+        domain a "$a" 0x60000000 "${PORT_A:-10}" b
+        domain b "$b" 0x60400000 "${PORT_B:-11}" a
+        printf '\t};\n};\n'
+    } >"$OUT/host.dts"
     dtc -q -I dts -O dtb -o "$OUT/host.dtb" "$OUT/host.dts"
     local status=0
     timeout "${XEN_TIMEOUT:-120}" qemu-system-aarch64 "${MACHINE[@]}" -display none -monitor none -serial stdio -no-reboot \

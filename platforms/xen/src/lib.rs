@@ -90,6 +90,17 @@ fn check(r: i64) -> Result<i64, XenError> {
     }
 }
 
+/// A grant operation's outcome: the hypercall's result `r`, then the
+/// operation's own `GNTST_*` status.
+#[cfg(target_arch = "aarch64")]
+fn granted(r: i64, status: i16) -> Result<(), XenError> {
+    check(r)?;
+    if status != 0 {
+        return Err(XenError::Grant(status));
+    }
+    Ok(())
+}
+
 #[cfg(target_arch = "aarch64")]
 impl Hvc {
     /// VCPUOP_register_runstate_memory_area: Xen writes vCPU `vcpu`'s
@@ -182,10 +193,7 @@ impl Xen for Hvc {
                 [abi::GNTTABOP_MAP_GRANT_REF, (&raw mut op) as u64, 1, 0, 0],
             )
         };
-        check(r)?;
-        if op.status != 0 {
-            return Err(XenError::Grant(op.status));
-        }
+        granted(r, op.status)?;
         Ok(op.handle)
     }
 
@@ -203,11 +211,7 @@ impl Xen for Hvc {
                 [abi::GNTTABOP_UNMAP_GRANT_REF, (&raw mut op) as u64, 1, 0, 0],
             )
         };
-        check(r)?;
-        if op.status != 0 {
-            return Err(XenError::Grant(op.status));
-        }
-        Ok(())
+        granted(r, op.status)
     }
 
     fn add_to_physmap(&mut self, space: u32, idx: u64, gpfn: u64) -> Result<(), XenError> {

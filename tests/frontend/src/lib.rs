@@ -107,3 +107,30 @@ impl Watchdog {
         Watchdog { _armed: tx }
     }
 }
+
+/// Runs the SCMI tour over `agent` with 10 s of patience on the given
+/// clock, checks that it passed (no failure, more than 40 checks) and
+/// returns its report.
+pub fn tour_passes<T, H, const CQ: usize, const EQ: usize>(
+    agent: &mut ::scmi_agent::agent::ScmiAgent<T, H, CQ, EQ>,
+    now: fn() -> Duration,
+    idle: fn(),
+) -> String
+where
+    T: virtio_drivers::transport::Transport,
+    H: virtio_drivers::Hal,
+{
+    let mut out = String::new();
+    let o = ::scmi_agent::tour::run(
+        agent,
+        &mut out,
+        ::scmi_agent::tour::Patience {
+            limit: Duration::from_secs(10),
+            now,
+            idle,
+        },
+    );
+    assert_eq!(o.failed, 0, "{out}");
+    assert!(o.passed > 40, "{o:?}\n{out}");
+    out
+}

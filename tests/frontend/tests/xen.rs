@@ -1,12 +1,9 @@
 //! The Xen transport on the host: the device on its Xen bus, the driver's
 //! memory behind grants, fake hypercalls (`frontend_tests::xen`).
 
-use std::time::Duration;
-
 use frontend_tests::arena::ARENA_SIZE;
 use frontend_tests::xen::*;
 use scmi_agent::probe::Prober;
-use scmi_agent::tour::{self, Patience};
 use virtio_drivers::transport::{DeviceStatus, Transport};
 
 #[test]
@@ -18,18 +15,7 @@ fn the_tour_passes_on_the_xen_bus_and_a_reset_ends_the_session() {
     turn();
     assert!(with_bus(|b| b.published()));
     let mut agent = agent(connect(&s));
-    let mut out = String::new();
-    let o = tour::run(
-        &mut agent,
-        &mut out,
-        Patience {
-            limit: Duration::from_secs(10),
-            now,
-            idle,
-        },
-    );
-    assert_eq!(o.failed, 0, "{out}");
-    assert!(o.passed > 40, "{o:?}");
+    frontend_tests::tour_passes(&mut agent, now, idle);
     // Every access went through grants; the cache kept the working set:
     // far fewer maps than accesses, and no more pages than slots.
     let st = with_bus(|b| b.memory().stats());
