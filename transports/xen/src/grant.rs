@@ -90,9 +90,12 @@ pub struct GrantStats {
 /// are read and written through the same grants).
 ///
 /// An access is checked whole (every page mappable) before a byte moves.
-/// `SLOTS` should exceed the pages one access spans (a descriptor table,
-/// a 136-byte SCMI buffer: two at most), or a page the granter revokes
-/// between the check and the copy can leave a write half done.
+/// A range of more pages than `SLOTS` is refused: the slots could not hold
+/// it at once, and a driver must not make one check cost more than `SLOTS`
+/// map hypercalls (a descriptor claiming 2 GiB). `SLOTS` should exceed the
+/// pages one access spans (a descriptor table, a 136-byte SCMI buffer: two
+/// at most), or a page the granter revokes between the check and the copy
+/// can leave a write half done.
 pub struct GrantMemory<'a, M, const SLOTS: usize> {
     dom: DomId,
     cache: RefCell<Cache<'a, M, SLOTS>>,
@@ -275,6 +278,11 @@ impl<'a, M: GrantMapper<'a>, const SLOTS: usize> GuestMemory for GrantMemory<'a,
     fn check_range(&self, addr: u64, len: u64, align: u64) -> Result<(), MemoryError> {
         if align > 1 && !addr.is_multiple_of(align) {
             return Err(MemoryError::Misaligned { addr, align });
+        }
+        let first = addr / PAGE;
+        let last = addr.saturating_add(len.max(1) - 1) / PAGE;
+        if last - first >= SLOTS as u64 {
+            return Err(MemoryError::OutOfRange { addr, len });
         }
         // Every page of the range must be mappable: the granter may not
         // have granted it (or revoked it before we mapped it).

@@ -160,3 +160,27 @@ fn ungranted_and_malformed_addresses_are_refused_before_any_byte_moves() {
         "the refused write moved nothing"
     );
 }
+
+#[test]
+fn a_range_the_slots_cannot_hold_is_refused_without_a_map() {
+    let grefs: Vec<GrantRef> = (8..40).collect();
+    let mut fake = Fake::new(&grefs);
+    {
+        let mem: GrantMemory<'_, _, 4> = GrantMemory::new(DRIVER, &mut fake);
+        // Four pages fit four slots; five do not; nor does a descriptor
+        // claiming 2 GiB, however many pages the driver granted.
+        assert!(mem.check_range(grant_address(8, 0), 4 * 4096, 1).is_ok());
+        let maps = mem.stats().maps;
+        for len in [4 * 4096 + 1, 0x8000_0000] {
+            assert!(matches!(
+                mem.check_range(grant_address(8, 0), len, 1),
+                Err(MemoryError::OutOfRange { .. })
+            ));
+        }
+        assert!(
+            mem.read(grant_address(9, 0), &mut vec![0u8; 5 * 4096])
+                .is_err()
+        );
+        assert_eq!(mem.stats().maps, maps, "no map for a refused range");
+    }
+}
